@@ -1,0 +1,1 @@
+//! `ale-pricing`: Black-76 price and Greeks, implied-vol inversion.

@@ -1,0 +1,1 @@
+//! `ale-risk`: margin policies and the batch risk engine.

@@ -1,0 +1,1 @@
+//! `ale-surface`: implied-volatility surfaces.
