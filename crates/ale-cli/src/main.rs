@@ -1,1 +1,70 @@
-fn main() {}
+//! `ale`: the command line of the Adaptive Liquidation Engine.
+//!
+//! A thin layer: every subcommand parses its input, calls a library crate and prints. Exit codes:
+//! 0 success; 1 the command ran but some input was bad or a check failed (streamed commands still
+//! answer every good line); 2 the command could not run at all (usage, unreadable file).
+
+mod cmd_pm;
+mod cmd_price;
+mod cmd_surface;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Outcome of a subcommand that ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything answered and every check held (exit 0).
+    Ok,
+    /// Ran to the end, but some input was bad or a check failed (exit 1).
+    SomeFailed,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ale",
+    version,
+    about = "ALE, the Adaptive Liquidation Engine: option pricing, vol surfaces, margin and liquidation for crypto derivatives venues.",
+    long_about = "ALE, the Adaptive Liquidation Engine: option pricing, implied-vol surfaces, risk-adjusted margin and liquidation for crypto options and perpetuals venues.\n\nExample:\n  echo '{\"kind\":\"call\",\"forward\":100,\"strike\":110,\"t\":0.5,\"vol\":0.6}' | ale price",
+    after_help = "Exit status: 0 success, 1 some input line failed or a check did not hold, 2 the command could not run."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Price(cmd_price::PriceArgs),
+    Iv(cmd_price::IvArgs),
+    #[command(subcommand)]
+    Surface(cmd_surface::SurfaceCommand),
+    #[command(subcommand)]
+    Pm(cmd_pm::PmCommand),
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::SomeFailed) => ExitCode::from(1),
+        Err(err) => {
+            if output::is_broken_pipe(&err) {
+                // A closed pipe (`ale price < big | head`) ends quietly.
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("ale: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn try_main() -> anyhow::Result<Outcome> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Price(args) => cmd_price::run_price(args),
+        Command::Iv(args) => cmd_price::run_iv(args),
+        Command::Surface(cmd) => cmd_surface::run(cmd),
+        Command::Pm(cmd) => cmd_pm::run(cmd),
+    }
+}

@@ -1,0 +1,1 @@
+//! `ale pm ...`: Derive PMRM_2 / Deribit portfolio-margin conformance.

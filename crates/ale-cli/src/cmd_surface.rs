@@ -1,0 +1,1 @@
+//! `ale surface ...`: fit implied-vol surfaces and report arbitrage.
