@@ -8,6 +8,7 @@
 //! Architecture invariant: this crate does no I/O and never reads the clock; "now" is always an
 //! argument.
 
+pub mod account;
 pub mod amount;
 pub mod asset;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod instrument;
 pub mod option_kind;
 pub mod time;
 
+pub use account::{Account, AccountId, Position};
 pub use amount::{Amount, Rounding, AMOUNT_DECIMALS, AMOUNT_SCALE};
 pub use asset::Asset;
 pub use error::{AmountError, ParseError};
