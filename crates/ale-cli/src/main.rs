@@ -4,9 +4,12 @@
 //! 0 success; 1 the command ran but some input was bad or a check failed (streamed commands still
 //! answer every good line); 2 the command could not run at all (usage, unreadable file).
 
+mod cmd_margin;
+mod cmd_params;
 mod cmd_pm;
 mod cmd_price;
 mod cmd_surface;
+mod json_fields;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,9 @@ struct Cli {
 enum Command {
     Price(cmd_price::PriceArgs),
     Iv(cmd_price::IvArgs),
+    Margin(cmd_margin::MarginArgs),
+    #[command(subcommand)]
+    Params(cmd_params::ParamsCommand),
     #[command(subcommand)]
     Surface(cmd_surface::SurfaceCommand),
     #[command(subcommand)]
@@ -64,6 +70,8 @@ fn try_main() -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Price(args) => cmd_price::run_price(args),
         Command::Iv(args) => cmd_price::run_iv(args),
+        Command::Margin(args) => cmd_margin::run(args),
+        Command::Params(cmd) => cmd_params::run(cmd),
         Command::Surface(cmd) => cmd_surface::run(cmd),
         Command::Pm(cmd) => cmd_pm::run(cmd),
     }

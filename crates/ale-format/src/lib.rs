@@ -4,3 +4,13 @@
 //!
 //! API boundary: the pure crates (`ale-core` … `ale-risk`) do not derive `Serialize` on domain
 //! types; JSON lives here. Parsing reads from `&str`/`serde_json::Value`; the caller does the I/O.
+pub mod pm_case;
+
+pub mod market;
+pub mod portfolio;
+pub mod report;
+pub mod wire;
+
+pub use market::{parse_market, LoadedMarket};
+pub use portfolio::parse_portfolio;
+pub use wire::FormatError;

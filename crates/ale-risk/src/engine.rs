@@ -1,0 +1,489 @@
+//! The batch engine: a venue's book, its market, one policy; every account margined from the
+//! underlyings' scenario tables, in parallel, and re-margined incrementally.
+//!
+//! Cost of a full re-margin: (instruments × scenarios) pricings to build the tables, then
+//! (positions × scenarios) multiply-adds to net every account, with no allocation per account.
+//! After one underlying moves, only its table and the accounts exposed to it are recomputed;
+//! after an account changes, only that account.
+
+use std::collections::BTreeSet;
+
+use ale_core::{Account, AccountId, Asset};
+use ale_market::{MarketSnapshot, UnderlyingMarket};
+use rayon::prelude::*;
+
+use crate::book::{Book, BookAccount, BookPosition, UnderlyingIx};
+use crate::error::RiskError;
+use crate::policy::{Exposure, MarginPolicy, Scratch, UnderlyingMargin, MAX_COMPONENTS};
+use crate::scenario::{vol_shift, VolMove};
+use crate::table::{RowIssue, UnderlyingTable};
+
+/// An account's standing against its margins (formats.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Equity ≥ initial margin.
+    Healthy,
+    /// Maintenance ≤ equity < initial margin.
+    MarginCall,
+    /// Equity < maintenance margin.
+    Liquidatable,
+}
+
+impl Status {
+    /// `healthy`, `margin_call`, `liquidatable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::MarginCall => "margin_call",
+            Status::Liquidatable => "liquidatable",
+        }
+    }
+
+    /// The status of `equity` against the two margins.
+    pub fn of(equity: f64, maintenance: f64, initial: f64) -> Status {
+        if equity < maintenance {
+            Status::Liquidatable
+        } else if equity < initial {
+            Status::MarginCall
+        } else {
+            Status::Healthy
+        }
+    }
+}
+
+/// The binding scenario of an account's main underlying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorstScenario {
+    /// Which underlying.
+    pub underlying: Asset,
+    /// Relative spot move.
+    pub spot_move: f64,
+    /// Direction of the vol shock.
+    pub vol: VolMove,
+    /// The vol shift at the policy's reference expiry (signed, decimal).
+    pub vol_shift_ref: f64,
+}
+
+/// The margin of one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountMargin {
+    /// Equity: collateral after haircuts + mark value of the positions.
+    pub equity: f64,
+    /// Maintenance margin, the sum of the components.
+    pub maintenance: f64,
+    /// Initial margin.
+    pub initial: f64,
+    /// Components summed over underlyings, in the policy's order.
+    pub components: [f64; MAX_COMPONENTS],
+    /// The binding scenario of the underlying with the largest requirement.
+    pub worst_scenario: Option<WorstScenario>,
+    /// The underlying with the largest gross exposure (liquidation prices move it).
+    pub main_underlying: Option<Asset>,
+}
+
+impl AccountMargin {
+    /// Status against the margins.
+    pub fn status(&self) -> Status {
+        Status::of(self.equity, self.maintenance, self.initial)
+    }
+    /// equity / maintenance, `None` when the margin is 0.
+    pub fn margin_ratio(&self) -> Option<f64> {
+        (self.maintenance > 0.0).then(|| self.equity / self.maintenance)
+    }
+    /// What brings equity back to the initial margin (0 when none is needed).
+    pub fn top_up(&self) -> f64 {
+        (self.initial - self.equity).max(0.0)
+    }
+}
+
+/// The engine.
+pub struct RiskEngine<P: MarginPolicy> {
+    policy: P,
+    market: MarketSnapshot,
+    book: Book,
+    tables: Vec<Result<UnderlyingTable, RiskError>>,
+    /// Per underlying: accounts exposed to it (positions or moving collateral).
+    holders: Vec<BTreeSet<usize>>,
+    margins: Vec<Result<AccountMargin, RiskError>>,
+}
+
+impl<P: MarginPolicy> RiskEngine<P> {
+    /// An engine over `book` on `market` under `policy`; computes nothing until asked.
+    pub fn new(policy: P, market: MarketSnapshot, mut book: Book) -> RiskEngine<P> {
+        for u in market.underlyings() {
+            book.intern_underlying(u.name());
+        }
+        let mut engine = RiskEngine {
+            policy,
+            market,
+            book,
+            tables: Vec::new(),
+            holders: Vec::new(),
+            margins: Vec::new(),
+        };
+        engine.rebuild_holders();
+        engine
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+    /// The market.
+    pub fn market(&self) -> &MarketSnapshot {
+        &self.market
+    }
+    /// The book.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+    /// The table of underlying `u` (after a re-margin).
+    pub fn table(&self, u: UnderlyingIx) -> Option<&UnderlyingTable> {
+        self.tables.get(u).and_then(|t| t.as_ref().ok())
+    }
+    /// The last computed margins, by account index.
+    pub fn margins(&self) -> &[Result<AccountMargin, RiskError>] {
+        &self.margins
+    }
+
+    fn exposed_underlyings(&self, account: &BookAccount) -> Vec<UnderlyingIx> {
+        let mut out: Vec<UnderlyingIx> = account.spans.iter().map(|s| s.underlying).collect();
+        for (asset, _) in &account.collateral {
+            if let Some(u) = self
+                .market
+                .collateral_underlying(asset)
+                .and_then(|u| self.book.underlying_index(u))
+            {
+                out.push(u);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn rebuild_holders(&mut self) {
+        let mut holders = vec![BTreeSet::new(); self.book.underlyings().len()];
+        for (ix, account) in self.book.accounts().iter().enumerate() {
+            for u in self.exposed_underlyings(account) {
+                holders[u].insert(ix);
+            }
+        }
+        self.holders = holders;
+    }
+
+    fn build_table(&self, u: UnderlyingIx) -> Result<UnderlyingTable, RiskError> {
+        let asset = &self.book.underlyings()[u];
+        let market = self.market.underlying(asset)?;
+        UnderlyingTable::build(
+            self.policy.table_spec(),
+            market,
+            self.market.time(),
+            self.market.rate(),
+            1.0,
+            self.book.rows(u).map(|l| &l.kind),
+        )
+    }
+
+    /// Rebuilds every table and re-margins every account (all cores).
+    pub fn remargin_all(&mut self) {
+        let n_underlyings = self.book.underlyings().len();
+        self.tables = (0..n_underlyings)
+            .into_par_iter()
+            .map(|u| self.build_table(u))
+            .collect();
+        self.rebuild_holders();
+        let margins: Vec<_> = self
+            .book
+            .accounts()
+            .par_iter()
+            .map_init(Scratch::default, |scratch, account| {
+                self.margin_with_tables(account, scratch)
+            })
+            .collect();
+        self.margins = margins;
+    }
+
+    /// Replaces one underlying's market data, rebuilds its table and re-margins the accounts
+    /// exposed to it; returns how many accounts were re-margined.
+    pub fn update_underlying(&mut self, market: UnderlyingMarket) -> Result<usize, RiskError> {
+        let u = self.book.intern_underlying(market.name());
+        self.market.insert_underlying(market);
+        if self.tables.len() <= u {
+            self.remargin_all();
+            return Ok(self.book.accounts().len());
+        }
+        self.tables[u] = self.build_table(u);
+        let affected: Vec<usize> = self.holders[u].iter().copied().collect();
+        let fresh: Vec<(usize, Result<AccountMargin, RiskError>)> = affected
+            .par_iter()
+            .map_init(Scratch::default, |scratch, &ix| {
+                (ix, self.margin_with_tables(self.book.account(ix), scratch))
+            })
+            .collect();
+        for (ix, m) in fresh {
+            self.margins[ix] = m;
+        }
+        Ok(affected.len())
+    }
+
+    /// Adds or replaces an account and re-margins it alone (new instruments it holds are listed
+    /// and their tables rebuilt). Returns its index.
+    pub fn upsert_account(&mut self, account: &Account) -> Result<usize, RiskError> {
+        let rows_before: Vec<usize> = (0..self.book.underlyings().len())
+            .map(|u| self.book.row_count(u))
+            .collect();
+        let ix = self.book.upsert_account(account)?;
+        let n = self.book.underlyings().len();
+        if self.tables.len() < n
+            || (0..n).any(|u| rows_before.get(u).copied() != Some(self.book.row_count(u)))
+        {
+            // A new instrument: rebuild the tables that grew (rare; listing is a venue event).
+            self.tables.resize_with(n, || Err(RiskError::Limit("table not built".into())));
+            self.holders.resize_with(n, BTreeSet::new);
+            for u in 0..n {
+                if rows_before.get(u).copied() != Some(self.book.row_count(u)) {
+                    self.tables[u] = self.build_table(u);
+                }
+            }
+        }
+        for u in self.exposed_underlyings(self.book.account(ix)) {
+            self.holders[u].insert(ix);
+        }
+        let m = self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
+        if ix == self.margins.len() {
+            self.margins.push(m);
+        } else {
+            self.margins[ix] = m;
+        }
+        Ok(ix)
+    }
+
+    /// The margin of account `ix` from the current tables (an API call: microseconds).
+    pub fn margin_of(&self, ix: usize) -> Result<AccountMargin, RiskError> {
+        self.margin_with_tables(self.book.account(ix), &mut Scratch::default())
+    }
+
+    /// The margin of an account from the venue tables.
+    pub fn margin_with_tables(
+        &self,
+        account: &BookAccount,
+        scratch: &mut Scratch,
+    ) -> Result<AccountMargin, RiskError> {
+        let tables = |u: UnderlyingIx| -> Result<&UnderlyingTable, RiskError> {
+            match self.tables.get(u) {
+                Some(Ok(t)) => Ok(t),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(RiskError::Limit("tables not built: call remargin_all".into())),
+            }
+        };
+        margin_account(&self.policy, &self.market, &self.book, account, scratch, &tables, &[])
+    }
+
+    /// Identifies an account by id.
+    pub fn account_index(&self, id: &AccountId) -> Option<usize> {
+        self.book.account_index(id)
+    }
+}
+
+/// Value after haircuts of each collateral asset, and the part moving with each underlying.
+pub(crate) struct CollateralView {
+    pub value: f64,
+    /// (underlying, value moving with it)
+    pub moving: Vec<(UnderlyingIx, f64)>,
+}
+
+pub(crate) fn collateral_view(
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+) -> Result<CollateralView, RiskError> {
+    let mut view = CollateralView {
+        value: 0.0,
+        moving: Vec::new(),
+    };
+    for (asset, amount) in &account.collateral {
+        let price = market.collateral(asset)?;
+        let v = amount.to_f64() * price.price * price.value_factor();
+        view.value += v;
+        if let Some(u) = market
+            .collateral_underlying(asset)
+            .and_then(|u| book.underlying_index(u))
+        {
+            match view.moving.iter_mut().find(|(x, _)| *x == u) {
+                Some((_, total)) => *total += v,
+                None => view.moving.push((u, v)),
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// Turns a row issue into the error an account holding the row gets.
+pub(crate) fn row_error(book: &Book, u: UnderlyingIx, row: u32, issue: &RowIssue, market: &MarketSnapshot) -> RiskError {
+    let listed = book.row(u, row);
+    match issue {
+        RowIssue::Expired { expiry } => RiskError::Expired {
+            instrument: listed.instrument.to_string(),
+            expiry: expiry.instant().to_string(),
+            now: market.time().to_string(),
+        },
+        RowIssue::Pricing(reason) => RiskError::Pricing {
+            instrument: listed.instrument.to_string(),
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// The margin of one account. `overrides` replaces, for the listed underlyings, the table and the
+/// positions (the liquidation-price solver passes a table moved in spot and the account's rows
+/// re-indexed into it), and the factor its moving collateral is scaled by.
+pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+    scratch: &mut Scratch,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    overrides: &[Override<'_>],
+) -> Result<AccountMargin, RiskError> {
+    let collateral = collateral_view(market, book, account)?;
+    let mut equity = collateral.value;
+    let mut maintenance = 0.0;
+    let mut initial = 0.0;
+    let mut components = [0.0; MAX_COMPONENTS];
+    let mut main: Option<(UnderlyingIx, f64)> = None;
+    let mut worst: Option<(f64, UnderlyingIx, usize)> = None;
+
+    let mut underlyings: Vec<UnderlyingIx> = account.spans.iter().map(|s| s.underlying).collect();
+    for (u, _) in &collateral.moving {
+        if !underlyings.contains(u) {
+            underlyings.push(*u);
+        }
+    }
+    for u in underlyings {
+        let ov = overrides.iter().find(|o| o.underlying == u);
+        let table: &UnderlyingTable = match ov {
+            Some(o) => o.table,
+            None => tables(u)?,
+        };
+        let positions: &[BookPosition] = match (ov, account.spans.iter().find(|s| s.underlying == u)) {
+            (Some(o), _) => o.positions,
+            (None, Some(span)) => &account.positions[span.start as usize..span.end as usize],
+            (None, None) => &[],
+        };
+        let moving_base = collateral
+            .moving
+            .iter()
+            .find(|(x, _)| *x == u)
+            .map_or(0.0, |(_, v)| *v);
+        let moving = moving_base * table.spot_factor;
+        equity += moving - moving_base;
+        let mut gross = moving.abs();
+        for pos in positions {
+            if let Some(issue) = &table.issues[pos.row as usize] {
+                let original_row = match ov {
+                    Some(o) => o.original_rows[pos.row as usize],
+                    None => pos.row,
+                };
+                return Err(row_error(book, u, original_row, issue, market));
+            }
+            let base = &table.base[pos.row as usize];
+            equity += if base.pnl_style {
+                pos.size * (base.mark - pos.entry_price.unwrap_or(base.mark))
+            } else {
+                pos.size * base.mark
+            };
+            gross += pos.size.abs() * table.spot;
+        }
+        let m: UnderlyingMargin = policy.margin(
+            table,
+            &Exposure {
+                positions,
+                moving_collateral: moving,
+            },
+            scratch,
+        );
+        maintenance += m.maintenance;
+        initial += m.initial;
+        for (c, x) in components.iter_mut().zip(m.components) {
+            *c += x;
+        }
+        if main.is_none_or(|(_, g)| gross > g) {
+            main = Some((u, gross));
+        }
+        if let Some(s) = m.worst_scenario {
+            if worst.is_none_or(|(mm, _, _)| m.maintenance > mm) {
+                worst = Some((m.maintenance, u, s));
+            }
+        }
+    }
+    for (name, value) in [("equity", equity), ("maintenance_margin", maintenance), ("initial_margin", initial)] {
+        if !value.is_finite() {
+            return Err(RiskError::Invalid {
+                field: format!("{}.{name}", account.id),
+                reason: format!("computed a non-finite value ({value}); check the market data"),
+            });
+        }
+    }
+    let worst_scenario = worst.and_then(|(_, u, s)| {
+        let table: &UnderlyingTable = match overrides.iter().find(|o| o.underlying == u) {
+            Some(o) => o.table,
+            None => tables(u).ok()?,
+        };
+        let sc = table.scenarios().get(s)?;
+        Some(WorstScenario {
+            underlying: book.underlyings()[u].clone(),
+            spot_move: sc.spot_move,
+            vol: sc.vol,
+            vol_shift_ref: policy_vol_shift(policy, sc.vol),
+        })
+    });
+    Ok(AccountMargin {
+        equity,
+        maintenance,
+        initial,
+        components,
+        worst_scenario,
+        main_underlying: main.map(|(u, _)| book.underlyings()[u].clone()),
+    })
+}
+
+fn policy_vol_shift<P: MarginPolicy + ?Sized>(policy: &P, vol: VolMove) -> f64 {
+    match policy.table_spec() {
+        crate::table::TableSpec::Ramm(p) => vol_shift(p, vol, p.vol_ref_days / 365.0),
+        crate::table::TableSpec::MarksOnly { .. } => 0.0,
+    }
+}
+
+/// A table and positions that stand in for an underlying's venue table (see [`margin_account`]).
+pub(crate) struct Override<'a> {
+    pub underlying: UnderlyingIx,
+    pub table: &'a UnderlyingTable,
+    pub positions: &'a [BookPosition],
+    /// Row in the venue table of each row of `table`.
+    pub original_rows: &'a [u32],
+}
+
+impl<P: MarginPolicy> RiskEngine<P> {
+    /// The liquidation prices of account `ix` (ramm.md), from the current tables.
+    pub fn liquidation_prices(
+        &self,
+        ix: usize,
+    ) -> Result<Option<crate::liquidation_price::LiquidationPrices>, RiskError> {
+        let tables = |u: UnderlyingIx| -> Result<&UnderlyingTable, RiskError> {
+            match self.tables.get(u) {
+                Some(Ok(t)) => Ok(t),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(RiskError::Limit("tables not built: call remargin_all".into())),
+            }
+        };
+        crate::liquidation_price::liquidation_prices(
+            &self.policy,
+            &self.market,
+            &self.book,
+            self.book.account(ix),
+            &tables,
+        )
+    }
+}

@@ -1,0 +1,262 @@
+//! Liquidation prices (ramm.md): the spots, nearest below and above today's, at which an
+//! account's equity equals its maintenance margin, with the whole market (forwards, perp mark,
+//! collateral that moves with the underlying; vols sticky-moneyness) moved with spot.
+//!
+//! Method: scan outward from today's spot in steps of the policy's `liq_scan_step` up to its
+//! reach, bracket the first sign change of equity − MM on each side, refine by Brent to the
+//! relative tolerance, then re-margin at the root and keep it only if equity = MM there within
+//! the check tolerance. Each evaluation re-prices the account's own instruments under every
+//! scenario at the moved spot (a table of the account's rows only).
+
+use ale_core::Asset;
+use ale_market::MarketSnapshot;
+
+use crate::book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
+use crate::engine::{margin_account, AccountMargin, Override};
+use crate::error::RiskError;
+use crate::policy::{MarginPolicy, Scratch};
+use crate::table::UnderlyingTable;
+
+/// Most Brent iterations per root.
+pub const MAX_BRENT_ITERATIONS: usize = 200;
+/// Lowest spot factor the scan reaches (a 99 % fall).
+pub const MIN_SPOT_FACTOR: f64 = 0.01;
+/// A root is kept when |equity − MM| there is at most this share of the account's gross
+/// notional at that spot (or of 1 unit, whichever is larger).
+pub const ROOT_CHECK_TOLERANCE: f64 = 1e-6;
+
+/// One root.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Root {
+    /// The spot.
+    pub spot: f64,
+    /// equity − MM when re-margined there (the check).
+    pub residual: f64,
+}
+
+/// The liquidation prices of an account's main underlying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiquidationPrices {
+    /// The underlying moved.
+    pub underlying: Asset,
+    /// Nearest root below today's spot, if any within reach.
+    pub below: Option<Root>,
+    /// Nearest root above today's spot, if any within reach.
+    pub above: Option<Root>,
+}
+
+/// Evaluates equity − MM of one account with its main underlying moved by a spot factor.
+struct MovedAccount<'a, P: MarginPolicy + ?Sized> {
+    policy: &'a P,
+    market: &'a MarketSnapshot,
+    book: &'a Book,
+    account: &'a BookAccount,
+    venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
+    underlying: UnderlyingIx,
+    kinds: Vec<RowKind>,
+    positions: Vec<BookPosition>,
+    original_rows: Vec<u32>,
+    evaluations: usize,
+}
+
+impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
+    fn margin_at(&mut self, factor: f64) -> Result<(AccountMargin, f64), RiskError> {
+        self.evaluations += 1;
+        let asset = &self.book.underlyings()[self.underlying];
+        let table = UnderlyingTable::build(
+            self.policy.table_spec(),
+            self.market.underlying(asset)?,
+            self.market.time(),
+            self.market.rate(),
+            factor,
+            self.kinds.iter(),
+        )?;
+        let gross: f64 = self.positions.iter().map(|p| p.size.abs()).sum::<f64>() * table.spot;
+        let ov = Override {
+            underlying: self.underlying,
+            table: &table,
+            positions: &self.positions,
+            original_rows: &self.original_rows,
+        };
+        let m = margin_account(
+            self.policy,
+            self.market,
+            self.book,
+            self.account,
+            &mut Scratch::default(),
+            self.venue_tables,
+            &[ov],
+        )?;
+        Ok((m, gross))
+    }
+
+    fn f(&mut self, factor: f64) -> Result<f64, RiskError> {
+        let (m, _) = self.margin_at(factor)?;
+        Ok(m.equity - m.maintenance)
+    }
+}
+
+/// Brent's method on [a, b] with f(a)·f(b) ≤ 0, to |b − a| ≤ tol. A hand-written Brent (40
+/// lines) rather than a solver crate: the callback is fallible and the iteration bound is ours.
+fn brent(
+    mut f: impl FnMut(f64) -> Result<f64, RiskError>,
+    mut a: f64,
+    mut b: f64,
+    mut fa: f64,
+    mut fb: f64,
+    tol: f64,
+) -> Result<f64, RiskError> {
+    if fa.abs() < fb.abs() {
+        std::mem::swap(&mut a, &mut b);
+        std::mem::swap(&mut fa, &mut fb);
+    }
+    let mut c = a;
+    let mut fc = fa;
+    let mut d = b - a;
+    let mut bisected = true;
+    for _ in 0..MAX_BRENT_ITERATIONS {
+        if fb == 0.0 || (b - a).abs() <= tol {
+            return Ok(b);
+        }
+        let mut s = if fa != fc && fb != fc {
+            // Inverse quadratic interpolation.
+            a * fb * fc / ((fa - fb) * (fa - fc))
+                + b * fa * fc / ((fb - fa) * (fb - fc))
+                + c * fa * fb / ((fc - fa) * (fc - fb))
+        } else {
+            b - fb * (b - a) / (fb - fa)
+        };
+        let lo = (3.0 * a + b) / 4.0;
+        let between = if lo < b { s > lo && s < b } else { s > b && s < lo };
+        let use_bisection = !between
+            || (bisected && (s - b).abs() >= (b - c).abs() / 2.0)
+            || (!bisected && (s - b).abs() >= (c - d).abs() / 2.0)
+            || (bisected && (b - c).abs() < tol)
+            || (!bisected && (c - d).abs() < tol)
+            || !s.is_finite();
+        if use_bisection {
+            s = (a + b) / 2.0;
+        }
+        bisected = use_bisection;
+        let fs = f(s)?;
+        d = c;
+        c = b;
+        fc = fb;
+        if fa * fs < 0.0 {
+            b = s;
+            fb = fs;
+        } else {
+            a = s;
+            fa = fs;
+        }
+        if fa.abs() < fb.abs() {
+            std::mem::swap(&mut a, &mut b);
+            std::mem::swap(&mut fa, &mut fb);
+        }
+    }
+    Err(RiskError::Limit(format!(
+        "liquidation price: Brent did not converge in {MAX_BRENT_ITERATIONS} iterations"
+    )))
+}
+
+/// The liquidation prices of `account` (see the module docs). `None` when the account has no
+/// exposure to any underlying.
+pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
+    policy: &'a P,
+    market: &'a MarketSnapshot,
+    book: &'a Book,
+    account: &'a BookAccount,
+    venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
+) -> Result<Option<LiquidationPrices>, RiskError> {
+    let base = margin_account(policy, market, book, account, &mut Scratch::default(), venue_tables, &[])?;
+    let Some(main) = base.main_underlying.clone() else {
+        return Ok(None);
+    };
+    let u = book
+        .underlying_index(&main)
+        .ok_or_else(|| RiskError::Market(ale_market::MarketError::MissingUnderlying(main.to_string())))?;
+    let venue = venue_tables(u)?;
+    let span = account.spans.iter().find(|s| s.underlying == u);
+    let own: &[BookPosition] = span.map_or(&[], |s| &account.positions[s.start as usize..s.end as usize]);
+    let mut moved = MovedAccount {
+        policy,
+        market,
+        book,
+        account,
+        venue_tables,
+        underlying: u,
+        kinds: own.iter().map(|p| book.row(u, p.row).kind).collect(),
+        // Entry prices pinned to today's marks, so that moving spot moves the futures' P&L.
+        positions: own
+            .iter()
+            .enumerate()
+            .map(|(i, p)| BookPosition {
+                row: i as u32,
+                size: p.size,
+                entry_price: Some(p.entry_price.unwrap_or(venue.base[p.row as usize].mark)),
+            })
+            .collect(),
+        original_rows: own.iter().map(|p| p.row).collect(),
+        evaluations: 0,
+    };
+    let scan = policy.liquidation_scan();
+    let spot = market.underlying(&main)?.spot();
+    let f0 = base.equity - base.maintenance;
+    let mut side = |direction: f64| -> Result<Option<Root>, RiskError> {
+        let limit = if direction < 0.0 {
+            (1.0 - scan.reach).max(MIN_SPOT_FACTOR)
+        } else {
+            1.0 + scan.reach
+        };
+        let steps = ((1.0 - limit).abs() / scan.step).ceil() as usize;
+        let (mut x_prev, mut f_prev) = (1.0, f0);
+        for i in 1..=steps {
+            let x = if i == steps {
+                limit
+            } else {
+                1.0 + direction * scan.step * i as f64
+            };
+            let fx = moved.f(x)?;
+            if fx == 0.0 || (fx < 0.0) != (f_prev < 0.0) {
+                let root = if fx == 0.0 {
+                    x
+                } else {
+                    brent(|z| moved.f(z), x_prev, x, f_prev, fx, scan.rel_tol * x)?
+                };
+                let (m, gross) = moved.margin_at(root)?;
+                let residual = m.equity - m.maintenance;
+                if residual.abs() <= ROOT_CHECK_TOLERANCE * gross.max(1.0) {
+                    return Ok(Some(Root {
+                        spot: spot * root,
+                        residual,
+                    }));
+                }
+            }
+            x_prev = x;
+            f_prev = fx;
+        }
+        Ok(None)
+    };
+    let below = side(-1.0)?;
+    let above = side(1.0)?;
+    Ok(Some(LiquidationPrices {
+        underlying: main,
+        below,
+        above,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brent_finds_a_simple_root() {
+        let f = |x: f64| Ok(x * x - 2.0);
+        let r = brent(f, 1.0, 2.0, -1.0, 2.0, 1e-12).unwrap();
+        assert!((r - 2f64.sqrt()).abs() < 1e-11);
+        let g = |x: f64| Ok((x - 0.3).powi(3));
+        let r = brent(g, 0.0, 1.0, g(0.0).unwrap(), g(1.0).unwrap(), 1e-10).unwrap();
+        assert!((r - 0.3).abs() < 1e-6);
+    }
+}

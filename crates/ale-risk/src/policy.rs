@@ -1,0 +1,328 @@
+//! Margin policies behind one trait: `ramm` (the engine's own), `static` (the legacy
+//! baseline) and `oracle-adjusted` (static scaled by implied vol). See ramm.md.
+//!
+//! A policy sees one underlying at a time: the underlying's scenario table and the account's
+//! exposure to it (positions as table rows, plus collateral that moves with it). The engine sums
+//! the underlyings of an account.
+
+use crate::book::BookPosition;
+use crate::params::{OracleAdjustedParams, RammParams, StaticParams, MAX_SCENARIOS};
+use crate::table::{TableSpec, UnderlyingTable};
+
+/// Most components a policy may name.
+pub const MAX_COMPONENTS: usize = 8;
+
+/// One account's exposure to one underlying.
+#[derive(Debug, Clone, Copy)]
+pub struct Exposure<'a> {
+    /// Positions on this underlying (rows of its table).
+    pub positions: &'a [BookPosition],
+    /// Value, after haircuts, of the collateral that moves with this underlying.
+    pub moving_collateral: f64,
+}
+
+/// The margin one policy requires for one account's exposure to one underlying.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnderlyingMargin {
+    /// Maintenance margin (sum of the components).
+    pub maintenance: f64,
+    /// Initial margin.
+    pub initial: f64,
+    /// Components, in the order of [`MarginPolicy::component_names`].
+    pub components: [f64; MAX_COMPONENTS],
+    /// The scenario (table index) whose loss binds, if a scenario binds.
+    pub worst_scenario: Option<usize>,
+}
+
+/// Per-call scratch space, so that the hot loop allocates nothing.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    pnl: [f64; MAX_SCENARIOS],
+    gamma: [f64; MAX_SCENARIOS],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            pnl: [0.0; MAX_SCENARIOS],
+            gamma: [0.0; MAX_SCENARIOS],
+        }
+    }
+}
+
+/// How the liquidation-price solver scans spot for a policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiquidationScan {
+    /// Step of the outward scan, as a fraction of spot.
+    pub step: f64,
+    /// How far the scan goes each side, as a fraction of spot (capped below at 99 % down).
+    pub reach: f64,
+    /// Tolerance of a root, as a fraction of spot.
+    pub rel_tol: f64,
+}
+
+/// A margin policy.
+pub trait MarginPolicy: Send + Sync {
+    /// Its name in reports: `ramm`, `static`, `oracle-adjusted`.
+    fn name(&self) -> &'static str;
+    /// Names of its components, in order.
+    fn component_names(&self) -> &'static [&'static str];
+    /// What its tables must hold.
+    fn table_spec(&self) -> TableSpec<'_>;
+    /// How to scan for liquidation prices.
+    fn liquidation_scan(&self) -> LiquidationScan;
+    /// The margin of one exposure.
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        scratch: &mut Scratch,
+    ) -> UnderlyingMargin;
+}
+
+/// `ramm`: the Risk-Adjusted Maintenance Margin (ramm.md).
+#[derive(Debug, Clone, Default)]
+pub struct Ramm {
+    /// Its parameters.
+    pub params: RammParams,
+}
+
+/// Component names of `ramm`.
+pub const RAMM_COMPONENTS: &[&str] = &["price", "vega", "gamma", "horizon"];
+
+impl MarginPolicy for Ramm {
+    fn name(&self) -> &'static str {
+        "ramm"
+    }
+
+    fn component_names(&self) -> &'static [&'static str] {
+        RAMM_COMPONENTS
+    }
+
+    fn table_spec(&self) -> TableSpec<'_> {
+        TableSpec::Ramm(&self.params)
+    }
+
+    fn liquidation_scan(&self) -> LiquidationScan {
+        LiquidationScan {
+            step: self.params.liq_scan_step,
+            reach: 2.0 * self.params.range_max,
+            rel_tol: self.params.liq_rel_tol,
+        }
+    }
+
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        scratch: &mut Scratch,
+    ) -> UnderlyingMargin {
+        let p = &self.params;
+        let n = table.n_scenarios;
+        let scenarios = table.scenarios();
+        let pnl = &mut scratch.pnl[..n];
+        let gamma = &mut scratch.gamma[..n];
+        // Collateral that moves with the underlying gains value·s in a move s.
+        for (o, s) in pnl.iter_mut().zip(scenarios) {
+            *o = exposure.moving_collateral * s.spot_move;
+        }
+        gamma.fill(0.0);
+        let mut delta_dollar = exposure.moving_collateral;
+        let mut slippage = 0.0;
+        for pos in exposure.positions {
+            let row = pos.row as usize;
+            let size = pos.size;
+            for (o, x) in pnl.iter_mut().zip(&table.pnl[row * n..(row + 1) * n]) {
+                *o += size * x;
+            }
+            for (o, x) in gamma.iter_mut().zip(&table.gamma[row * n..(row + 1) * n]) {
+                *o += size * x;
+            }
+            let base = &table.base[row];
+            delta_dollar += size * base.delta_dollar;
+            let rate = if base.is_option {
+                p.slippage_option
+            } else {
+                p.slippage_delta_one
+            };
+            slippage += size.abs() * base.slippage_notional * rate;
+        }
+        // price: worst weighted loss with no vol shock; joint: with every vol shock.
+        let mut price = 0.0f64;
+        let mut joint = 0.0f64;
+        let mut worst = None;
+        let mut gamma_part = 0.0f64;
+        for (i, s) in scenarios.iter().enumerate() {
+            let loss = -pnl[i] * s.weight;
+            if s.vol == crate::scenario::VolMove::None && loss > price {
+                price = loss;
+            }
+            if loss > joint {
+                joint = loss;
+                worst = Some(i);
+            }
+            if !s.extreme {
+                let g = table.gamma_scale[i] * (-gamma[i]).max(0.0);
+                gamma_part = gamma_part.max(g);
+            }
+        }
+        let vega = (joint - price).max(0.0);
+        let sigma_hist = table
+            .realized_vol
+            .unwrap_or_else(|| table.grid.as_ref().map_or(table.sigma_atm, |g| g.sigma_ref));
+        let auction_years = p.auction_minutes / (365.0 * 24.0 * 60.0);
+        let horizon = p.z_horizon * sigma_hist * auction_years.sqrt() * delta_dollar.abs() + slippage;
+        let maintenance = price + vega + gamma_part + horizon;
+        let mut components = [0.0; MAX_COMPONENTS];
+        components[..4].copy_from_slice(&[price, vega, gamma_part, horizon]);
+        UnderlyingMargin {
+            maintenance,
+            initial: maintenance * (1.0 + p.im_buffer),
+            components,
+            worst_scenario: worst,
+        }
+    }
+}
+
+/// `static`: Σ m·|size|·S over delta-one positions + Σ |size|·(mark + m·S) over short options.
+#[derive(Debug, Clone, Default)]
+pub struct Static {
+    /// Its parameters.
+    pub params: StaticParams,
+}
+
+/// Component names of `static` and `oracle-adjusted`.
+pub const STATIC_COMPONENTS: &[&str] = &["price"];
+
+/// The static formula at rate `m` (spot positions count as delta-one: they carry price risk too).
+fn static_requirement(table: &UnderlyingTable, exposure: &Exposure<'_>, m: f64) -> f64 {
+    let spot = table.spot;
+    let mut total = 0.0;
+    for pos in exposure.positions {
+        let base = &table.base[pos.row as usize];
+        if base.is_option {
+            if pos.size < 0.0 {
+                total += pos.size.abs() * (base.mark + m * spot);
+            }
+        } else {
+            total += m * pos.size.abs() * spot;
+        }
+    }
+    total
+}
+
+fn single_component(mm: f64, im: f64) -> UnderlyingMargin {
+    let mut components = [0.0; MAX_COMPONENTS];
+    components[0] = mm;
+    UnderlyingMargin {
+        maintenance: mm,
+        initial: im,
+        components,
+        worst_scenario: None,
+    }
+}
+
+impl MarginPolicy for Static {
+    fn name(&self) -> &'static str {
+        "static"
+    }
+    fn component_names(&self) -> &'static [&'static str] {
+        STATIC_COMPONENTS
+    }
+    fn table_spec(&self) -> TableSpec<'_> {
+        TableSpec::MarksOnly { atm_min_days: 7.0 }
+    }
+    fn liquidation_scan(&self) -> LiquidationScan {
+        LiquidationScan {
+            step: self.params.liq_scan_step,
+            reach: 1.0,
+            rel_tol: self.params.liq_rel_tol,
+        }
+    }
+    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, _: &mut Scratch) -> UnderlyingMargin {
+        single_component(
+            static_requirement(table, exposure, self.params.mm_rate),
+            static_requirement(table, exposure, self.params.im_rate),
+        )
+    }
+}
+
+/// `oracle-adjusted`: `static` with m_eff = m·clamp(σ_ATM/σ_base, 1, f_max).
+#[derive(Debug, Clone, Default)]
+pub struct OracleAdjusted {
+    /// Its parameters.
+    pub params: OracleAdjustedParams,
+}
+
+impl OracleAdjusted {
+    /// The vol scaling clamp(σ_ATM/σ_base, 1, f_max) (NaN-safe: a NaN vol takes f_max).
+    pub fn factor(&self, sigma_atm: f64) -> f64 {
+        let ratio = sigma_atm / self.params.vol_base;
+        if ratio.is_nan() {
+            self.params.factor_max
+        } else {
+            ratio.clamp(1.0, self.params.factor_max)
+        }
+    }
+}
+
+impl MarginPolicy for OracleAdjusted {
+    fn name(&self) -> &'static str {
+        "oracle-adjusted"
+    }
+    fn component_names(&self) -> &'static [&'static str] {
+        STATIC_COMPONENTS
+    }
+    fn table_spec(&self) -> TableSpec<'_> {
+        TableSpec::MarksOnly {
+            atm_min_days: self.params.atm_min_days,
+        }
+    }
+    fn liquidation_scan(&self) -> LiquidationScan {
+        LiquidationScan {
+            step: self.params.liq_scan_step,
+            reach: 1.0,
+            rel_tol: self.params.liq_rel_tol,
+        }
+    }
+    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, _: &mut Scratch) -> UnderlyingMargin {
+        let f = self.factor(table.sigma_atm);
+        single_component(
+            static_requirement(table, exposure, self.params.mm_rate * f),
+            static_requirement(table, exposure, self.params.im_rate * f),
+        )
+    }
+}
+
+impl<T: MarginPolicy + ?Sized> MarginPolicy for Box<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn component_names(&self) -> &'static [&'static str] {
+        (**self).component_names()
+    }
+    fn table_spec(&self) -> TableSpec<'_> {
+        (**self).table_spec()
+    }
+    fn liquidation_scan(&self) -> LiquidationScan {
+        (**self).liquidation_scan()
+    }
+    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, scratch: &mut Scratch) -> UnderlyingMargin {
+        (**self).margin(table, exposure, scratch)
+    }
+}
+
+/// The policies by name, with their parameters read from TOML (`None`: the defaults).
+pub fn policy_by_name(name: &str, params_toml: Option<&str>) -> Result<Box<dyn MarginPolicy>, crate::RiskError> {
+    let text = params_toml.unwrap_or("");
+    Ok(match name {
+        "ramm" => Box::new(Ramm { params: RammParams::from_toml(text)? }),
+        "static" => Box::new(Static { params: StaticParams::from_toml(text)? }),
+        "oracle-adjusted" => Box::new(OracleAdjusted { params: OracleAdjustedParams::from_toml(text)? }),
+        other => {
+            return Err(crate::RiskError::Params(format!(
+                "unknown policy '{other}': expected ramm, static, oracle-adjusted or pm"
+            )))
+        }
+    })
+}
