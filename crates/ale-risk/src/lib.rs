@@ -20,6 +20,7 @@ pub mod params;
 pub mod pm;
 pub mod policy;
 pub mod scenario;
+pub mod settlement;
 pub mod table;
 
 pub use book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
@@ -28,5 +29,6 @@ pub use error::RiskError;
 pub use liquidation_price::{liquidation_prices, LiquidationPrices, Root};
 pub use params::{OracleAdjustedParams, RammParams, StaticParams};
 pub use policy::{policy_by_name, MarginPolicy, OracleAdjusted, Ramm, Static};
+pub use settlement::{settle_expired, Settlement};
 pub use scenario::{RammGrid, Scenario, VolMove};
 pub use table::UnderlyingTable;

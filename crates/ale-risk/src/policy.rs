@@ -5,7 +5,7 @@
 //! exposure to it (positions as table rows, plus collateral that moves with it). The engine sums
 //! the underlyings of an account.
 
-use crate::book::BookPosition;
+use crate::book::{BookPosition, RowKind};
 use crate::params::{OracleAdjustedParams, RammParams, StaticParams, MAX_SCENARIOS};
 use crate::table::{TableSpec, UnderlyingTable};
 
@@ -166,7 +166,22 @@ impl MarginPolicy for Ramm {
                 gamma_part = gamma_part.max(g);
             }
         }
-        let vega = (joint - price).max(0.0);
+        let mut vega = (joint - price).max(0.0);
+        // A defined-risk book (options only, no delta-one, no moving collateral) can lose at most
+        // its value now minus its least possible value; the gamma charge must not push the
+        // requirement past that (ramm.md: a vertical never needs more than its maximum loss plus
+        // `horizon`). The excess comes off gamma first, then vega, then price.
+        if let Some(cap) = defined_risk_cap(table, exposure) {
+            let mut excess = price + vega + gamma_part - cap.max(0.0);
+            for part in [&mut gamma_part, &mut vega, &mut price] {
+                if excess <= 0.0 {
+                    break;
+                }
+                let cut = excess.min(*part);
+                *part -= cut;
+                excess -= cut;
+            }
+        }
         let sigma_hist = table
             .realized_vol
             .unwrap_or_else(|| table.grid.as_ref().map_or(table.sigma_atm, |g| g.sigma_ref));
@@ -182,6 +197,73 @@ impl MarginPolicy for Ramm {
             worst_scenario: worst,
         }
     }
+}
+
+/// The largest loss an options-only exposure can suffer: its value now minus, per expiry, the
+/// discounted least value of its payoff over every terminal price (a price is an expectation of
+/// the payoff, so it never falls below that). `None` when the exposure is not of defined risk
+/// (delta-one positions, moving collateral, or a payoff unbounded below).
+fn defined_risk_cap(table: &UnderlyingTable, exposure: &Exposure<'_>) -> Option<f64> {
+    if exposure.moving_collateral != 0.0 || exposure.positions.is_empty() {
+        return None;
+    }
+    let mut value_now = 0.0;
+    let mut floor = 0.0;
+    // Positions are sorted by row; group them by expiry.
+    let mut done = [false; 64];
+    if exposure.positions.len() > done.len() {
+        return None;
+    }
+    for (i, first) in exposure.positions.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        let RowKind::Option { expiry, .. } = table.kinds[first.row as usize] else {
+            return None;
+        };
+        // The options of this expiry: payoff(S) = Σ size·max(±(S − K), 0), piecewise linear
+        // with kinks at the strikes, so its minimum over S ≥ 0 is at 0, at a strike, or −∞
+        // when the slope beyond the last strike is negative.
+        let mut slope_at_infinity = 0.0;
+        let group = exposure.positions.iter().enumerate().skip(i).filter(|(_, p)| {
+            matches!(table.kinds[p.row as usize], RowKind::Option { expiry: e, .. } if e == expiry)
+        });
+        let mut members: [usize; 64] = [0; 64];
+        let mut count = 0;
+        for (j, p) in group {
+            done[j] = true;
+            members[count] = j;
+            count += 1;
+            if let RowKind::Option { kind: ale_core::OptionKind::Call, .. } = table.kinds[p.row as usize] {
+                slope_at_infinity += p.size;
+            }
+            value_now += p.size * table.base[p.row as usize].mark;
+        }
+        if slope_at_infinity < 0.0 {
+            return None;
+        }
+        let payoff = |s: f64| -> f64 {
+            members[..count]
+                .iter()
+                .map(|&j| {
+                    let p = &exposure.positions[j];
+                    match table.kinds[p.row as usize] {
+                        RowKind::Option { strike, kind: ale_core::OptionKind::Call, .. } => p.size * (s - strike).max(0.0),
+                        RowKind::Option { strike, .. } => p.size * (strike - s).max(0.0),
+                        _ => 0.0,
+                    }
+                })
+                .sum()
+        };
+        let mut least = payoff(0.0);
+        for &j in &members[..count] {
+            if let RowKind::Option { strike, .. } = table.kinds[exposure.positions[j].row as usize] {
+                least = least.min(payoff(strike));
+            }
+        }
+        floor += table.discount[first.row as usize] * least;
+    }
+    Some(value_now - floor)
 }
 
 /// `static`: Σ m·|size|·S over delta-one positions + Σ |size|·(mark + m·S) over short options.

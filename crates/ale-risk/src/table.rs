@@ -66,6 +66,10 @@ pub struct UnderlyingTable {
     pub base: Vec<BaseRow>,
     /// Per row, why it is unusable (None: usable).
     pub issues: Vec<Option<RowIssue>>,
+    /// Per row, what it is.
+    pub kinds: Vec<RowKind>,
+    /// Per row, the discount factor to its expiry (1 for undated rows).
+    pub discount: Vec<f64>,
 }
 
 /// What a table must hold.
@@ -168,6 +172,8 @@ impl UnderlyingTable {
             gamma: vec![0.0; n_rows * n],
             base: Vec::with_capacity(n_rows),
             issues: Vec::with_capacity(n_rows),
+            kinds: Vec::with_capacity(n_rows),
+            discount: Vec::with_capacity(n_rows),
         };
         if let (TableSpec::Ramm(p), Some(g)) = (spec, table.grid.as_ref()) {
             let h_years = p.gamma_horizon_hours / (365.0 * 24.0);
@@ -184,6 +190,7 @@ impl UnderlyingTable {
                 .collect();
         }
         for (row, kind) in rows.enumerate() {
+            table.kinds.push(*kind);
             let (base, issue) = match row_inputs(kind, market, now, rate, spot_factor) {
                 Ok(inputs) => match table.fill_row(spec, row, kind, &inputs, market, rate) {
                     Ok(base) => (base, None),
@@ -191,6 +198,11 @@ impl UnderlyingTable {
                 },
                 Err(issue) => (BaseRow::unusable(), Some(issue)),
             };
+            let discount = match kind {
+                RowKind::Option { expiry, .. } => (-rate * expiry.years_from(now).max(0.0)).exp(),
+                _ => 1.0,
+            };
+            table.discount.push(discount);
             table.base.push(base);
             table.issues.push(issue);
         }

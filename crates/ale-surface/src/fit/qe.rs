@@ -1,0 +1,424 @@
+//! The quasi-explicit SVI fit (Zeliade, De Marco & Martini 2009), written from the method's
+//! description.
+//!
+//! For fixed (m, σ), with y = (k − m)/σ, raw SVI reads w = a + d·y + c·√(y² + 1) with d = ρ·b·σ,
+//! c = b·σ: linear in (a, d, c). The inner problem is then a weighted least-squares problem in
+//! three unknowns under linear constraints, solved exactly by a small active-set enumeration
+//! (the problem is convex: the first KKT point found is the optimum). Constraints on (a, d, c):
+//!
+//! - |d| ≤ c (|ρ| ≤ 1, b ≥ 0),
+//! - c + |d| ≤ 2σ (Lee's moment bound: wing slopes b(1 ± ρ) ≤ 2),
+//! - a + c − |d| ≥ 0 (a linear sufficient condition for w ≥ 0 everywhere, since
+//!   √(c² − d²) ≥ c − |d|; the exact condition is restored in the final refinement).
+//!
+//! The outer problem over (m, σ) is searched on a grid, then refined by Nelder–Mead in (m, ln σ).
+
+use super::linalg::{solve, MAX_DIM};
+
+/// Grid points in m for the outer search.
+pub const GRID_M: usize = 7;
+/// Grid points in σ (log-spaced) for the outer search.
+pub const GRID_SIGMA: usize = 5;
+/// Nelder–Mead iteration limit of the outer search.
+pub const NELDER_MEAD_MAX_ITERATIONS: usize = 120;
+/// Nelder–Mead stops when the simplex's objective values agree to this relative tolerance (the
+/// five-parameter refinement that follows polishes further).
+pub const NELDER_MEAD_TOLERANCE: f64 = 1e-6;
+/// Iteration limit of the inner active-set solver (each iteration one ≤ 6×6 solve).
+pub const ACTIVE_SET_MAX_ITERATIONS: usize = 12;
+/// Nelder–Mead stops when the simplex is smaller than this in both m and ln σ.
+pub const NELDER_MEAD_MIN_SIZE: f64 = 1e-5;
+/// Lee's bound on the wing slopes of total variance, b(1 + |ρ|) ≤ this.
+pub const MAX_WING_SLOPE: f64 = 2.0;
+
+/// The constraint rows A·x ≥ σ·β on x = (a, d, c).
+const A: [[f64; 3]; 6] = [
+    [0.0, -1.0, 1.0],
+    [0.0, 1.0, 1.0],
+    [0.0, -1.0, -1.0],
+    [0.0, 1.0, -1.0],
+    [1.0, -1.0, 1.0],
+    [1.0, 1.0, 1.0],
+];
+const BETA: [f64; 6] = [0.0, 0.0, -MAX_WING_SLOPE, -MAX_WING_SLOPE, 0.0, 0.0];
+
+/// Points to fit in total-variance space.
+pub(crate) struct Data<'a> {
+    pub k: &'a [f64],
+    pub w: &'a [f64],
+    /// Weights of squared total-variance errors.
+    pub c: &'a [f64],
+}
+
+/// A solution of the inner problem.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inner {
+    pub objective: f64,
+    pub a: f64,
+    pub d: f64,
+    pub c: f64,
+}
+
+/// Solves the inner constrained least squares at fixed (m, σ).
+pub(crate) fn inner(data: &Data<'_>, m: f64, sigma: f64) -> Option<Inner> {
+    let inv_s = 1.0 / sigma;
+    // Normal equations over φ = (1, y, z).
+    let (mut s1, mut sy, mut sz, mut syy, mut syz, mut szz) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut gw, mut gy, mut gz, mut sww) = (0.0, 0.0, 0.0, 0.0);
+    for i in 0..data.k.len() {
+        let y = (data.k[i] - m) * inv_s;
+        let z = (y * y + 1.0).sqrt();
+        let c = data.c[i];
+        let w = data.w[i];
+        let cy = c * y;
+        let cz = c * z;
+        s1 += c;
+        sy += cy;
+        sz += cz;
+        syy += cy * y;
+        syz += cy * z;
+        szz += cz * z;
+        gw += c * w;
+        gy += cy * w;
+        gz += cz * w;
+        sww += c * w * w;
+    }
+    let ridge = 1e-14 * (s1 + syy + szz);
+    let h = [
+        [s1 + ridge, sy, sz],
+        [sy, syy + ridge, syz],
+        [sz, syz, szz + ridge],
+    ];
+    let g = [gw, gy, gz];
+    let b: [f64; 6] = BETA.map(|beta| beta * sigma);
+    let tol = 1e-12 * (1.0 + sigma);
+
+    // Fast path: the unconstrained optimum (Cramer's rule on the 3×3 normal equations).
+    if let Some(x) = solve3(&h, &g) {
+        if violated(&x, &b, tol) == 0 {
+            return Some(finish(&h, &g, sww, x));
+        }
+    }
+    let x = active_set(&h, &g, &b, s1);
+    Some(finish(&h, &g, sww, x))
+}
+
+/// Objective and round-off clean-up of an (admissible) inner solution.
+fn finish(h: &[[f64; 3]; 3], g: &[f64; 3], sww: f64, x: [f64; 3]) -> Inner {
+    let c = x[2].max(0.0);
+    let d = x[1].clamp(-c, c);
+    let a = x[0].max(-(c - d.abs()));
+    let quad = h[0][0] * a * a
+        + h[1][1] * d * d
+        + h[2][2] * c * c
+        + 2.0 * (h[0][1] * a * d + h[0][2] * a * c + h[1][2] * d * c);
+    let objective = (sww - 2.0 * (g[0] * a + g[1] * d + g[2] * c) + quad).max(0.0);
+    Inner { objective, a, d, c }
+}
+
+/// Primal active-set method for min ½xᵀHx − gᵀx s.t. A·x ≥ b, from a feasible start
+/// (a = g₀/H₀₀ clamped ≥ 0, d = c = 0). Every iterate is feasible; after
+/// [`ACTIVE_SET_MAX_ITERATIONS`] the current (feasible) iterate is returned.
+fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64; 3] {
+    let mut x = [(g[0] / h[0][0]).max(0.0), 0.0, 0.0];
+    if !x[0].is_finite() {
+        x[0] = 0.0;
+    }
+    let mut working: [usize; 3] = [0; 3];
+    let mut n_w = 0usize;
+    for _ in 0..ACTIVE_SET_MAX_ITERATIONS {
+        // Equality-constrained step: min q(x + p) s.t. A_W p = 0.
+        let n = 3 + n_w;
+        let mut kkt = [[0.0; MAX_DIM]; MAX_DIM];
+        let mut rhs = [0.0; MAX_DIM];
+        for r in 0..3 {
+            kkt[r][..3].copy_from_slice(&h[r]);
+            // Gradient of q at x: Hx − g; the step solves H p − A_Wᵀλ = −(Hx − g).
+            rhs[r] = g[r] - (h[r][0] * x[0] + h[r][1] * x[1] + h[r][2] * x[2]);
+        }
+        for (j, &ci) in working[..n_w].iter().enumerate() {
+            for r in 0..3 {
+                kkt[r][3 + j] = -A[ci][r];
+                kkt[3 + j][r] = A[ci][r];
+            }
+        }
+        let Some(sol) = solve(&kkt, &rhs, n) else {
+            break;
+        };
+        let p = [sol[0], sol[1], sol[2]];
+        let p_size = p[0].abs().max(p[1].abs()).max(p[2].abs());
+        if p_size <= 1e-14 * (1.0 + x[0].abs().max(x[1].abs()).max(x[2].abs())) {
+            // Stationary on the working set: done if every multiplier is ≥ 0, else drop the most
+            // negative one.
+            let mut worst = None;
+            let mut worst_l = -1e-12 * (1.0 + scale);
+            for j in 0..n_w {
+                if sol[3 + j] < worst_l {
+                    worst_l = sol[3 + j];
+                    worst = Some(j);
+                }
+            }
+            match worst {
+                None => return x,
+                Some(j) => {
+                    working[j] = working[n_w - 1];
+                    n_w -= 1;
+                }
+            }
+            continue;
+        }
+        // Ratio test against the constraints outside the working set.
+        let mut alpha = 1.0;
+        let mut blocking = None;
+        for ci in 0..6 {
+            if working[..n_w].contains(&ci) {
+                continue;
+            }
+            let ap = A[ci][0] * p[0] + A[ci][1] * p[1] + A[ci][2] * p[2];
+            if ap < 0.0 {
+                let slack = A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] - b[ci];
+                let step = (slack.max(0.0)) / -ap;
+                if step < alpha {
+                    alpha = step;
+                    blocking = Some(ci);
+                }
+            }
+        }
+        for r in 0..3 {
+            x[r] += alpha * p[r];
+        }
+        if let Some(ci) = blocking {
+            if n_w < 3 {
+                working[n_w] = ci;
+                n_w += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    x
+}
+
+/// Bit i set when constraint i is violated at x.
+#[inline]
+fn violated(x: &[f64; 3], b: &[f64; 6], tol: f64) -> u32 {
+    let mut mask = 0;
+    for ci in 0..6 {
+        if A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] < b[ci] - tol {
+            mask |= 1 << ci;
+        }
+    }
+    mask
+}
+
+/// Solves the symmetric 3×3 system h·x = g by Cramer's rule; `None` when (nearly) singular.
+#[inline]
+fn solve3(h: &[[f64; 3]; 3], g: &[f64; 3]) -> Option<[f64; 3]> {
+    let c00 = h[1][1] * h[2][2] - h[1][2] * h[2][1];
+    let c01 = h[1][2] * h[2][0] - h[1][0] * h[2][2];
+    let c02 = h[1][0] * h[2][1] - h[1][1] * h[2][0];
+    let det = h[0][0] * c00 + h[0][1] * c01 + h[0][2] * c02;
+    let scale = h[0][0] * h[1][1] * h[2][2];
+    if !(det.abs() > 1e-13 * scale.abs()) {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let c11 = h[0][0] * h[2][2] - h[0][2] * h[2][0];
+    let c12 = h[0][1] * h[2][0] - h[0][0] * h[2][1];
+    let c22 = h[0][0] * h[1][1] - h[0][1] * h[1][0];
+    // h is symmetric: the cofactor matrix is too.
+    let x = [
+        (c00 * g[0] + c01 * g[1] + c02 * g[2]) * inv,
+        (c01 * g[0] + c11 * g[1] + c12 * g[2]) * inv,
+        (c02 * g[0] + c12 * g[1] + c22 * g[2]) * inv,
+    ];
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// Raw SVI (a, b, ρ, m, σ) from the inner solution.
+pub(crate) fn to_raw(inner: &Inner, m: f64, sigma: f64) -> [f64; 5] {
+    let b = inner.c / sigma;
+    let rho = if inner.c > 0.0 {
+        (inner.d / inner.c).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    [inner.a, b, rho, m, sigma]
+}
+
+/// Search box of the outer problem.
+pub(crate) struct Domain {
+    pub m_lo: f64,
+    pub m_hi: f64,
+    pub ln_s_lo: f64,
+    pub ln_s_hi: f64,
+}
+
+impl Domain {
+    pub(crate) fn for_points(k: &[f64]) -> Domain {
+        let (lo, hi) = k
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
+        let span = (hi - lo).max(1e-4);
+        Domain {
+            m_lo: lo - 0.5 * span,
+            m_hi: hi + 0.5 * span,
+            ln_s_lo: (span * 2e-3).ln(),
+            ln_s_hi: (span * 2.0).ln(),
+        }
+    }
+
+    fn clamp(&self, p: [f64; 2]) -> [f64; 2] {
+        [
+            p[0].clamp(self.m_lo, self.m_hi),
+            p[1].clamp(self.ln_s_lo, self.ln_s_hi),
+        ]
+    }
+}
+
+/// The best (objective, raw SVI) found by grid + Nelder–Mead.
+pub(crate) fn search(data: &Data<'_>, domain: &Domain) -> Option<(f64, [f64; 5])> {
+    let eval = |p: [f64; 2]| -> f64 {
+        let p = domain.clamp(p);
+        match inner(data, p[0], p[1].exp()) {
+            Some(s) => s.objective,
+            None => f64::INFINITY,
+        }
+    };
+    // Coarse grid.
+    let mut best = (f64::INFINITY, [0.0, 0.0]);
+    let dm = (domain.m_hi - domain.m_lo) / (GRID_M - 1) as f64;
+    let ds = (domain.ln_s_hi - domain.ln_s_lo) / (GRID_SIGMA - 1) as f64;
+    for i in 0..GRID_M {
+        for j in 0..GRID_SIGMA {
+            let p = [domain.m_lo + dm * i as f64, domain.ln_s_lo + ds * j as f64];
+            let f = eval(p);
+            if f < best.0 {
+                best = (f, p);
+            }
+        }
+    }
+    if !best.0.is_finite() {
+        return None;
+    }
+    // Nelder–Mead from the best grid point.
+    let x0 = best.1;
+    let mut simplex = [
+        (best.0, x0),
+        (0.0, [x0[0] + 0.5 * dm, x0[1]]),
+        (0.0, [x0[0], x0[1] + 0.5 * ds]),
+    ];
+    for v in simplex.iter_mut().skip(1) {
+        v.1 = domain.clamp(v.1);
+        v.0 = eval(v.1);
+    }
+    for _ in 0..NELDER_MEAD_MAX_ITERATIONS {
+        simplex.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (f_best, f_worst) = (simplex[0].0, simplex[2].0);
+        let size = (simplex[2].1[0] - simplex[0].1[0])
+            .abs()
+            .max((simplex[2].1[1] - simplex[0].1[1]).abs())
+            .max((simplex[1].1[0] - simplex[0].1[0]).abs())
+            .max((simplex[1].1[1] - simplex[0].1[1]).abs());
+        if (f_worst - f_best) <= NELDER_MEAD_TOLERANCE * f_best.abs() + 1e-30 || size < NELDER_MEAD_MIN_SIZE {
+            break;
+        }
+        let centroid = [
+            0.5 * (simplex[0].1[0] + simplex[1].1[0]),
+            0.5 * (simplex[0].1[1] + simplex[1].1[1]),
+        ];
+        let worst = simplex[2].1;
+        let along = |t: f64| {
+            domain.clamp([
+                centroid[0] + t * (worst[0] - centroid[0]),
+                centroid[1] + t * (worst[1] - centroid[1]),
+            ])
+        };
+        let xr = along(-1.0);
+        let fr = eval(xr);
+        if fr < simplex[0].0 {
+            let xe = along(-2.0);
+            let fe = eval(xe);
+            simplex[2] = if fe < fr { (fe, xe) } else { (fr, xr) };
+        } else if fr < simplex[1].0 {
+            simplex[2] = (fr, xr);
+        } else {
+            let (xc, fc) = if fr < f_worst {
+                let x = along(-0.5);
+                (x, eval(x))
+            } else {
+                let x = along(0.5);
+                (x, eval(x))
+            };
+            if fc < fr.min(f_worst) {
+                simplex[2] = (fc, xc);
+            } else {
+                // Shrink toward the best vertex.
+                let b = simplex[0].1;
+                for v in simplex.iter_mut().skip(1) {
+                    v.1 = [0.5 * (v.1[0] + b[0]), 0.5 * (v.1[1] + b[1])];
+                    v.0 = eval(v.1);
+                }
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let p = domain.clamp(simplex[0].1);
+    let (m, s) = (p[0], p[1].exp());
+    let sol = inner(data, m, s)?;
+    Some((sol.objective, to_raw(&sol, m, s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_recovers_linear_parameters_exactly() {
+        // Exact SVI points: at the true (m, σ) the inner problem must give back (a, d, c).
+        let (a, b, rho, m, s) = (0.02, 0.3, -0.4, 0.05, 0.2);
+        let k: Vec<f64> = (0..15).map(|i| -0.6 + 0.1 * i as f64).collect();
+        let w: Vec<f64> = k
+            .iter()
+            .map(|&x| a + b * (rho * (x - m) + ((x - m) * (x - m) + s * s).sqrt()))
+            .collect();
+        let c = vec![1.0; k.len()];
+        let sol = inner(&Data { k: &k, w: &w, c: &c }, m, s).unwrap();
+        assert!((sol.a - a).abs() < 1e-9);
+        assert!((sol.c - b * s).abs() < 1e-9);
+        assert!((sol.d - rho * b * s).abs() < 1e-9);
+        assert!(sol.objective < 1e-13, "{}", sol.objective);
+    }
+
+    #[test]
+    fn inner_respects_constraints_on_a_concave_smile() {
+        // A concave "smile" wants c < 0: the constrained optimum has c ≥ 0, |d| ≤ c.
+        let k: Vec<f64> = (0..9).map(|i| -0.4 + 0.1 * i as f64).collect();
+        let w: Vec<f64> = k.iter().map(|&x| 0.1 - 0.2 * x * x).collect();
+        let c = vec![1.0; k.len()];
+        let sol = inner(&Data { k: &k, w: &w, c: &c }, 0.0, 0.1).unwrap();
+        assert!(sol.c >= 0.0 && sol.d.abs() <= sol.c + 1e-15);
+        assert!(sol.c + sol.d.abs() <= 2.0 * 0.1 + 1e-12);
+        assert!(sol.a + sol.c - sol.d.abs() >= -1e-12);
+    }
+}
+#[cfg(test)]
+mod prof {
+    use super::*;
+    #[test]
+    fn zz_time_inner() {
+        let k: Vec<f64> = (0..25).map(|i| -0.5 + 0.04 * i as f64).collect();
+        let w: Vec<f64> = k.iter().map(|&x| 0.02 + 0.1 * (-0.3 * x + (x * x + 0.01f64).sqrt())).collect();
+        let c = vec![1.0; 25];
+        let d = Data { k: &k, w: &w, c: &c };
+        let t = std::time::Instant::now();
+        let mut s = 0.0;
+        for i in 0..100000 { s += inner(&d, 0.01 * (i % 7) as f64, 0.1).unwrap().objective; }
+        eprintln!("feasible inner: {:?} per call {s}", t.elapsed() / 100000);
+        let t = std::time::Instant::now();
+        for i in 0..100000 { s += inner(&d, 0.5 + 0.01 * (i % 7) as f64, 0.01).map_or(0.0, |x| x.objective); }
+        eprintln!("far inner: {:?} per call {s}", t.elapsed() / 100000);
+    }
+}
