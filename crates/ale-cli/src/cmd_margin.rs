@@ -17,7 +17,9 @@ use crate::Outcome;
 /// and prints per account its equity, maintenance and initial margin with their components,
 /// status, worst scenario, liquidation prices and top-up: a table, or JSON lines with --json.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  ale margin --market market.json --policy ramm --json alice.json book.json")]
+#[command(
+    after_help = "Example:\n  ale margin --market market.json --policy ramm --json alice.json book.json"
+)]
 pub struct MarginArgs {
     /// The market file (formats.md).
     #[arg(long)]
@@ -46,7 +48,10 @@ pub fn run(args: MarginArgs) -> anyhow::Result<Outcome> {
     let loaded = parse_market(&read(&args.market)?)
         .with_context(|| format!("market file {}", args.market.display()))?;
     for key in &loaded.ignored_keys {
-        eprintln!("ale: warning: {}: unknown key '{key}' ignored", args.market.display());
+        eprintln!(
+            "ale: warning: {}: unknown key '{key}' ignored",
+            args.market.display()
+        );
     }
     let mut failed = false;
     let mut accounts: Vec<Account> = Vec::new();
@@ -62,7 +67,10 @@ pub fn run(args: MarginArgs) -> anyhow::Result<Outcome> {
         match parse_portfolio(&text) {
             Ok((list, ignored)) => {
                 for key in ignored {
-                    eprintln!("ale: warning: {}: unknown key '{key}' ignored", path.display());
+                    eprintln!(
+                        "ale: warning: {}: unknown key '{key}' ignored",
+                        path.display()
+                    );
                 }
                 accounts.extend(list);
             }
@@ -103,5 +111,9 @@ pub fn run(args: MarginArgs) -> anyhow::Result<Outcome> {
         }
     }
     out.finish()?;
-    Ok(if failed { Outcome::SomeFailed } else { Outcome::Ok })
+    Ok(if failed {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Ok
+    })
 }

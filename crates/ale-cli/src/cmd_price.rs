@@ -18,9 +18,11 @@ use crate::Outcome;
 /// for each, in order. A bad line gives `{"error":"...","line":N}` in its place; the exit status
 /// is then 1.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  echo '{\"kind\":\"call\",\"forward\":100,\"strike\":110,\"t\":0.5,\"vol\":0.6}' | ale price\n\n\
+#[command(
+    after_help = "Example:\n  echo '{\"kind\":\"call\",\"forward\":100,\"strike\":110,\"t\":0.5,\"vol\":0.6}' | ale price\n\n\
 Price = e^(-rate·t)·Black(F,K,t,vol); delta, gamma on the forward; vega per 1.00 of vol;\n\
-theta = -∂price/∂t per year; vanna = ∂²price/∂F∂vol; volga = ∂²price/∂vol².")]
+theta = -∂price/∂t per year; vanna = ∂²price/∂F∂vol; volga = ∂²price/∂vol²."
+)]
 pub struct PriceArgs {}
 
 /// Implied vol of Black-76 prices, one JSON line in, one out.
@@ -29,7 +31,9 @@ pub struct PriceArgs {}
 /// and writes `{"vol":V}` for each, or `{"error":"...","line":N}` where no vol gives that price
 /// (below intrinsic, above the upper bound, non-finite input); the exit status is then 1.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  echo '{\"kind\":\"put\",\"forward\":100,\"strike\":90,\"t\":0.25,\"price\":2.5}' | ale iv")]
+#[command(
+    after_help = "Example:\n  echo '{\"kind\":\"put\",\"forward\":100,\"strike\":90,\"t\":0.25,\"price\":2.5}' | ale iv"
+)]
 pub struct IvArgs {}
 
 fn option_kind(obj: &Map<String, Value>) -> Result<OptionKind, String> {

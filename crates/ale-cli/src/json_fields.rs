@@ -6,10 +6,7 @@ use serde_json::{Map, Value};
 pub fn parse_object(line: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(line) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!(
-            "expected a JSON object, got {}",
-            json_kind(&other)
-        )),
+        Ok(other) => Err(format!("expected a JSON object, got {}", json_kind(&other))),
         Err(e) => Err(format!("not valid JSON: {e}")),
     }
 }

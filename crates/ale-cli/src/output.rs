@@ -96,12 +96,27 @@ impl Printer {
         writeln!(
             out,
             "{:<16} {:<15} {:>14} {:>14} {:>14} {:>7} {:<12} {:>12} {:>12} {:>12}",
-            "account", "policy", "equity", "maint.margin", "init.margin", "ratio", "status", "liq.below", "liq.above", "top_up"
+            "account",
+            "policy",
+            "equity",
+            "maint.margin",
+            "init.margin",
+            "ratio",
+            "status",
+            "liq.below",
+            "liq.above",
+            "top_up"
         )?;
         for r in &self.rows {
-            let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+            let num =
+                |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
             if let Some(e) = r.get("error") {
-                writeln!(out, "{:<16} error: {}", r["account"].as_str().unwrap_or(""), e.as_str().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "{:<16} error: {}",
+                    r["account"].as_str().unwrap_or(""),
+                    e.as_str().unwrap_or("")
+                )?;
                 continue;
             }
             writeln!(
@@ -112,7 +127,9 @@ impl Printer {
                 num(&r["equity"]),
                 num(&r["maintenance_margin"]),
                 num(&r["initial_margin"]),
-                r["margin_ratio"].as_f64().map_or("-".to_string(), |x| format!("{x:.3}")),
+                r["margin_ratio"]
+                    .as_f64()
+                    .map_or("-".to_string(), |x| format!("{x:.3}")),
                 r["status"].as_str().unwrap_or(""),
                 num(&r["liquidation_price"]["below"]),
                 num(&r["liquidation_price"]["above"]),

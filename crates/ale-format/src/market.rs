@@ -8,8 +8,7 @@ use ale_market::{
     CollateralPrice, MarketSnapshot, PmForwardFields, PmUnderlyingFields, UnderlyingMarket,
 };
 use ale_surface::{
-    fit_surface, ExpiryQuotes, FitConfig, ForwardCurve, Quote, Surface, SurfaceFitReport,
-    SviParams,
+    fit_surface, ExpiryQuotes, FitConfig, ForwardCurve, Quote, Surface, SurfaceFitReport, SviParams,
 };
 use serde::Deserialize;
 
@@ -168,20 +167,30 @@ pub fn parse_market(text: &str) -> Result<LoadedMarket, FormatError> {
 /// Converts a parsed market file.
 pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> {
     let now = file.time.0;
-    let mut snapshot = MarketSnapshot::new(now, file.rate).map_err(|e| FormatError(e.to_string()))?;
+    let mut snapshot =
+        MarketSnapshot::new(now, file.rate).map_err(|e| FormatError(e.to_string()))?;
     let mut fits = Vec::new();
     if file.underlyings.is_empty() {
-        return Err(FormatError::at("underlyings", "must list at least one underlying"));
+        return Err(FormatError::at(
+            "underlyings",
+            "must list at least one underlying",
+        ));
     }
     let mut seen = BTreeMap::new();
     for (i, u) in file.underlyings.iter().enumerate() {
         let path = format!("underlyings[{i}]");
         let name = asset(&format!("{path}.name"), &u.name)?;
         if seen.insert(name.clone(), i).is_some() {
-            return Err(FormatError::at(&format!("{path}.name"), format!("'{name}' is listed twice")));
+            return Err(FormatError::at(
+                &format!("{path}.name"),
+                format!("'{name}' is listed twice"),
+            ));
         }
         if !(u.spot.is_finite() && u.spot > 0.0) {
-            return Err(FormatError::at(&format!("{path}.spot"), format!("must be finite and > 0, got {}", u.spot)));
+            return Err(FormatError::at(
+                &format!("{path}.spot"),
+                format!("must be finite and > 0, got {}", u.spot),
+            ));
         }
         let mut forwards = BTreeMap::new();
         let mut pm_forwards = BTreeMap::new();
@@ -189,10 +198,16 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
             let fpath = format!("{path}.forwards[{j}]");
             let expiry = f.expiry.0;
             if expiry.has_expired(now) {
-                return Err(FormatError::at(&format!("{fpath}.expiry"), format!("{} is not after the market time {now}", expiry.instant())));
+                return Err(FormatError::at(
+                    &format!("{fpath}.expiry"),
+                    format!("{} is not after the market time {now}", expiry.instant()),
+                ));
             }
             if !(f.price.is_finite() && f.price > 0.0) {
-                return Err(FormatError::at(&format!("{fpath}.price"), format!("must be finite and > 0, got {}", f.price)));
+                return Err(FormatError::at(
+                    &format!("{fpath}.price"),
+                    format!("must be finite and > 0, got {}", f.price),
+                ));
             }
             if forwards.insert(expiry, f.price).is_some() {
                 return Err(FormatError::at(&format!("{fpath}.expiry"), "listed twice"));
@@ -202,8 +217,14 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                 PmForwardFields {
                     confidence: confidence(&format!("{fpath}.confidence"), f.confidence)?,
                     rate: f.rate,
-                    rate_confidence: confidence(&format!("{fpath}.rate_confidence"), f.rate_confidence)?,
-                    vol_confidence: confidence(&format!("{fpath}.vol_confidence"), f.vol_confidence)?,
+                    rate_confidence: confidence(
+                        &format!("{fpath}.rate_confidence"),
+                        f.rate_confidence,
+                    )?,
+                    vol_confidence: confidence(
+                        &format!("{fpath}.vol_confidence"),
+                        f.vol_confidence,
+                    )?,
                 },
             );
         }
@@ -215,7 +236,8 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
             .map_err(|e| FormatError::at(&format!("{path}.forwards"), e))?;
         let spath = format!("{path}.surface");
         let surface = match &u.surface {
-            SurfaceFile::Flat(v) => Surface::flat(curve, *v).map_err(|e| FormatError::at(&format!("{spath}.flat"), e))?,
+            SurfaceFile::Flat(v) => Surface::flat(curve, *v)
+                .map_err(|e| FormatError::at(&format!("{spath}.flat"), e))?,
             SurfaceFile::Svi(slices) => {
                 let mut params = Vec::with_capacity(slices.len());
                 for (j, s) in slices.iter().enumerate() {
@@ -223,12 +245,16 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                         .map_err(|e| FormatError::at(&format!("{spath}.svi[{j}]"), e))?;
                     let t = s.expiry.0.years_from(now);
                     if !(t > 0.0) {
-                        return Err(FormatError::at(&format!("{spath}.svi[{j}].expiry"), "is not after the market time"));
+                        return Err(FormatError::at(
+                            &format!("{spath}.svi[{j}].expiry"),
+                            "is not after the market time",
+                        ));
                     }
                     params.push((t, p));
                 }
                 params.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Surface::from_svi(curve, &params).map_err(|e| FormatError::at(&format!("{spath}.svi"), e))?
+                Surface::from_svi(curve, &params)
+                    .map_err(|e| FormatError::at(&format!("{spath}.svi"), e))?
             }
             SurfaceFile::Quotes(quotes) => {
                 let mut by_expiry: BTreeMap<ale_core::ExpiryDate, Vec<Quote>> = BTreeMap::new();
@@ -240,16 +266,31 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                             let kind = match kind.as_str() {
                                 "call" => OptionKind::Call,
                                 "put" => OptionKind::Put,
-                                other => return Err(FormatError::at(&format!("{qpath}.kind"), format!("must be \"call\" or \"put\", got \"{other}\""))),
+                                other => {
+                                    return Err(FormatError::at(
+                                        &format!("{qpath}.kind"),
+                                        format!("must be \"call\" or \"put\", got \"{other}\""),
+                                    ))
+                                }
                             };
                             Quote::price(q.strike, kind, price)
                         }
-                        _ => return Err(FormatError::at(&qpath, "give either \"iv\", or \"kind\" and \"price\"")),
+                        _ => {
+                            return Err(FormatError::at(
+                                &qpath,
+                                "give either \"iv\", or \"kind\" and \"price\"",
+                            ))
+                        }
                     };
                     let quote = match (q.bid_iv, q.ask_iv) {
                         (Some(b), Some(a)) => quote.with_bid_ask_vol(b, a),
                         (None, None) => quote,
-                        _ => return Err(FormatError::at(&qpath, "give both \"bid_iv\" and \"ask_iv\", or neither")),
+                        _ => {
+                            return Err(FormatError::at(
+                                &qpath,
+                                "give both \"bid_iv\" and \"ask_iv\", or neither",
+                            ))
+                        }
                     };
                     by_expiry.entry(q.expiry.0).or_default().push(quote);
                 }
@@ -261,31 +302,53 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                     })
                     .collect();
                 if let Some(e) = expiries.iter().find(|e| !(e.expiry_years > 0.0)) {
-                    return Err(FormatError::at(&spath, format!("a quoted expiry is not after the market time ({} years)", e.expiry_years)));
+                    return Err(FormatError::at(
+                        &spath,
+                        format!(
+                            "a quoted expiry is not after the market time ({} years)",
+                            e.expiry_years
+                        ),
+                    ));
                 }
-                let (surface, report) = fit_surface(&name.to_string(), &curve, &expiries, &FitConfig::default())
-                    .map_err(|e| FormatError::at(&format!("{spath}.quotes"), e))?;
+                let (surface, report) =
+                    fit_surface(&name.to_string(), &curve, &expiries, &FitConfig::default())
+                        .map_err(|e| FormatError::at(&format!("{spath}.quotes"), e))?;
                 fits.push(report);
                 surface
             }
             SurfaceFile::Marks(marks) => {
-                let mut by_expiry: BTreeMap<ale_core::ExpiryDate, Vec<(f64, f64)>> = BTreeMap::new();
+                let mut by_expiry: BTreeMap<ale_core::ExpiryDate, Vec<(f64, f64)>> =
+                    BTreeMap::new();
                 for m in marks {
-                    by_expiry.entry(m.expiry.0).or_default().push((m.strike, m.iv));
+                    by_expiry
+                        .entry(m.expiry.0)
+                        .or_default()
+                        .push((m.strike, m.iv));
                 }
                 let mut slices = Vec::new();
                 for (e, points) in by_expiry {
                     let t = e.years_from(now);
                     if !(t > 0.0) {
-                        return Err(FormatError::at(&format!("{spath}.marks"), format!("expiry {} is not after the market time", e.instant())));
+                        return Err(FormatError::at(
+                            &format!("{spath}.marks"),
+                            format!("expiry {} is not after the market time", e.instant()),
+                        ));
                     }
                     slices.push((t, points));
                 }
-                Surface::from_marks(curve, &slices).map_err(|e| FormatError::at(&format!("{spath}.marks"), e))?
+                Surface::from_marks(curve, &slices)
+                    .map_err(|e| FormatError::at(&format!("{spath}.marks"), e))?
             }
         };
-        let mut market = UnderlyingMarket::new(name, u.spot, u.realized_vol, u.perp_price, forwards, surface)
-            .map_err(|e| FormatError(e.to_string()))?;
+        let mut market = UnderlyingMarket::new(
+            name,
+            u.spot,
+            u.realized_vol,
+            u.perp_price,
+            forwards,
+            surface,
+        )
+        .map_err(|e| FormatError(e.to_string()))?;
         market.pm = PmUnderlyingFields {
             spot_confidence: confidence(&format!("{path}.spot_confidence"), u.spot_confidence)?,
             perp_confidence: confidence(&format!("{path}.perp_confidence"), u.perp_confidence)?,
@@ -300,13 +363,19 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
             .map_err(|e| FormatError::at(&path, e))?;
         if let Some(h) = c.mm_haircut {
             if !(0.0..=1.0).contains(&h) {
-                return Err(FormatError::at(&format!("{path}.mm_haircut"), format!("must be in [0, 1], got {h}")));
+                return Err(FormatError::at(
+                    &format!("{path}.mm_haircut"),
+                    format!("must be in [0, 1], got {h}"),
+                ));
             }
             price.mm_haircut = Some(h);
         }
         if let Some(h) = c.im_haircut {
             if !(0.0..=1.0).contains(&h) {
-                return Err(FormatError::at(&format!("{path}.im_haircut"), format!("must be in [0, 1], got {h}")));
+                return Err(FormatError::at(
+                    &format!("{path}.im_haircut"),
+                    format!("must be in [0, 1], got {h}"),
+                ));
             }
             price.im_haircut = h;
         }
@@ -314,7 +383,10 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
         if let Some(u) = &c.risk_cancelling {
             let u = asset(&format!("{path}.risk_cancelling"), u)?;
             if snapshot.underlying(&u).is_err() {
-                return Err(FormatError::at(&format!("{path}.risk_cancelling"), format!("'{u}' is not an underlying of this market")));
+                return Err(FormatError::at(
+                    &format!("{path}.risk_cancelling"),
+                    format!("'{u}' is not an underlying of this market"),
+                ));
             }
             price.risk_cancelling = Some(u);
         }
@@ -325,7 +397,10 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
     }
     if let Some(p) = file.stable_price {
         if !(p.is_finite() && p > 0.0) {
-            return Err(FormatError::at("stable_price", format!("must be finite and > 0, got {p}")));
+            return Err(FormatError::at(
+                "stable_price",
+                format!("must be finite and > 0, got {p}"),
+            ));
         }
         snapshot.stable_price = Some(p);
     }

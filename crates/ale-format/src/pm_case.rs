@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use ale_core::OptionKind;
 use ale_risk::pm::{
-    self, Collateral, ExpiryMarket, Limits, PmAccount, PmConfig, PmEvaluation, PmMarket,
-    PmOption, PmParams, Scenario, ScenarioList, UnderlyingMarket, VolDirection, PARAM_SPECS,
+    self, Collateral, ExpiryMarket, Limits, PmAccount, PmConfig, PmEvaluation, PmMarket, PmOption,
+    PmParams, Scenario, ScenarioList, UnderlyingMarket, VolDirection, PARAM_SPECS,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;

@@ -50,12 +50,26 @@ pub fn parse_portfolio(text: &str) -> Result<(Vec<Account>, Vec<String>), Format
     let mut accounts = Vec::with_capacity(values.len());
     let mut ignored = Vec::new();
     for (i, value) in values.iter().enumerate() {
-        let prefix = if many { format!("[{i}].") } else { String::new() };
-        let (file, keys): (PortfolioFile, Vec<String>) = from_json(&value.to_string())
-            .map_err(|e| FormatError(if many { format!("account [{i}]: {e}") } else { e.0 }))?;
+        let prefix = if many {
+            format!("[{i}].")
+        } else {
+            String::new()
+        };
+        let (file, keys): (PortfolioFile, Vec<String>) =
+            from_json(&value.to_string()).map_err(|e| {
+                FormatError(if many {
+                    format!("account [{i}]: {e}")
+                } else {
+                    e.0
+                })
+            })?;
         ignored.extend(keys.into_iter().map(|k| format!("{prefix}{k}")));
         accounts.push(account_from_file(&file).map_err(|e| {
-            FormatError(if many { format!("account [{i}]: {e}") } else { e.0 })
+            FormatError(if many {
+                format!("account [{i}]: {e}")
+            } else {
+                e.0
+            })
         })?);
     }
     Ok((accounts, ignored))
@@ -67,9 +81,13 @@ pub fn account_from_file(file: &PortfolioFile) -> Result<Account, FormatError> {
     let mut account = Account::new(id);
     for (i, c) in file.collateral.iter().enumerate() {
         let path = format!("collateral[{i}]");
-        let asset = Asset::new(&c.asset).map_err(|e| FormatError::at(&format!("{path}.asset"), e))?;
+        let asset =
+            Asset::new(&c.asset).map_err(|e| FormatError::at(&format!("{path}.asset"), e))?;
         if c.amount.0.is_negative() {
-            return Err(FormatError::at(&format!("{path}.amount"), format!("must be >= 0, got {}", c.amount.0)));
+            return Err(FormatError::at(
+                &format!("{path}.amount"),
+                format!("must be >= 0, got {}", c.amount.0),
+            ));
         }
         account
             .add_collateral(asset, c.amount.0)
@@ -77,13 +95,20 @@ pub fn account_from_file(file: &PortfolioFile) -> Result<Account, FormatError> {
     }
     for (i, p) in file.positions.iter().enumerate() {
         let path = format!("positions[{i}]");
-        let instrument = Instrument::parse(&p.instrument).map_err(|e| FormatError::at(&format!("{path}.instrument"), e))?;
+        let instrument = Instrument::parse(&p.instrument)
+            .map_err(|e| FormatError::at(&format!("{path}.instrument"), e))?;
         if !p.size.is_finite() {
-            return Err(FormatError::at(&format!("{path}.size"), "must be a finite number"));
+            return Err(FormatError::at(
+                &format!("{path}.size"),
+                "must be a finite number",
+            ));
         }
         if let Some(e) = p.entry_price {
             if !(e.is_finite() && e > 0.0) {
-                return Err(FormatError::at(&format!("{path}.entry_price"), format!("must be finite and > 0, got {e}")));
+                return Err(FormatError::at(
+                    &format!("{path}.entry_price"),
+                    format!("must be finite and > 0, got {e}"),
+                ));
             }
         }
         account.add_position(Position {

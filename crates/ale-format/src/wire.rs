@@ -20,7 +20,9 @@ impl FormatError {
 /// Parses `text` as `T`; an error names the path of the failing field. Keys the format does not
 /// know are ignored and returned, so that the caller can warn about them (a typo in an optional
 /// field would otherwise go unnoticed).
-pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<(T, Vec<String>), FormatError> {
+pub fn from_json<T: for<'de> Deserialize<'de>>(
+    text: &str,
+) -> Result<(T, Vec<String>), FormatError> {
     let mut ignored = Vec::new();
     let mut de = serde_json::Deserializer::from_str(text);
     let value = {
@@ -36,7 +38,8 @@ pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<(T, Vec<Str
             }
         })?
     };
-    de.end().map_err(|e| FormatError(format!("trailing characters after the document: {e}")))?;
+    de.end()
+        .map_err(|e| FormatError(format!("trailing characters after the document: {e}")))?;
     Ok((value, ignored))
 }
 

@@ -109,7 +109,12 @@ impl UnderlyingMarket {
         surface: Surface,
     ) -> Result<UnderlyingMarket, MarketError> {
         let prefix = |f: &str| format!("{name}.{f}");
-        check(&prefix("spot"), spot.is_finite() && spot > 0.0, "must be finite and > 0", spot)?;
+        check(
+            &prefix("spot"),
+            spot.is_finite() && spot > 0.0,
+            "must be finite and > 0",
+            spot,
+        )?;
         if let Some(v) = realized_vol {
             check(
                 &prefix("realized_vol"),
@@ -119,7 +124,12 @@ impl UnderlyingMarket {
             )?;
         }
         if let Some(p) = perp_price {
-            check(&prefix("perp_price"), p.is_finite() && p > 0.0, "must be finite and > 0", p)?;
+            check(
+                &prefix("perp_price"),
+                p.is_finite() && p > 0.0,
+                "must be finite and > 0",
+                p,
+            )?;
         }
         for (expiry, f) in &forwards {
             check(
@@ -212,8 +222,18 @@ pub struct CollateralPrice {
 
 impl CollateralPrice {
     /// A collateral price with the given haircuts and the pm defaults.
-    pub fn new(asset: &Asset, price: f64, haircut: f64, bridge_risk: f64) -> Result<Self, MarketError> {
-        check(&format!("{asset}.price"), price.is_finite() && price >= 0.0, "must be finite and >= 0", price)?;
+    pub fn new(
+        asset: &Asset,
+        price: f64,
+        haircut: f64,
+        bridge_risk: f64,
+    ) -> Result<Self, MarketError> {
+        check(
+            &format!("{asset}.price"),
+            price.is_finite() && price >= 0.0,
+            "must be finite and >= 0",
+            price,
+        )?;
         check(
             &format!("{asset}.haircut"),
             (0.0..=1.0).contains(&haircut),

@@ -11,11 +11,19 @@
 //! element is a typed error naming its index and field, and no NaN can come out. The results
 //! are bit-identical to [`Black76::price`](crate::Black76::price) and
 //! [`Black76::greeks`](crate::Black76::greeks): the same kernels, inlined into the loops.
+//!
+//! The price kernel is branch-free (its regimes are selected, not branched on) and uses the
+//! crate's own `exp`/`ln`/`erfcx`, so the price loops vectorise; on x86-64 CPUs with AVX2 a
+//! copy compiled for AVX2 is chosen at run time. No FMA is used anywhere, so every copy and the
+//! scalar path give the same bits on every machine.
 
 use crate::black76::{greeks_kernel, price_kernel, validate_inputs};
 use crate::error::InvalidInput;
 use ale_core::OptionKind;
 use thiserror::Error;
+
+/// Options priced together by the vectorised loops.
+const LANES: usize = 4;
 
 /// Why a batch call refused its inputs (nothing is written to the outputs then).
 #[derive(Debug, Clone, Copy, PartialEq, Error)]
@@ -130,18 +138,145 @@ pub fn price(options: &Options<'_>, out: &mut [f64]) -> Result<(), BatchError> {
     options.validate()?;
     let n = options.len();
     check_len("out", out.len(), n)?;
-    let (kind, fwd, strike, t, vol, rate) = (
-        &options.kind[..n],
-        &options.forward[..n],
-        &options.strike[..n],
-        &options.expiry_years[..n],
-        &options.vol[..n],
-        &options.rate[..n],
+    price_many(
+        options.kind,
+        options.forward,
+        options.strike,
+        options.expiry_years,
+        options.vol,
+        options.rate,
+        out,
     );
-    for i in 0..n {
-        out[i] = price_kernel(kind[i].sign(), fwd[i], strike[i], t[i], vol[i], rate[i]);
-    }
     Ok(())
+}
+
+/// The many-options price loop. `#[inline(always)]` so that each target-feature wrapper below
+/// compiles (and vectorises) its own copy; the arithmetic is the same IEEE operations in every
+/// copy (no FMA), so all copies give the same bits.
+#[inline(always)]
+fn price_many_body(
+    kind: &[OptionKind],
+    forward: &[f64],
+    strike: &[f64],
+    expiry_years: &[f64],
+    vol: &[f64],
+    rate: &[f64],
+    out: &mut [f64],
+) {
+    let n = out.len();
+    let (kind, forward, strike, expiry_years, vol, rate) = (
+        &kind[..n],
+        &forward[..n],
+        &strike[..n],
+        &expiry_years[..n],
+        &vol[..n],
+        &rate[..n],
+    );
+    let mut i = 0;
+    // Four options at a time as straight-line code, which the SLP vectoriser turns into
+    // vector operations; then the remainder one by one.
+    while i + LANES <= n {
+        let lane: [f64; LANES] = std::array::from_fn(|j| {
+            price_kernel(
+                kind[i + j].sign(),
+                forward[i + j],
+                strike[i + j],
+                expiry_years[i + j],
+                vol[i + j],
+                rate[i + j],
+            )
+        });
+        out[i..i + LANES].copy_from_slice(&lane);
+        i += LANES;
+    }
+    while i < n {
+        out[i] = price_kernel(
+            kind[i].sign(),
+            forward[i],
+            strike[i],
+            expiry_years[i],
+            vol[i],
+            rate[i],
+        );
+        i += 1;
+    }
+}
+
+/// The scenario price loop (see [`price_many_body`]).
+#[inline(always)]
+fn price_scenarios_body(
+    sign: f64,
+    strike: f64,
+    expiry_years: f64,
+    rate: f64,
+    forwards: &[f64],
+    vols: &[f64],
+    out: &mut [f64],
+) {
+    let n = out.len();
+    let (forwards, vols) = (&forwards[..n], &vols[..n]);
+    for i in 0..n {
+        out[i] = price_kernel(sign, forwards[i], strike, expiry_years, vols[i], rate);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn price_many_avx2(
+    kind: &[OptionKind],
+    forward: &[f64],
+    strike: &[f64],
+    expiry_years: &[f64],
+    vol: &[f64],
+    rate: &[f64],
+    out: &mut [f64],
+) {
+    price_many_body(kind, forward, strike, expiry_years, vol, rate, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn price_scenarios_avx2(
+    sign: f64,
+    strike: f64,
+    expiry_years: f64,
+    rate: f64,
+    forwards: &[f64],
+    vols: &[f64],
+    out: &mut [f64],
+) {
+    price_scenarios_body(sign, strike, expiry_years, rate, forwards, vols, out)
+}
+
+/// `true` when the AVX2 copies of the loops may run (checked once per call; cached by std).
+#[inline]
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn price_many(
+    kind: &[OptionKind],
+    forward: &[f64],
+    strike: &[f64],
+    expiry_years: &[f64],
+    vol: &[f64],
+    rate: &[f64],
+    out: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { price_many_avx2(kind, forward, strike, expiry_years, vol, rate, out) };
+        return;
+    }
+    price_many_body(kind, forward, strike, expiry_years, vol, rate, out)
 }
 
 /// Prices and Greeks of many options into the slices of `out` (each as long as the inputs).
@@ -201,10 +336,13 @@ pub fn price_scenarios(
             .map_err(|error| BatchError::Invalid { index: i, error })?;
     }
     let sign = kind.sign();
-    let (forwards, vols, out) = (&forwards[..n], &vols[..n], &mut out[..n]);
-    for i in 0..n {
-        out[i] = price_kernel(sign, forwards[i], strike, expiry_years, vols[i], rate);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { price_scenarios_avx2(sign, strike, expiry_years, rate, forwards, vols, out) };
+        return Ok(());
     }
+    price_scenarios_body(sign, strike, expiry_years, rate, forwards, vols, out);
     Ok(())
 }
 

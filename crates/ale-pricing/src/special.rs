@@ -8,7 +8,7 @@
 //! distribution are then `N(−|x|) = ½·exp(−x²/2)·erfcx(|x|/√2)`, with `x²` split exactly so that
 //! the exponential does not amplify the rounding of the square.
 
-use crate::erfcx_table::{CENTRE, COEFFICIENTS, DEGREE, INV_HALF_WIDTH};
+use crate::erfcx_table::{CENTRE, COEFFICIENTS, DEGREE, INTERVALS, INV_HALF_WIDTH};
 
 /// `1/√(2π)`.
 pub(crate) const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -68,14 +68,22 @@ pub(crate) fn exp_kernel(a: f64) -> f64 {
     let shifted = clamped * LOG2_E + SHIFT;
     let k = shifted - SHIFT;
     let r = (clamped - k * LN2_HI) - k * LN2_LO;
-    let mut p = 1.0 / 6_227_020_800.0; // 1/13!
-    let mut n = 13.0;
-    while n > 1.0 {
-        n -= 1.0;
-        p = p * r / (n + 1.0) * (n + 1.0) / (n + 1.0) + 0.0; // placeholder, replaced below
+    // Taylor coefficients 1/n!, n = 0..=13, in Horner form.
+    const INV_FACTORIAL: [f64; 14] = {
+        let mut c = [1.0; 14];
+        let mut n = 1;
+        while n < 14 {
+            c[n] = c[n - 1] / n as f64;
+            n += 1;
+        }
+        c
+    };
+    let mut poly = INV_FACTORIAL[13];
+    let mut n = 13;
+    while n > 0 {
+        n -= 1;
+        poly = poly * r + INV_FACTORIAL[n];
     }
-    let _ = p;
-    let poly = taylor_exp(r);
     let k_bits = (shifted.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let scale = f64::from_bits(((k_bits + 1023) << 52) as u64);
     if a >= -708.0 {
@@ -84,6 +92,48 @@ pub(crate) fn exp_kernel(a: f64) -> f64 {
         0.0
     }
 }
+/// `ln q` for a positive normal `q`, about one ulp of the result (also near `q = 1`, where the
+/// result is small), branch-free.
+///
+/// `q = 2^e·m` with `m ∈ [√½, √2)`, `f = m − 1` (exact), `s = f/(2 + f)` and
+/// `ln(1 + f) = f − s·(f − T(s²))` with `T(z) = Σ_{j≥1} 2zʲ/(2j + 1)` (10 terms, truncation
+/// below 1e-17 relative), plus `e·ln 2` in two parts.
+#[inline(always)]
+pub(crate) fn ln_kernel(q: f64) -> f64 {
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let bits = q.to_bits();
+    // the biased exponent as a double without an integer-to-float conversion
+    let biased = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - TWO_POW_52;
+    let mantissa = f64::from_bits((bits & MANTISSA) | 1.0f64.to_bits()); // in [1, 2)
+    let high = mantissa > std::f64::consts::SQRT_2;
+    let m = if high { 0.5 * mantissa } else { mantissa };
+    let e = biased - 1023.0 + if high { 1.0 } else { 0.0 };
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    // 2/(2j + 1) for j = 1..=10, in Horner form
+    const C: [f64; 10] = {
+        let mut c = [0.0; 10];
+        let mut j = 0;
+        while j < 10 {
+            c[j] = 2.0 / (2 * j + 3) as f64;
+            j += 1;
+        }
+        c
+    };
+    let mut t = C[9];
+    let mut j = 9;
+    while j > 0 {
+        j -= 1;
+        t = t * z + C[j];
+    }
+    let t = t * z;
+    e * LN2_HI + ((f - s * (f - t)) + e * LN2_LO)
+}
+
 /// The scaled complementary error function `erfcx(z) = exp(z²)·erfc(z)`.
 ///
 /// Accurate to about one ulp relative for `z ≥ 0`. For `z < 0` it is
@@ -222,6 +272,41 @@ mod tests {
             let rhs = 2.0 * (z * z).exp();
             assert!((lhs / rhs - 1.0).abs() < 1e-15);
         }
+    }
+
+    #[test]
+    fn exp_and_ln_kernels_agree_with_std_to_two_ulps() {
+        let mut a = -708.0;
+        while a < 709.0 {
+            let (got, want) = (exp_kernel(a), a.exp());
+            assert!(
+                (got / want - 1.0).abs() <= 2.0 * f64::EPSILON,
+                "exp({a}) = {got} vs {want}"
+            );
+            a += 0.137;
+        }
+        assert_eq!(exp_kernel(0.0), 1.0);
+        assert_eq!(exp_kernel(-800.0), 0.0);
+        for q in [
+            1e-200,
+            0.3,
+            0.7071,
+            0.99999,
+            1.0 + 1e-12,
+            1.5,
+            2.0,
+            3.7,
+            1e200,
+        ] {
+            let (got, want) = (ln_kernel(q), q.ln());
+            assert!(
+                (got - want).abs() <= 2.0 * f64::EPSILON * want.abs(),
+                "ln({q}) = {got} vs {want}"
+            );
+        }
+        assert_eq!(ln_kernel(1.0), 0.0);
+        let q = 1.0 + 2f64.powi(-30);
+        assert!((ln_kernel(q) / (q - 1.0).ln_1p() - 1.0).abs() <= f64::EPSILON);
     }
 
     #[test]

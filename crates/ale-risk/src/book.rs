@@ -144,7 +144,8 @@ impl Book {
     /// Adds or replaces an account, listing any instrument it holds that is not listed yet.
     /// Positions of size 0 are dropped. Returns the account's index.
     pub fn upsert_account(&mut self, account: &Account) -> Result<usize, RiskError> {
-        let mut positions: Vec<(UnderlyingIx, BookPosition)> = Vec::with_capacity(account.positions.len());
+        let mut positions: Vec<(UnderlyingIx, BookPosition)> =
+            Vec::with_capacity(account.positions.len());
         for p in &account.positions {
             if !p.size.is_finite() {
                 return Err(RiskError::Invalid {
@@ -289,7 +290,8 @@ mod tests {
         let eth = book.underlying_index(&Asset::new("ETH").unwrap()).unwrap();
         assert_eq!(acct.spans[0].underlying, eth.min(1 - eth));
         // Re-upserting replaces, it does not duplicate.
-        book.upsert_account(&account("a", &[("BTC-PERP", 1.0)])).unwrap();
+        book.upsert_account(&account("a", &[("BTC-PERP", 1.0)]))
+            .unwrap();
         assert_eq!(book.accounts().len(), 1);
         assert_eq!(book.account(0).positions.len(), 1);
     }

@@ -6,7 +6,7 @@
 //! After one underlying moves, only its table and the accounts exposed to it are recomputed;
 //! after an account changes, only that account.
 
-use std::collections::BTreeSet;
+use arrayvec::ArrayVec;
 
 use ale_core::{Account, AccountId, Asset};
 use ale_market::{MarketSnapshot, UnderlyingMarket};
@@ -102,8 +102,8 @@ pub struct RiskEngine<P: MarginPolicy> {
     market: MarketSnapshot,
     book: Book,
     tables: Vec<Result<UnderlyingTable, RiskError>>,
-    /// Per underlying: accounts exposed to it (positions or moving collateral).
-    holders: Vec<BTreeSet<usize>>,
+    /// Per underlying: accounts exposed to it (positions or moving collateral), sorted.
+    holders: Vec<Vec<usize>>,
     margins: Vec<Result<AccountMargin, RiskError>>,
 }
 
@@ -162,11 +162,19 @@ impl<P: MarginPolicy> RiskEngine<P> {
         out
     }
 
+    fn add_holder(&mut self, u: UnderlyingIx, ix: usize) {
+        let list = &mut self.holders[u];
+        if let Err(at) = list.binary_search(&ix) {
+            list.insert(at, ix);
+        }
+    }
+
     fn rebuild_holders(&mut self) {
-        let mut holders = vec![BTreeSet::new(); self.book.underlyings().len()];
+        let mut holders = vec![Vec::new(); self.book.underlyings().len()];
         for (ix, account) in self.book.accounts().iter().enumerate() {
             for u in self.exposed_underlyings(account) {
-                holders[u].insert(ix);
+                // Accounts are visited in index order: every list stays sorted.
+                holders[u].push(ix);
             }
         }
         self.holders = holders;
@@ -214,7 +222,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
             return Ok(self.book.accounts().len());
         }
         self.tables[u] = self.build_table(u);
-        let affected: Vec<usize> = self.holders[u].iter().copied().collect();
+        let affected: Vec<usize> = self.holders[u].clone();
         let fresh: Vec<(usize, Result<AccountMargin, RiskError>)> = affected
             .par_iter()
             .map_init(Scratch::default, |scratch, &ix| {
@@ -239,8 +247,9 @@ impl<P: MarginPolicy> RiskEngine<P> {
             || (0..n).any(|u| rows_before.get(u).copied() != Some(self.book.row_count(u)))
         {
             // A new instrument: rebuild the tables that grew (rare; listing is a venue event).
-            self.tables.resize_with(n, || Err(RiskError::Limit("table not built".into())));
-            self.holders.resize_with(n, BTreeSet::new);
+            self.tables
+                .resize_with(n, || Err(RiskError::Limit("table not built".into())));
+            self.holders.resize_with(n, Vec::new);
             for u in 0..n {
                 if rows_before.get(u).copied() != Some(self.book.row_count(u)) {
                     self.tables[u] = self.build_table(u);
@@ -248,7 +257,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
             }
         }
         for u in self.exposed_underlyings(self.book.account(ix)) {
-            self.holders[u].insert(ix);
+            self.add_holder(u, ix);
         }
         let m = self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
         if ix == self.margins.len() {
@@ -274,10 +283,20 @@ impl<P: MarginPolicy> RiskEngine<P> {
             match self.tables.get(u) {
                 Some(Ok(t)) => Ok(t),
                 Some(Err(e)) => Err(e.clone()),
-                None => Err(RiskError::Limit("tables not built: call remargin_all".into())),
+                None => Err(RiskError::Limit(
+                    "tables not built: call remargin_all".into(),
+                )),
             }
         };
-        margin_account(&self.policy, &self.market, &self.book, account, scratch, &tables, &[])
+        margin_account(
+            &self.policy,
+            &self.market,
+            &self.book,
+            account,
+            scratch,
+            &tables,
+            &[],
+        )
     }
 
     /// Identifies an account by id.
@@ -286,11 +305,22 @@ impl<P: MarginPolicy> RiskEngine<P> {
     }
 }
 
+/// Most underlyings one account may be exposed to (positions or moving collateral): a bound on
+/// the per-account scratch space, so that margining allocates nothing.
+pub const MAX_UNDERLYINGS_PER_ACCOUNT: usize = 16;
+
 /// Value after haircuts of each collateral asset, and the part moving with each underlying.
 pub(crate) struct CollateralView {
     pub value: f64,
     /// (underlying, value moving with it)
-    pub moving: Vec<(UnderlyingIx, f64)>,
+    pub moving: ArrayVec<(UnderlyingIx, f64), MAX_UNDERLYINGS_PER_ACCOUNT>,
+}
+
+fn too_many_underlyings(account: &BookAccount) -> RiskError {
+    RiskError::Limit(format!(
+        "account '{}' is exposed to more than {MAX_UNDERLYINGS_PER_ACCOUNT} underlyings",
+        account.id
+    ))
 }
 
 pub(crate) fn collateral_view(
@@ -300,7 +330,7 @@ pub(crate) fn collateral_view(
 ) -> Result<CollateralView, RiskError> {
     let mut view = CollateralView {
         value: 0.0,
-        moving: Vec::new(),
+        moving: ArrayVec::new(),
     };
     for (asset, amount) in &account.collateral {
         let price = market.collateral(asset)?;
@@ -312,7 +342,10 @@ pub(crate) fn collateral_view(
         {
             match view.moving.iter_mut().find(|(x, _)| *x == u) {
                 Some((_, total)) => *total += v,
-                None => view.moving.push((u, v)),
+                None => view
+                    .moving
+                    .try_push((u, v))
+                    .map_err(|_| too_many_underlyings(account))?,
             }
         }
     }
@@ -320,7 +353,13 @@ pub(crate) fn collateral_view(
 }
 
 /// Turns a row issue into the error an account holding the row gets.
-pub(crate) fn row_error(book: &Book, u: UnderlyingIx, row: u32, issue: &RowIssue, market: &MarketSnapshot) -> RiskError {
+pub(crate) fn row_error(
+    book: &Book,
+    u: UnderlyingIx,
+    row: u32,
+    issue: &RowIssue,
+    market: &MarketSnapshot,
+) -> RiskError {
     let listed = book.row(u, row);
     match issue {
         RowIssue::Expired { expiry } => RiskError::Expired {
@@ -355,10 +394,17 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
     let mut main: Option<(UnderlyingIx, f64)> = None;
     let mut worst: Option<(f64, UnderlyingIx, usize)> = None;
 
-    let mut underlyings: Vec<UnderlyingIx> = account.spans.iter().map(|s| s.underlying).collect();
-    for (u, _) in &collateral.moving {
-        if !underlyings.contains(u) {
-            underlyings.push(*u);
+    let mut underlyings: ArrayVec<UnderlyingIx, MAX_UNDERLYINGS_PER_ACCOUNT> = ArrayVec::new();
+    for u in account
+        .spans
+        .iter()
+        .map(|s| s.underlying)
+        .chain(collateral.moving.iter().map(|(u, _)| *u))
+    {
+        if !underlyings.contains(&u) {
+            underlyings
+                .try_push(u)
+                .map_err(|_| too_many_underlyings(account))?;
         }
     }
     for u in underlyings {
@@ -367,11 +413,12 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
             Some(o) => o.table,
             None => tables(u)?,
         };
-        let positions: &[BookPosition] = match (ov, account.spans.iter().find(|s| s.underlying == u)) {
-            (Some(o), _) => o.positions,
-            (None, Some(span)) => &account.positions[span.start as usize..span.end as usize],
-            (None, None) => &[],
-        };
+        let positions: &[BookPosition] =
+            match (ov, account.spans.iter().find(|s| s.underlying == u)) {
+                (Some(o), _) => o.positions,
+                (None, Some(span)) => &account.positions[span.start as usize..span.end as usize],
+                (None, None) => &[],
+            };
         let moving_base = collateral
             .moving
             .iter()
@@ -418,7 +465,11 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
             }
         }
     }
-    for (name, value) in [("equity", equity), ("maintenance_margin", maintenance), ("initial_margin", initial)] {
+    for (name, value) in [
+        ("equity", equity),
+        ("maintenance_margin", maintenance),
+        ("initial_margin", initial),
+    ] {
         if !value.is_finite() {
             return Err(RiskError::Invalid {
                 field: format!("{}.{name}", account.id),
@@ -475,7 +526,9 @@ impl<P: MarginPolicy> RiskEngine<P> {
             match self.tables.get(u) {
                 Some(Ok(t)) => Ok(t),
                 Some(Err(e)) => Err(e.clone()),
-                None => Err(RiskError::Limit("tables not built: call remargin_all".into())),
+                None => Err(RiskError::Limit(
+                    "tables not built: call remargin_all".into(),
+                )),
             }
         };
         crate::liquidation_price::liquidation_prices(
@@ -486,4 +539,104 @@ impl<P: MarginPolicy> RiskEngine<P> {
             &tables,
         )
     }
+}
+
+impl<P: MarginPolicy> RiskEngine<P> {
+    /// The scenario P&L of every account on underlying `u` into `out` (accounts × scenarios,
+    /// row-major; accounts without exposure get zeros): the netting step alone, the quantity a
+    /// numpy peer computes as a sparse (accounts × instruments) by dense (instruments ×
+    /// scenarios) product. Moving collateral is included. Uses all cores.
+    pub fn scenario_pnl(&self, u: UnderlyingIx, out: &mut [f64]) -> Result<(), RiskError> {
+        let table = match self.tables.get(u) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                return Err(RiskError::Limit(
+                    "tables not built: call remargin_all".into(),
+                ))
+            }
+        };
+        let n = table.n_scenarios;
+        let accounts = self.book.accounts();
+        if out.len() != accounts.len() * n {
+            return Err(RiskError::Invalid {
+                field: "out".into(),
+                reason: format!(
+                    "must hold accounts × scenarios = {} values, got {}",
+                    accounts.len() * n,
+                    out.len()
+                ),
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let scenarios = table.scenarios();
+        out.par_chunks_mut(n)
+            .zip(accounts.par_iter())
+            .try_for_each(|(row_out, account)| {
+                row_out.fill(0.0);
+                if let Some(span) = account.spans.iter().find(|s| s.underlying == u) {
+                    for pos in &account.positions[span.start as usize..span.end as usize] {
+                        let row = pos.row as usize;
+                        for (o, x) in row_out.iter_mut().zip(&table.pnl[row * n..(row + 1) * n]) {
+                            *o += pos.size * x;
+                        }
+                    }
+                }
+                let view = collateral_view(&self.market, &self.book, account)?;
+                if let Some((_, moving)) = view.moving.iter().find(|(x, _)| *x == u) {
+                    for (o, s) in row_out.iter_mut().zip(scenarios) {
+                        *o += moving * s.spot_move;
+                    }
+                }
+                Ok(())
+            })
+    }
+}
+
+/// The margin of one account from nothing: its own instruments priced under every scenario,
+/// no venue table (an API call for an account the engine has not seen).
+pub fn margin_standalone<P: MarginPolicy>(
+    policy: &P,
+    market: &MarketSnapshot,
+    account: &Account,
+) -> Result<AccountMargin, RiskError> {
+    let mut book = Book::new();
+    let ix = book.upsert_account(account)?;
+    // Collateral may move with an underlying the account holds no position on: every market
+    // underlying gets a table (one without rows costs only its grid).
+    for u in market.underlyings() {
+        book.intern_underlying(u.name());
+    }
+    let tables: Vec<Result<UnderlyingTable, RiskError>> = (0..book.underlyings().len())
+        .map(|u| {
+            let asset = &book.underlyings()[u];
+            UnderlyingTable::build(
+                policy.table_spec(),
+                market.underlying(asset)?,
+                market.time(),
+                market.rate(),
+                1.0,
+                book.rows(u).map(|l| &l.kind),
+            )
+        })
+        .collect();
+    let lookup = |u: UnderlyingIx| -> Result<&UnderlyingTable, RiskError> {
+        match tables.get(u) {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(RiskError::Limit("no table".into())),
+        }
+    };
+    let account_ref = book.account(ix);
+    margin_account(
+        policy,
+        market,
+        &book,
+        account_ref,
+        &mut Scratch::default(),
+        &lookup,
+        &[],
+    )
 }

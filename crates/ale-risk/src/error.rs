@@ -12,7 +12,9 @@ pub enum RiskError {
     #[error(transparent)]
     Market(#[from] ale_market::MarketError),
     /// An account holds an instrument whose expiry is at or before the snapshot time.
-    #[error("instrument '{instrument}' expired at {expiry} (snapshot time {now}); settle it first")]
+    #[error(
+        "instrument '{instrument}' expired at {expiry} (snapshot time {now}); settle it first"
+    )]
     Expired {
         instrument: String,
         expiry: String,

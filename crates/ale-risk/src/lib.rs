@@ -21,14 +21,15 @@ pub mod pm;
 pub mod policy;
 pub mod scenario;
 pub mod settlement;
+pub mod synthetic;
 pub mod table;
 
 pub use book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
-pub use engine::{AccountMargin, RiskEngine, Status, WorstScenario};
+pub use engine::{margin_standalone, AccountMargin, RiskEngine, Status, WorstScenario};
 pub use error::RiskError;
 pub use liquidation_price::{liquidation_prices, LiquidationPrices, Root};
 pub use params::{OracleAdjustedParams, RammParams, StaticParams};
 pub use policy::{policy_by_name, MarginPolicy, OracleAdjusted, Ramm, Static};
-pub use settlement::{settle_expired, Settlement};
 pub use scenario::{RammGrid, Scenario, VolMove};
+pub use settlement::{settle_expired, Settlement};
 pub use table::UnderlyingTable;

@@ -127,7 +127,11 @@ fn brent(
             b - fb * (b - a) / (fb - fa)
         };
         let lo = (3.0 * a + b) / 4.0;
-        let between = if lo < b { s > lo && s < b } else { s > b && s < lo };
+        let between = if lo < b {
+            s > lo && s < b
+        } else {
+            s > b && s < lo
+        };
         let use_bisection = !between
             || (bisected && (s - b).abs() >= (b - c).abs() / 2.0)
             || (!bisected && (s - b).abs() >= (c - d).abs() / 2.0)
@@ -168,16 +172,26 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
     account: &'a BookAccount,
     venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
 ) -> Result<Option<LiquidationPrices>, RiskError> {
-    let base = margin_account(policy, market, book, account, &mut Scratch::default(), venue_tables, &[])?;
+    let base = margin_account(
+        policy,
+        market,
+        book,
+        account,
+        &mut Scratch::default(),
+        venue_tables,
+        &[],
+    )?;
     let Some(main) = base.main_underlying.clone() else {
         return Ok(None);
     };
-    let u = book
-        .underlying_index(&main)
-        .ok_or_else(|| RiskError::Market(ale_market::MarketError::MissingUnderlying(main.to_string())))?;
+    let u = book.underlying_index(&main).ok_or_else(|| {
+        RiskError::Market(ale_market::MarketError::MissingUnderlying(main.to_string()))
+    })?;
     let venue = venue_tables(u)?;
     let span = account.spans.iter().find(|s| s.underlying == u);
-    let own: &[BookPosition] = span.map_or(&[], |s| &account.positions[s.start as usize..s.end as usize]);
+    let own: &[BookPosition] = span.map_or(&[], |s| {
+        &account.positions[s.start as usize..s.end as usize]
+    });
     let mut moved = MovedAccount {
         policy,
         market,

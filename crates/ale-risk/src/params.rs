@@ -68,11 +68,21 @@ fn ensure(key: &str, ok: bool, rule: &str, value: f64) -> Result<(), RiskError> 
 }
 
 fn positive(key: &str, value: f64) -> Result<(), RiskError> {
-    ensure(key, value.is_finite() && value > 0.0, "finite and > 0", value)
+    ensure(
+        key,
+        value.is_finite() && value > 0.0,
+        "finite and > 0",
+        value,
+    )
 }
 
 fn non_negative(key: &str, value: f64) -> Result<(), RiskError> {
-    ensure(key, value.is_finite() && value >= 0.0, "finite and >= 0", value)
+    ensure(
+        key,
+        value.is_finite() && value >= 0.0,
+        "finite and >= 0",
+        value,
+    )
 }
 
 fn fraction(key: &str, value: f64) -> Result<(), RiskError> {
@@ -183,7 +193,11 @@ impl RammParams {
 
     /// The defaults as commented TOML.
     pub fn default_toml() -> String {
-        render("ramm: Risk-Adjusted Maintenance Margin (ramm.md)", RAMM_DOCS, &RammParams::default())
+        render(
+            "ramm: Risk-Adjusted Maintenance Margin (ramm.md)",
+            RAMM_DOCS,
+            &RammParams::default(),
+        )
     }
 
     /// Checks every value against its admissible range.
@@ -196,7 +210,12 @@ impl RammParams {
             "> 0 and <= range_max",
             self.range_min,
         )?;
-        ensure("range_max", self.range_max.is_finite() && self.range_max <= 5.0, "<= 5", self.range_max)?;
+        ensure(
+            "range_max",
+            self.range_max.is_finite() && self.range_max <= 5.0,
+            "<= 5",
+            self.range_max,
+        )?;
         let steps = self.spot_steps as usize;
         ensure(
             "spot_steps",
@@ -204,9 +223,19 @@ impl RammParams {
             "odd, >= 3 and at most 83",
             f64::from(self.spot_steps),
         )?;
-        ensure("extreme_multiple", self.extreme_multiple >= 1.0 && self.extreme_multiple <= 10.0, "in [1, 10]", self.extreme_multiple)?;
+        ensure(
+            "extreme_multiple",
+            self.extreme_multiple >= 1.0 && self.extreme_multiple <= 10.0,
+            "in [1, 10]",
+            self.extreme_multiple,
+        )?;
         fraction("extreme_weight", self.extreme_weight)?;
-        ensure("max_down_move", self.max_down_move > 0.0 && self.max_down_move < 1.0, "in (0, 1)", self.max_down_move)?;
+        ensure(
+            "max_down_move",
+            self.max_down_move > 0.0 && self.max_down_move < 1.0,
+            "in (0, 1)",
+            self.max_down_move,
+        )?;
         non_negative("atm_min_days", self.atm_min_days)?;
         positive("vol_ref_days", self.vol_ref_days)?;
         for (key, v) in [
@@ -219,17 +248,42 @@ impl RammParams {
         ] {
             ensure(key, (0.0..=5.0).contains(&v), "in [0, 5]", v)?;
         }
-        ensure("vol_up_max", self.vol_up_max >= self.vol_up_min, ">= vol_up_min", self.vol_up_max)?;
-        ensure("vol_down_max", self.vol_down_max >= self.vol_down_min, ">= vol_down_min", self.vol_down_max)?;
+        ensure(
+            "vol_up_max",
+            self.vol_up_max >= self.vol_up_min,
+            ">= vol_up_min",
+            self.vol_up_max,
+        )?;
+        ensure(
+            "vol_down_max",
+            self.vol_down_max >= self.vol_down_min,
+            ">= vol_down_min",
+            self.vol_down_max,
+        )?;
         positive("vol_floor", self.vol_floor)?;
         non_negative("gamma_horizon_hours", self.gamma_horizon_hours)?;
         non_negative("z_horizon", self.z_horizon)?;
         non_negative("auction_minutes", self.auction_minutes)?;
         fraction("slippage_delta_one", self.slippage_delta_one)?;
         fraction("slippage_option", self.slippage_option)?;
-        ensure("im_buffer", (0.0..=10.0).contains(&self.im_buffer), "in [0, 10]", self.im_buffer)?;
-        ensure("liq_scan_step", self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25, "in [0.0001, 0.25]", self.liq_scan_step)?;
-        ensure("liq_rel_tol", self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2, "in [1e-12, 0.01]", self.liq_rel_tol)?;
+        ensure(
+            "im_buffer",
+            (0.0..=10.0).contains(&self.im_buffer),
+            "in [0, 10]",
+            self.im_buffer,
+        )?;
+        ensure(
+            "liq_scan_step",
+            self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25,
+            "in [0.0001, 0.25]",
+            self.liq_scan_step,
+        )?;
+        ensure(
+            "liq_rel_tol",
+            self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2,
+            "in [1e-12, 0.01]",
+            self.liq_rel_tol,
+        )?;
         Ok(())
     }
 }
@@ -272,15 +326,39 @@ impl StaticParams {
 
     /// The defaults as commented TOML.
     pub fn default_toml() -> String {
-        render("static: the legacy per-leg baseline (ramm.md)", STATIC_DOCS, &StaticParams::default())
+        render(
+            "static: the legacy per-leg baseline (ramm.md)",
+            STATIC_DOCS,
+            &StaticParams::default(),
+        )
     }
 
     /// Checks every value against its admissible range.
     pub fn validate(&self) -> Result<(), RiskError> {
-        ensure("mm_rate", (0.0..=10.0).contains(&self.mm_rate), "in [0, 10]", self.mm_rate)?;
-        ensure("im_rate", (self.mm_rate..=10.0).contains(&self.im_rate), "in [mm_rate, 10]", self.im_rate)?;
-        ensure("liq_scan_step", self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25, "in [0.0001, 0.25]", self.liq_scan_step)?;
-        ensure("liq_rel_tol", self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2, "in [1e-12, 0.01]", self.liq_rel_tol)?;
+        ensure(
+            "mm_rate",
+            (0.0..=10.0).contains(&self.mm_rate),
+            "in [0, 10]",
+            self.mm_rate,
+        )?;
+        ensure(
+            "im_rate",
+            (self.mm_rate..=10.0).contains(&self.im_rate),
+            "in [mm_rate, 10]",
+            self.im_rate,
+        )?;
+        ensure(
+            "liq_scan_step",
+            self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25,
+            "in [0.0001, 0.25]",
+            self.liq_scan_step,
+        )?;
+        ensure(
+            "liq_rel_tol",
+            self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2,
+            "in [1e-12, 0.01]",
+            self.liq_rel_tol,
+        )?;
         Ok(())
     }
 }
@@ -313,13 +391,41 @@ impl Default for OracleAdjustedParams {
 }
 
 const ORACLE_DOCS: &[ParamDoc] = &[
-    ParamDoc { key: "mm_rate", unit: "fraction of spot notional", meaning: "m before scaling, as in static" },
-    ParamDoc { key: "im_rate", unit: "fraction of spot notional", meaning: "i before scaling, as in static" },
-    ParamDoc { key: "vol_base", unit: "vol (decimal)", meaning: "σ_base: m_eff = m·clamp(σ_ATM/σ_base, 1, factor_max)" },
-    ParamDoc { key: "factor_max", unit: "×", meaning: "f_max, the largest scaling of m" },
-    ParamDoc { key: "atm_min_days", unit: "days", meaning: "σ_ATM is the ATM vol of the nearest listed expiry at least this far away" },
-    ParamDoc { key: "liq_scan_step", unit: "fraction of spot", meaning: "step of the outward scan for liquidation prices" },
-    ParamDoc { key: "liq_rel_tol", unit: "fraction of spot", meaning: "Brent tolerance of a liquidation price" },
+    ParamDoc {
+        key: "mm_rate",
+        unit: "fraction of spot notional",
+        meaning: "m before scaling, as in static",
+    },
+    ParamDoc {
+        key: "im_rate",
+        unit: "fraction of spot notional",
+        meaning: "i before scaling, as in static",
+    },
+    ParamDoc {
+        key: "vol_base",
+        unit: "vol (decimal)",
+        meaning: "σ_base: m_eff = m·clamp(σ_ATM/σ_base, 1, factor_max)",
+    },
+    ParamDoc {
+        key: "factor_max",
+        unit: "×",
+        meaning: "f_max, the largest scaling of m",
+    },
+    ParamDoc {
+        key: "atm_min_days",
+        unit: "days",
+        meaning: "σ_ATM is the ATM vol of the nearest listed expiry at least this far away",
+    },
+    ParamDoc {
+        key: "liq_scan_step",
+        unit: "fraction of spot",
+        meaning: "step of the outward scan for liquidation prices",
+    },
+    ParamDoc {
+        key: "liq_rel_tol",
+        unit: "fraction of spot",
+        meaning: "Brent tolerance of a liquidation price",
+    },
 ];
 
 impl OracleAdjustedParams {
@@ -332,7 +438,11 @@ impl OracleAdjustedParams {
 
     /// The defaults as commented TOML.
     pub fn default_toml() -> String {
-        render("oracle-adjusted: static with m scaled by implied vol (ramm.md)", ORACLE_DOCS, &OracleAdjustedParams::default())
+        render(
+            "oracle-adjusted: static with m scaled by implied vol (ramm.md)",
+            ORACLE_DOCS,
+            &OracleAdjustedParams::default(),
+        )
     }
 
     /// Checks every value against its admissible range.
@@ -345,7 +455,12 @@ impl OracleAdjustedParams {
         }
         .validate()?;
         positive("vol_base", self.vol_base)?;
-        ensure("factor_max", self.factor_max >= 1.0 && self.factor_max <= 100.0, "in [1, 100]", self.factor_max)?;
+        ensure(
+            "factor_max",
+            self.factor_max >= 1.0 && self.factor_max <= 100.0,
+            "in [1, 100]",
+            self.factor_max,
+        )?;
         non_negative("atm_min_days", self.atm_min_days)?;
         Ok(())
     }
@@ -357,8 +472,14 @@ mod tests {
 
     #[test]
     fn default_toml_parses_back_to_the_defaults() {
-        assert_eq!(RammParams::from_toml(&RammParams::default_toml()).unwrap(), RammParams::default());
-        assert_eq!(StaticParams::from_toml(&StaticParams::default_toml()).unwrap(), StaticParams::default());
+        assert_eq!(
+            RammParams::from_toml(&RammParams::default_toml()).unwrap(),
+            RammParams::default()
+        );
+        assert_eq!(
+            StaticParams::from_toml(&StaticParams::default_toml()).unwrap(),
+            StaticParams::default()
+        );
         assert_eq!(
             OracleAdjustedParams::from_toml(&OracleAdjustedParams::default_toml()).unwrap(),
             OracleAdjustedParams::default()
@@ -375,7 +496,10 @@ mod tests {
     fn every_key_is_documented_exactly_once() {
         assert_eq!(doc_keys(RAMM_DOCS), keys(&RammParams::default()));
         assert_eq!(doc_keys(STATIC_DOCS), keys(&StaticParams::default()));
-        assert_eq!(doc_keys(ORACLE_DOCS), keys(&OracleAdjustedParams::default()));
+        assert_eq!(
+            doc_keys(ORACLE_DOCS),
+            keys(&OracleAdjustedParams::default())
+        );
     }
 
     #[test]
@@ -384,13 +508,21 @@ mod tests {
         assert_eq!(p.z_price, 3.0);
         assert_eq!(p.spot_steps, 11);
         assert_eq!(p.range_max, RammParams::default().range_max);
-        let err = RammParams::from_toml("spot_steps = 10").unwrap_err().to_string();
+        let err = RammParams::from_toml("spot_steps = 10")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("spot_steps"), "{err}");
-        let err = RammParams::from_toml("z_pricee = 3.0").unwrap_err().to_string();
+        let err = RammParams::from_toml("z_pricee = 3.0")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("z_pricee"), "{err}");
-        let err = RammParams::from_toml("z_price = \"x\"").unwrap_err().to_string();
+        let err = RammParams::from_toml("z_price = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("invalid type"), "{err}");
-        let err = StaticParams::from_toml("mm_rate = -0.1").unwrap_err().to_string();
+        let err = StaticParams::from_toml("mm_rate = -0.1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mm_rate"), "{err}");
     }
 }

@@ -186,7 +186,8 @@ impl MarginPolicy for Ramm {
             .realized_vol
             .unwrap_or_else(|| table.grid.as_ref().map_or(table.sigma_atm, |g| g.sigma_ref));
         let auction_years = p.auction_minutes / (365.0 * 24.0 * 60.0);
-        let horizon = p.z_horizon * sigma_hist * auction_years.sqrt() * delta_dollar.abs() + slippage;
+        let horizon =
+            p.z_horizon * sigma_hist * auction_years.sqrt() * delta_dollar.abs() + slippage;
         let maintenance = price + vega + gamma_part + horizon;
         let mut components = [0.0; MAX_COMPONENTS];
         components[..4].copy_from_slice(&[price, vega, gamma_part, horizon]);
@@ -234,7 +235,11 @@ fn defined_risk_cap(table: &UnderlyingTable, exposure: &Exposure<'_>) -> Option<
             done[j] = true;
             members[count] = j;
             count += 1;
-            if let RowKind::Option { kind: ale_core::OptionKind::Call, .. } = table.kinds[p.row as usize] {
+            if let RowKind::Option {
+                kind: ale_core::OptionKind::Call,
+                ..
+            } = table.kinds[p.row as usize]
+            {
                 slope_at_infinity += p.size;
             }
             value_now += p.size * table.base[p.row as usize].mark;
@@ -248,7 +253,11 @@ fn defined_risk_cap(table: &UnderlyingTable, exposure: &Exposure<'_>) -> Option<
                 .map(|&j| {
                     let p = &exposure.positions[j];
                     match table.kinds[p.row as usize] {
-                        RowKind::Option { strike, kind: ale_core::OptionKind::Call, .. } => p.size * (s - strike).max(0.0),
+                        RowKind::Option {
+                            strike,
+                            kind: ale_core::OptionKind::Call,
+                            ..
+                        } => p.size * (s - strike).max(0.0),
                         RowKind::Option { strike, .. } => p.size * (strike - s).max(0.0),
                         _ => 0.0,
                     }
@@ -257,7 +266,8 @@ fn defined_risk_cap(table: &UnderlyingTable, exposure: &Exposure<'_>) -> Option<
         };
         let mut least = payoff(0.0);
         for &j in &members[..count] {
-            if let RowKind::Option { strike, .. } = table.kinds[exposure.positions[j].row as usize] {
+            if let RowKind::Option { strike, .. } = table.kinds[exposure.positions[j].row as usize]
+            {
                 least = least.min(payoff(strike));
             }
         }
@@ -321,7 +331,12 @@ impl MarginPolicy for Static {
             rel_tol: self.params.liq_rel_tol,
         }
     }
-    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, _: &mut Scratch) -> UnderlyingMargin {
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        _: &mut Scratch,
+    ) -> UnderlyingMargin {
         single_component(
             static_requirement(table, exposure, self.params.mm_rate),
             static_requirement(table, exposure, self.params.im_rate),
@@ -367,7 +382,12 @@ impl MarginPolicy for OracleAdjusted {
             rel_tol: self.params.liq_rel_tol,
         }
     }
-    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, _: &mut Scratch) -> UnderlyingMargin {
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        _: &mut Scratch,
+    ) -> UnderlyingMargin {
         let f = self.factor(table.sigma_atm);
         single_component(
             static_requirement(table, exposure, self.params.mm_rate * f),
@@ -376,6 +396,7 @@ impl MarginPolicy for OracleAdjusted {
     }
 }
 
+/// A policy behind a pointer is the same policy.
 impl<T: MarginPolicy + ?Sized> MarginPolicy for Box<T> {
     fn name(&self) -> &'static str {
         (**self).name()
@@ -389,18 +410,55 @@ impl<T: MarginPolicy + ?Sized> MarginPolicy for Box<T> {
     fn liquidation_scan(&self) -> LiquidationScan {
         (**self).liquidation_scan()
     }
-    fn margin(&self, table: &UnderlyingTable, exposure: &Exposure<'_>, scratch: &mut Scratch) -> UnderlyingMargin {
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        scratch: &mut Scratch,
+    ) -> UnderlyingMargin {
+        (**self).margin(table, exposure, scratch)
+    }
+}
+
+impl<T: MarginPolicy + ?Sized> MarginPolicy for &T {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn component_names(&self) -> &'static [&'static str] {
+        (**self).component_names()
+    }
+    fn table_spec(&self) -> TableSpec<'_> {
+        (**self).table_spec()
+    }
+    fn liquidation_scan(&self) -> LiquidationScan {
+        (**self).liquidation_scan()
+    }
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        scratch: &mut Scratch,
+    ) -> UnderlyingMargin {
         (**self).margin(table, exposure, scratch)
     }
 }
 
 /// The policies by name, with their parameters read from TOML (`None`: the defaults).
-pub fn policy_by_name(name: &str, params_toml: Option<&str>) -> Result<Box<dyn MarginPolicy>, crate::RiskError> {
+pub fn policy_by_name(
+    name: &str,
+    params_toml: Option<&str>,
+) -> Result<Box<dyn MarginPolicy>, crate::RiskError> {
     let text = params_toml.unwrap_or("");
     Ok(match name {
-        "ramm" => Box::new(Ramm { params: RammParams::from_toml(text)? }),
-        "static" => Box::new(Static { params: StaticParams::from_toml(text)? }),
-        "oracle-adjusted" => Box::new(OracleAdjusted { params: OracleAdjustedParams::from_toml(text)? }),
+        "ramm" => Box::new(Ramm {
+            params: RammParams::from_toml(text)?,
+        }),
+        "static" => Box::new(Static {
+            params: StaticParams::from_toml(text)?,
+        }),
+        "oracle-adjusted" => Box::new(OracleAdjusted {
+            params: OracleAdjustedParams::from_toml(text)?,
+        }),
         other => {
             return Err(crate::RiskError::Params(format!(
                 "unknown policy '{other}': expected ramm, static, oracle-adjusted or pm"

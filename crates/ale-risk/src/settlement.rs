@@ -69,7 +69,10 @@ pub fn settle_expired(
             reason: e.to_string(),
         })?;
         left.add_collateral(cash.clone(), value)
-            .map_err(|reason| RiskError::Invalid { field: format!("{}.collateral", account.id), reason })?;
+            .map_err(|reason| RiskError::Invalid {
+                field: format!("{}.collateral", account.id),
+                reason,
+            })?;
         settled.push(Settlement {
             instrument: p.instrument.clone(),
             size: p.size,

@@ -129,7 +129,14 @@ fn row_inputs(
     }
 }
 
-fn greeks(kind: OptionKind, f: f64, k: f64, t: f64, vol: f64, rate: f64) -> Result<ale_pricing::Greeks, RowIssue> {
+fn greeks(
+    kind: OptionKind,
+    f: f64,
+    k: f64,
+    t: f64,
+    vol: f64,
+    rate: f64,
+) -> Result<ale_pricing::Greeks, RowIssue> {
     Black76::new(kind, f, k, t, vol, rate)
         .map(|o| o.greeks())
         .map_err(|e| RowIssue::Pricing(e.to_string()))
@@ -238,7 +245,9 @@ impl UnderlyingTable {
                     pnl_style: !matches!(kind, RowKind::Spot),
                 })
             }
-            RowKind::Option { strike, kind: ok, .. } => {
+            RowKind::Option {
+                strike, kind: ok, ..
+            } => {
                 let t = inputs.expiry_years;
                 let base = greeks(ok, inputs.forward, strike, t, inputs.base_vol, rate)?;
                 let carry = inputs.forward / spot;

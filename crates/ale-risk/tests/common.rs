@@ -25,17 +25,25 @@ pub fn flat_market(spot: f64, vol: f64, realized: Option<f64>) -> MarketSnapshot
     let curve = ForwardCurve::from_rate(spot, 0.0).unwrap();
     let surface = Surface::flat(curve, vol).unwrap();
     m.insert_underlying(
-        UnderlyingMarket::new(asset("BTC"), spot, realized, None, BTreeMap::new(), surface).unwrap(),
+        UnderlyingMarket::new(asset("BTC"), spot, realized, None, BTreeMap::new(), surface)
+            .unwrap(),
     );
-    m.insert_collateral(asset("USDC"), CollateralPrice::new(&asset("USDC"), 1.0, 0.0, 0.0).unwrap());
-    m.insert_collateral(asset("BTC"), CollateralPrice::new(&asset("BTC"), spot, 0.05, 0.0).unwrap());
+    m.insert_collateral(
+        asset("USDC"),
+        CollateralPrice::new(&asset("USDC"), 1.0, 0.0, 0.0).unwrap(),
+    );
+    m.insert_collateral(
+        asset("BTC"),
+        CollateralPrice::new(&asset("BTC"), spot, 0.05, 0.0).unwrap(),
+    );
     m
 }
 
 pub fn account(name: &str, usdc: &str, positions: &[(&str, f64)]) -> Account {
     let mut a = Account::new(AccountId::new(name).unwrap());
     if usdc != "0" {
-        a.add_collateral(asset("USDC"), Amount::parse_decimal(usdc).unwrap()).unwrap();
+        a.add_collateral(asset("USDC"), Amount::parse_decimal(usdc).unwrap())
+            .unwrap();
     }
     for (id, size) in positions {
         a.add_position(Position {
@@ -48,7 +56,11 @@ pub fn account(name: &str, usdc: &str, positions: &[(&str, f64)]) -> Account {
 }
 
 /// Margins accounts one by one through a fresh engine.
-pub fn margin<P: MarginPolicy>(policy: P, market: &MarketSnapshot, accounts: &[Account]) -> RiskEngine<P> {
+pub fn margin<P: MarginPolicy>(
+    policy: P,
+    market: &MarketSnapshot,
+    accounts: &[Account],
+) -> RiskEngine<P> {
     let mut book = Book::new();
     for a in accounts {
         book.upsert_account(a).unwrap();

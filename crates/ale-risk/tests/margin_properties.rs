@@ -6,9 +6,7 @@ mod common;
 
 use ale_core::{Account, Amount, OptionKind};
 use ale_pricing::Black76;
-use ale_risk::{
-    settle_expired, MarginPolicy, OracleAdjusted, Ramm, Static,
-};
+use ale_risk::{settle_expired, MarginPolicy, OracleAdjusted, Ramm, Static};
 use common::*;
 use proptest::prelude::*;
 
@@ -26,7 +24,8 @@ fn instrument(kind: u8, expiry: usize, strike_step: i32) -> String {
 
 fn portfolio() -> impl Strategy<Value = Vec<(String, f64)>> {
     prop::collection::vec(
-        (0u8..4, 0usize..4, -6i32..7, -5.0f64..5.0).prop_map(|(k, e, s, size)| (instrument(k, e, s), (size * 4.0).round() / 4.0)),
+        (0u8..4, 0usize..4, -6i32..7, -5.0f64..5.0)
+            .prop_map(|(k, e, s, size)| (instrument(k, e, s), (size * 4.0).round() / 4.0)),
         0..8,
     )
 }
@@ -37,7 +36,11 @@ fn build(name: &str, positions: &[(String, f64)], usdc: &str) -> Account {
 }
 
 fn policies() -> Vec<Box<dyn MarginPolicy>> {
-    vec![Box::new(Ramm::default()), Box::new(Static::default()), Box::new(OracleAdjusted::default())]
+    vec![
+        Box::new(Ramm::default()),
+        Box::new(Static::default()),
+        Box::new(OracleAdjusted::default()),
+    ]
 }
 
 proptest! {
@@ -140,10 +143,19 @@ fn empty_and_netted_accounts_need_no_margin() {
     let netted = account(
         "n",
         "1000",
-        &[("BTC-26DEC26-100000-C", 2.0), ("BTC-26DEC26-100000-C", -2.0), ("BTC-PERP", 1.0), ("BTC-PERP", -1.0)],
+        &[
+            ("BTC-26DEC26-100000-C", 2.0),
+            ("BTC-26DEC26-100000-C", -2.0),
+            ("BTC-PERP", 1.0),
+            ("BTC-PERP", -1.0),
+        ],
     );
     for policy in policies() {
-        let e = margin(policy, &market, &[account("e", "1000", &[]), netted.clone()]);
+        let e = margin(
+            policy,
+            &market,
+            &[account("e", "1000", &[]), netted.clone()],
+        );
         for m in e.margins() {
             let m = m.clone().unwrap();
             assert_eq!(m.maintenance, 0.0);
@@ -161,32 +173,62 @@ fn static_matches_its_closed_form() {
     let acct = account(
         "s",
         "100000",
-        &[("BTC-26DEC26-100000-C", -5.0), ("BTC-26DEC26-90000-P", 2.0), ("BTC-PERP", 1.5), ("BTC-26MAR27", -0.5)],
+        &[
+            ("BTC-26DEC26-100000-C", -5.0),
+            ("BTC-26DEC26-90000-P", 2.0),
+            ("BTC-PERP", 1.5),
+            ("BTC-26MAR27", -0.5),
+        ],
     );
     let e = margin(Static::default(), &market, std::slice::from_ref(&acct));
     let m = e.margins()[0].clone().unwrap();
     let t = expiry("26DEC26").years_from(now());
-    let call = Black76::new(OptionKind::Call, spot, 100_000.0, t, 0.55, 0.0).unwrap().price();
-    let put = Black76::new(OptionKind::Put, spot, 90_000.0, t, 0.55, 0.0).unwrap().price();
+    let call = Black76::new(OptionKind::Call, spot, 100_000.0, t, 0.55, 0.0)
+        .unwrap()
+        .price();
+    let put = Black76::new(OptionKind::Put, spot, 90_000.0, t, 0.55, 0.0)
+        .unwrap()
+        .price();
     let mm = 0.10 * (1.5 + 0.5) * spot + 5.0 * (call + 0.10 * spot);
     let im = 0.15 * (1.5 + 0.5) * spot + 5.0 * (call + 0.15 * spot);
-    assert!((m.maintenance - mm).abs() < 1e-9 * mm, "{} vs {mm}", m.maintenance);
+    assert!(
+        (m.maintenance - mm).abs() < 1e-9 * mm,
+        "{} vs {mm}",
+        m.maintenance
+    );
     assert!((m.initial - im).abs() < 1e-9 * im);
     let equity = 100_000.0 - 5.0 * call + 2.0 * put;
     assert!((m.equity - equity).abs() < 1e-9 * equity);
     // oracle-adjusted at σ_ATM = 0.55 > σ_base = 0.5 scales m by 1.1.
-    let e = margin(OracleAdjusted::default(), &market, std::slice::from_ref(&acct));
+    let e = margin(
+        OracleAdjusted::default(),
+        &market,
+        std::slice::from_ref(&acct),
+    );
     let m = e.margins()[0].clone().unwrap();
     let mm_adj = 0.11 * (1.5 + 0.5) * spot + 5.0 * (call + 0.11 * spot);
-    assert!((m.maintenance - mm_adj).abs() < 1e-9 * mm_adj, "{} vs {mm_adj}", m.maintenance);
+    assert!(
+        (m.maintenance - mm_adj).abs() < 1e-9 * mm_adj,
+        "{} vs {mm_adj}",
+        m.maintenance
+    );
 }
 
 /// Re-margins at the reported liquidation price through an independently built market (spot and
 /// forwards moved, the same flat surface, BTC collateral repriced) and checks equity = MM there.
 #[test]
 fn liquidation_prices_check_when_re_margined_at_the_reported_spot() {
-    let mut acct = account("alice", "150000", &[("BTC-26DEC26-100000-C", -5.0), ("BTC-PERP", 1.5), ("BTC-26DEC26-80000-P", -2.0)]);
-    acct.add_collateral(asset("BTC"), Amount::parse_decimal("0.5").unwrap()).unwrap();
+    let mut acct = account(
+        "alice",
+        "150000",
+        &[
+            ("BTC-26DEC26-100000-C", -5.0),
+            ("BTC-PERP", 1.5),
+            ("BTC-26DEC26-80000-P", -2.0),
+        ],
+    );
+    acct.add_collateral(asset("BTC"), Amount::parse_decimal("0.5").unwrap())
+        .unwrap();
     for policy in policies() {
         let name = policy.name();
         let market = flat_market(95_000.0, 0.6, Some(0.5));
@@ -211,7 +253,13 @@ fn liquidation_prices_check_when_re_margined_at_the_reported_spot() {
             let again = margin(policy, &moved, &[pinned]);
             let m = again.margins()[0].clone().unwrap();
             let scale = 5.0 * root.spot;
-            assert!((m.equity - m.maintenance).abs() < 1e-5 * scale, "{name}: at {} equity {} mm {}", root.spot, m.equity, m.maintenance);
+            assert!(
+                (m.equity - m.maintenance).abs() < 1e-5 * scale,
+                "{name}: at {} equity {} mm {}",
+                root.spot,
+                m.equity,
+                m.maintenance
+            );
         }
         assert!(found >= 1, "{name}: no liquidation price found");
     }
@@ -219,10 +267,15 @@ fn liquidation_prices_check_when_re_margined_at_the_reported_spot() {
 
 #[test]
 fn an_account_whose_options_expire_is_margined_on_what_is_left() {
-    let acct = account("x", "10000", &[("BTC-27NOV26-90000-C", -1.0), ("BTC-26DEC26-100000-P", 1.0)]);
+    let acct = account(
+        "x",
+        "10000",
+        &[("BTC-27NOV26-90000-C", -1.0), ("BTC-26DEC26-100000-P", 1.0)],
+    );
     // Three days later the 27NOV26 call has expired at 98,000: it cost 8,000.
     let later = ale_core::Timestamp::parse_rfc3339("2026-11-28T08:00:00Z").unwrap();
-    let (left, settled) = settle_expired(&acct, later, |_, _| Some(98_000.0), &asset("USDC")).unwrap();
+    let (left, settled) =
+        settle_expired(&acct, later, |_, _| Some(98_000.0), &asset("USDC")).unwrap();
     assert_eq!(settled.len(), 1);
     assert_eq!(settled[0].value.to_string(), "-8000");
     assert_eq!(left.positions.len(), 1);
@@ -231,7 +284,10 @@ fn an_account_whose_options_expire_is_margined_on_what_is_left() {
     for u in flat_market(98_000.0, 0.6, None).underlyings() {
         market.insert_underlying(u.clone());
     }
-    market.insert_collateral(asset("USDC"), ale_market::CollateralPrice::new(&asset("USDC"), 1.0, 0.0, 0.0).unwrap());
+    market.insert_collateral(
+        asset("USDC"),
+        ale_market::CollateralPrice::new(&asset("USDC"), 1.0, 0.0, 0.0).unwrap(),
+    );
     let e = margin(Ramm::default(), &market, &[left.clone()]);
     let m = e.margins()[0].clone().unwrap();
     let only_put = account("y", "2000", &[("BTC-26DEC26-100000-P", 1.0)]);
@@ -240,13 +296,20 @@ fn an_account_whose_options_expire_is_margined_on_what_is_left() {
     // Without settling, the expired option is an error that names it.
     let e3 = margin(Ramm::default(), &market, &[acct]);
     let err = e3.margins()[0].clone().unwrap_err().to_string();
-    assert!(err.contains("BTC-27NOV26-90000-C") && err.contains("expired"), "{err}");
+    assert!(
+        err.contains("BTC-27NOV26-90000-C") && err.contains("expired"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_market_data_names_the_underlying() {
     let market = flat_market(95_000.0, 0.6, None);
-    let e = margin(Ramm::default(), &market, &[account("x", "0", &[("ETH-PERP", 1.0)])]);
+    let e = margin(
+        Ramm::default(),
+        &market,
+        &[account("x", "0", &[("ETH-PERP", 1.0)])],
+    );
     let err = e.margins()[0].clone().unwrap_err().to_string();
     assert!(err.contains("ETH"), "{err}");
 }

@@ -58,10 +58,22 @@ fn published_cases_pass_check() {
             assert_eq!(first_mismatch(&output, &expected), None, "{id}");
             // Much tighter than the check: an independent binary64 implementation lands within
             // ~6e-14 (pm.md); allow 1e-12 relative (5e-11 absolute for tiny P&Ls).
-            assert_close(&id, "option_mtm", evaluation.option_mtm, expected.option_mtm, 1e-12, 5e-11);
+            assert_close(
+                &id,
+                "option_mtm",
+                evaluation.option_mtm,
+                expected.option_mtm,
+                1e-12,
+                5e-11,
+            );
             assert_close(&id, "mm", evaluation.mm_surplus, expected.mm, 1e-12, 5e-11);
             assert_close(&id, "im", evaluation.im_surplus, expected.im, 1e-12, 5e-11);
-            for (i, (g, w)) in evaluation.scenario_pnl.iter().zip(&expected.scenario_pnl).enumerate() {
+            for (i, (g, w)) in evaluation
+                .scenario_pnl
+                .iter()
+                .zip(&expected.scenario_pnl)
+                .enumerate()
+            {
                 assert_close(&id, &format!("scenario_pnl[{i}]"), *g, *w, 1e-11, 5e-11);
             }
             check_informational(&id, &evaluation, case, 1e-12);
@@ -73,22 +85,103 @@ fn published_cases_pass_check() {
 /// MtM) against the evaluation's explanation.
 fn check_informational(id: &str, e: &PmEvaluation, case: &Value, rel: f64) {
     let ex = &case["expected"];
-    let num = |k: &str| ex[k].as_f64().unwrap_or_else(|| panic!("{id}: expected.{k}"));
+    let num = |k: &str| {
+        ex[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{id}: expected.{k}"))
+    };
     let c = &e.contingencies;
     let abs = 1e-9;
-    assert_close(id, "basis_contingency", e.basis, num("basis_contingency"), rel, abs);
-    assert_close(id, "collateral_mtm", e.collateral_mtm, num("collateral_mtm"), rel, abs);
-    assert_close(id, "portfolio_mtm", e.mtm_total + e.cash, num("portfolio_mtm"), rel, abs);
-    assert_close(id, "mm_option_contingency", -c.mm_option, num("mm_option_contingency"), rel, abs);
-    assert_close(id, "im_option_contingency_addon", -c.im_option, num("im_option_contingency_addon"), rel, abs);
-    assert_close(id, "mm_perp_contingency", -c.mm_perp, num("mm_perp_contingency"), rel, abs);
-    assert_close(id, "im_perp_contingency_addon", -c.im_perp, num("im_perp_contingency_addon"), rel, abs);
-    assert_close(id, "mm_collateral_haircut", -c.mm_collateral, num("mm_collateral_haircut"), rel, abs);
-    assert_close(id, "im_collateral_haircut_addon", -c.im_collateral, num("im_collateral_haircut_addon"), rel, abs);
-    assert_close(id, "oracle_confidence_contingency", -c.confidence_total(), num("oracle_confidence_contingency"), rel, abs);
+    assert_close(
+        id,
+        "basis_contingency",
+        e.basis,
+        num("basis_contingency"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "collateral_mtm",
+        e.collateral_mtm,
+        num("collateral_mtm"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "portfolio_mtm",
+        e.mtm_total + e.cash,
+        num("portfolio_mtm"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "mm_option_contingency",
+        -c.mm_option,
+        num("mm_option_contingency"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "im_option_contingency_addon",
+        -c.im_option,
+        num("im_option_contingency_addon"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "mm_perp_contingency",
+        -c.mm_perp,
+        num("mm_perp_contingency"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "im_perp_contingency_addon",
+        -c.im_perp,
+        num("im_perp_contingency_addon"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "mm_collateral_haircut",
+        -c.mm_collateral,
+        num("mm_collateral_haircut"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "im_collateral_haircut_addon",
+        -c.im_collateral,
+        num("im_collateral_haircut_addon"),
+        rel,
+        abs,
+    );
+    assert_close(
+        id,
+        "oracle_confidence_contingency",
+        -c.confidence_total(),
+        num("oracle_confidence_contingency"),
+        rel,
+        abs,
+    );
     // Static discounts per expiry, where the publisher's convention agrees with §3 (T > 0).
-    if let Some(sds) = ex.get("static_discount_per_expiry_[pos,neg]").and_then(Value::as_array) {
-        assert_eq!(sds.len(), e.expiries.len(), "{id}: one static-discount pair per expiry");
+    if let Some(sds) = ex
+        .get("static_discount_per_expiry_[pos,neg]")
+        .and_then(Value::as_array)
+    {
+        assert_eq!(
+            sds.len(),
+            e.expiries.len(),
+            "{id}: one static-discount pair per expiry"
+        );
         for (pair, exp) in sds.iter().zip(&e.expiries) {
             if exp.context.sec_to_expiry == 0 {
                 continue;
@@ -102,16 +195,64 @@ fn check_informational(id: &str, e: &PmEvaluation, case: &Value, rel: f64) {
     // Report mapping: totals equal equity − surplus; components non-negative and summing up.
     let r = &e.report;
     let scale = r.initial_margin.abs().max(1.0);
-    assert_close(id, "equity − MM", r.equity - e.mm_surplus, r.maintenance_margin, 1e-12, 1e-12 * scale);
-    assert_close(id, "equity − IM", r.equity - e.im_surplus, r.initial_margin, 1e-12, 1e-12 * scale);
+    assert_close(
+        id,
+        "equity − MM",
+        r.equity - e.mm_surplus,
+        r.maintenance_margin,
+        1e-12,
+        1e-12 * scale,
+    );
+    assert_close(
+        id,
+        "equity − IM",
+        r.equity - e.im_surplus,
+        r.initial_margin,
+        1e-12,
+        1e-12 * scale,
+    );
     let m = &r.components;
-    let mm_parts = [m.scenario_loss, m.basis, m.option_contingency, m.perp_contingency, m.collateral_haircut];
-    assert!(mm_parts.iter().all(|x| *x >= 0.0), "{id}: MM components {mm_parts:?}");
-    assert_close(id, "Σ MM components", mm_parts.iter().sum(), r.maintenance_margin, 1e-12, 1e-9);
+    let mm_parts = [
+        m.scenario_loss,
+        m.basis,
+        m.option_contingency,
+        m.perp_contingency,
+        m.collateral_haircut,
+    ];
+    assert!(
+        mm_parts.iter().all(|x| *x >= 0.0),
+        "{id}: MM components {mm_parts:?}"
+    );
+    assert_close(
+        id,
+        "Σ MM components",
+        mm_parts.iter().sum(),
+        r.maintenance_margin,
+        1e-12,
+        1e-9,
+    );
     let i = &r.im_components;
-    let im_parts = [i.scenario_loss, i.basis, i.peg, i.option_contingency, i.perp_contingency, i.collateral_haircut, i.confidence];
-    assert!(im_parts.iter().all(|x| *x >= 0.0), "{id}: IM components {im_parts:?}");
-    assert_close(id, "Σ IM components", im_parts.iter().sum(), r.initial_margin, 1e-12, 1e-9);
+    let im_parts = [
+        i.scenario_loss,
+        i.basis,
+        i.peg,
+        i.option_contingency,
+        i.perp_contingency,
+        i.collateral_haircut,
+        i.confidence,
+    ];
+    assert!(
+        im_parts.iter().all(|x| *x >= 0.0),
+        "{id}: IM components {im_parts:?}"
+    );
+    assert_close(
+        id,
+        "Σ IM components",
+        im_parts.iter().sum(),
+        r.initial_margin,
+        1e-12,
+        1e-9,
+    );
     match e.binding {
         Binding::Basis => {
             assert_eq!(e.worst_loss, e.basis, "{id}");
@@ -119,7 +260,10 @@ fn check_informational(id: &str, e: &PmEvaluation, case: &Value, rel: f64) {
         }
         Binding::Scenario(j) => {
             assert_eq!(e.worst_loss, e.scenario_pnl[j], "{id}");
-            assert!(e.worst_loss < e.basis, "{id}: a scenario binds only when strictly worse");
+            assert!(
+                e.worst_loss < e.basis,
+                "{id}: a scenario binds only when strictly worse"
+            );
             assert_eq!(m.basis, 0.0, "{id}");
         }
     }
@@ -136,11 +280,23 @@ fn generated_cases_match_the_python_reference() {
             let (id, e) = evaluate(case);
             let expected = parse_expected(case).expect("expected block");
             let (rel, abs) = (1e-10, 1e-9);
-            assert_close(&id, "option_mtm", e.option_mtm, expected.option_mtm, rel, abs);
+            assert_close(
+                &id,
+                "option_mtm",
+                e.option_mtm,
+                expected.option_mtm,
+                rel,
+                abs,
+            );
             assert_close(&id, "mm", e.mm_surplus, expected.mm, rel, abs);
             assert_close(&id, "im", e.im_surplus, expected.im, rel, abs);
             assert_eq!(e.scenario_pnl.len(), expected.scenario_pnl.len(), "{id}");
-            for (i, (g, w)) in e.scenario_pnl.iter().zip(&expected.scenario_pnl).enumerate() {
+            for (i, (g, w)) in e
+                .scenario_pnl
+                .iter()
+                .zip(&expected.scenario_pnl)
+                .enumerate()
+            {
                 assert_close(&id, &format!("scenario_pnl[{i}]"), *g, *w, rel, abs);
             }
             check_informational(&id, &e, case, rel);
@@ -163,8 +319,14 @@ fn generated_cases_match_the_python_reference() {
             count += 1;
         }
     }
-    assert!(count >= 80, "expected the generated set (17 cases + 68 sweep), got {count}");
+    assert!(
+        count >= 80,
+        "expected the generated set (17 cases + 68 sweep), got {count}"
+    );
     for kind in ["basis", "Linear", "Abs", "tail", "grid"] {
-        assert!(bindings.contains(kind), "no generated case where {kind} binds: {bindings:?}");
+        assert!(
+            bindings.contains(kind),
+            "no generated case where {kind} binds: {bindings:?}"
+        );
     }
 }

@@ -42,7 +42,11 @@ fn opt(sec: u64, strike: f64, call: bool, amount: f64, vol: f64) -> PmOption {
     PmOption {
         sec_to_expiry: sec,
         strike,
-        kind: if call { OptionKind::Call } else { OptionKind::Put },
+        kind: if call {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        },
         amount,
         mark_vol: vol,
     }
@@ -82,8 +86,14 @@ fn sc(s: f64, dir: V, d: f64) -> Scenario {
 
 /// D·Black(F, K, τ, σ), through ale_pricing, for independent expectations.
 fn black(call: bool, f: f64, k: f64, tau: f64, vol: f64, rate: f64) -> f64 {
-    let kind = if call { OptionKind::Call } else { OptionKind::Put };
-    let undiscounted = Black76::new(kind, f, k, tau, vol, 0.0).expect("inputs").price();
+    let kind = if call {
+        OptionKind::Call
+    } else {
+        OptionKind::Put
+    };
+    let undiscounted = Black76::new(kind, f, k, tau, vol, 0.0)
+        .expect("inputs")
+        .price();
     (-rate * tau).exp() * undiscounted
 }
 
@@ -106,7 +116,10 @@ fn run(m: &PmMarket, a: &PmAccount, c: &PmConfig) -> PmEvaluation {
 fn item01_basis_is_a_floor_scenario_not_an_add_on() {
     let t = 30 * DAY;
     let m = market(100.0, vec![expiry(t, 100.0, 0.0)]);
-    let a = account(vec![opt(t, 100.0, true, -1.0, 0.5), opt(t, 100.0, false, -1.0, 0.5)]);
+    let a = account(vec![
+        opt(t, 100.0, true, -1.0, 0.5),
+        opt(t, 100.0, false, -1.0, 0.5),
+    ]);
     // Only a damped-to-zero scenario: every P&L is 0, so the basis floor must bind.
     let e = run(&m, &a, &derive_test(vec![sc(1.0, V::None, 0.0)]));
     assert!(e.basis < 0.0);
@@ -116,15 +129,25 @@ fn item01_basis_is_a_floor_scenario_not_an_add_on() {
     // Independent B for a short straddle: min over the two basis moves, times the weights.
     let tau = t as f64 / YEAR;
     let mtm = -black(true, 100.0, 100.0, tau, 0.5, 0.0) - black(false, 100.0, 100.0, tau, 0.5, 0.0);
-    let v = |s: f64| -black(true, 100.0 * s, 100.0, tau, 0.5, 0.0) - black(false, 100.0 * s, 100.0, tau, 0.5, 0.0);
+    let v = |s: f64| {
+        -black(true, 100.0 * s, 100.0, tau, 0.5, 0.0)
+            - black(false, 100.0 * s, 100.0, tau, 0.5, 0.0)
+    };
     let b = (v(1.045) - mtm).min(v(0.955) - mtm).min(0.0) * (0.5 + 2.0 * tau);
     assert_close(e.basis, b);
     // A scenario loss worse than B: W is that loss, B is not added to it.
-    let e2 = run(&m, &a, &derive_test(vec![sc(1.0, V::None, 0.0), sc(1.3, V::None, 1.0)]));
+    let e2 = run(
+        &m,
+        &a,
+        &derive_test(vec![sc(1.0, V::None, 0.0), sc(1.3, V::None, 1.0)]),
+    );
     assert_eq!(e2.binding, Binding::Scenario(1));
     assert_eq!(e2.worst_loss, e2.scenario_pnl[1]);
     let c_mm = e2.contingencies.mm_total();
-    assert_close(e2.mm_surplus, 0.8 * e2.scenario_pnl[1] - c_mm + e2.mtm_total);
+    assert_close(
+        e2.mm_surplus,
+        0.8 * e2.scenario_pnl[1] - c_mm + e2.mtm_total,
+    );
 }
 
 // 2, 3 --------------------------------------------------------------------------------------
@@ -142,7 +165,10 @@ fn item02_static_discount_on_shocked_value_only_and_item03_sd_minus_capped() {
     assert!(uncapped > 1.0 / d, "the cap must be active in this case");
     let ctx = &e.expiries[0].context;
     assert_eq!(ctx.static_discount_neg, 1.0 / d, "sd- capped at 1/D");
-    assert_close(ctx.static_discount_pos, 0.95 * (-tau * (r * 1.0 + 0.08)).exp());
+    assert_close(
+        ctx.static_discount_pos,
+        0.95 * (-tau * (r * 1.0 + 0.08)).exp(),
+    );
     // (1, None): P&L = (sd- − 1)·MtM, not 0 and not computed with the uncapped sd-.
     let mtm = e.option_mtm;
     assert!(e.scenario_pnl[0] < 0.0);
@@ -160,7 +186,10 @@ fn item04_skew_takes_minus_abs_per_expiry_at_unshocked_forward_without_vol_floor
     let m = market(100.0, vec![expiry(t1, 101.0, 0.0), expiry(t2, 104.0, 0.0)]);
     // A long OTM call in one expiry and a short OTM call in the other: their Linear P&Ls have
     // opposite signs, so −|a| − |b| differs from −|a + b|.
-    let a = account(vec![opt(t1, 120.0, true, 1.0, 0.3), opt(t2, 130.0, true, -1.0, 0.3)]);
+    let a = account(vec![
+        opt(t1, 120.0, true, 1.0, 0.3),
+        opt(t2, 130.0, true, -1.0, 0.3),
+    ]);
     let mut params = ParamSet::DeriveTest.params();
     params.margin.short_base_static_discount = 1.0;
     params.margin.long_base_static_discount = 1.0;
@@ -168,7 +197,7 @@ fn item04_skew_takes_minus_abs_per_expiry_at_unshocked_forward_without_vol_floor
     params.margin.long_rate_add_scale = 0.0;
     params.margin.long_rate_mult_scale = 0.0;
     params.vol_shock.min_vol_up_shock = 5.0; // would dominate if wrongly applied to skew
-    // The spot shock of a skew scenario is 1 by rule; dampening 2 is honoured.
+                                             // The spot shock of a skew scenario is 1 by rule; dampening 2 is honoured.
     let cfg = config_with(params, vec![sc(1.0, V::Linear, 2.0), sc(1.0, V::Abs, 3.0)]);
     let e = run(&m, &a, &cfg);
     let sk = &params.skew_shock;
@@ -180,12 +209,18 @@ fn item04_skew_takes_minus_abs_per_expiry_at_unshocked_forward_without_vol_floor
             _ => (sk.abs_base_cap, sk.abs_c_base),
         };
         let cap = cb * st + base;
-        let kstar = sk.min_k_star.max(st * sk.width_scale * (sk.vol_param_static + st * sk.vol_param_scale));
+        let kstar = sk
+            .min_k_star
+            .max(st * sk.width_scale * (sk.vol_param_static + st * sk.vol_param_scale));
         let mut x = (k / f).ln();
         if kind == V::Abs {
             x = x.abs();
         }
-        let mult = if x >= 0.0 { 1.0 + cap.min(x * cap / kstar) } else { 1.0 + (-cap).max(x * cap / kstar) };
+        let mult = if x >= 0.0 {
+            1.0 + cap.min(x * cap / kstar)
+        } else {
+            1.0 + (-cap).max(x * cap / kstar)
+        };
         let vol = 0.3 * mult.max(0.0);
         amount * (black(true, f, k, tau, vol, 0.0) - black(true, f, k, tau, 0.3, 0.0))
     };
@@ -193,7 +228,11 @@ fn item04_skew_takes_minus_abs_per_expiry_at_unshocked_forward_without_vol_floor
     let lin2 = per_expiry(t2, 104.0, 130.0, -1.0, V::Linear);
     assert!(lin1 * lin2 < 0.0, "opposite signs: {lin1} {lin2}");
     assert_close(e.scenario_pnl[0], -(lin1 * 2.0).abs() - (lin2 * 2.0).abs());
-    assert!(!close(e.scenario_pnl[0], -((lin1 + lin2) * 2.0).abs(), 1e-6));
+    assert!(!close(
+        e.scenario_pnl[0],
+        -((lin1 + lin2) * 2.0).abs(),
+        1e-6
+    ));
     let abs1 = per_expiry(t1, 101.0, 120.0, 1.0, V::Abs);
     let abs2 = per_expiry(t2, 104.0, 130.0, -1.0, V::Abs);
     assert_close(e.scenario_pnl[1], -(abs1 * 3.0).abs() - (abs2 * 3.0).abs());
@@ -210,7 +249,11 @@ fn item05_perp_pnl_uses_perp_mark_contingencies_use_spot() {
         perp_position: -2.0,
         ..PmAccount::default()
     };
-    let e = run(&m, &a, &derive_test(vec![sc(1.1, V::Up, 1.0), sc(0.9, V::Down, 0.5)]));
+    let e = run(
+        &m,
+        &a,
+        &derive_test(vec![sc(1.1, V::Up, 1.0), sc(0.9, V::Down, 0.5)]),
+    );
     assert_close(e.scenario_pnl[0], -2.0 * 0.1 * 2500.0);
     assert_close(e.scenario_pnl[1], -2.0 * -0.1 * 2500.0 * 0.5);
     assert_close(e.contingencies.mm_perp, 2.0 * 3000.0 * 0.015);
@@ -258,11 +301,21 @@ fn item18_peg_raises_the_factor_on_the_worst_loss_not_a_flat_amount() {
     assert_close(depegged.peg, peg);
     assert_eq!(pegged.peg, 0.0);
     // IM moves by peg·W; MM is unchanged (no collateral here, so P plays no other role).
-    assert_close(depegged.im_surplus - pegged.im_surplus, peg * pegged.worst_loss);
+    assert_close(
+        depegged.im_surplus - pegged.im_surplus,
+        peg * pegged.worst_loss,
+    );
     assert_close(depegged.mm_surplus, pegged.mm_surplus);
     assert_close(depegged.report.im_components.peg, peg * -pegged.worst_loss);
     // With nothing at risk (W = 0) a de-peg costs nothing.
-    let empty = run(&m, &PmAccount { cash: 50.0, ..PmAccount::default() }, &cfg);
+    let empty = run(
+        &m,
+        &PmAccount {
+            cash: 50.0,
+            ..PmAccount::default()
+        },
+        &cfg,
+    );
     assert_eq!(empty.worst_loss, 0.0);
     assert_close(empty.im_surplus, 50.0);
 }
@@ -272,7 +325,10 @@ fn item18_peg_raises_the_factor_on_the_worst_loss_not_a_flat_amount() {
 #[test]
 fn item07_negative_rates_are_clamped_before_discount_and_static_discounts() {
     let t = 90 * DAY;
-    let a = account(vec![opt(t, 100.0, false, -3.0, 0.5), opt(t, 110.0, true, 1.0, 0.5)]);
+    let a = account(vec![
+        opt(t, 100.0, false, -3.0, 0.5),
+        opt(t, 110.0, true, 1.0, 0.5),
+    ]);
     let cfg = PmConfig::from_set(ParamSet::DeriveTest);
     let neg = run(&market(100.0, vec![expiry(t, 101.0, -0.2)]), &a, &cfg);
     let zero = run(&market(100.0, vec![expiry(t, 101.0, 0.0)]), &a, &cfg);
@@ -283,7 +339,10 @@ fn item07_negative_rates_are_clamped_before_discount_and_static_discounts() {
     assert_eq!(neg.mm_surplus, zero.mm_surplus);
     assert_eq!(neg.im_surplus, zero.im_surplus);
     let tau = t as f64 / YEAR;
-    assert_close(neg.expiries[0].context.static_discount_pos, 0.95 * (-tau * 0.08).exp());
+    assert_close(
+        neg.expiries[0].context.static_discount_pos,
+        0.95 * (-tau * 0.08).exp(),
+    );
 }
 
 // 8 -----------------------------------------------------------------------------------------
@@ -301,7 +360,15 @@ fn item08_min_vol_floor_only_on_up_and_down_multiplier_floored_at_zero() {
     let o = opt(t, 95.0, true, 1.0, 0.3);
     let tau = t as f64 / YEAR;
     let value = |s: f64, dir: V| {
-        option_unit_value(&ctx, &o, Shock::Spot { spot_shock: s, vol: dir }).expect("value")
+        option_unit_value(
+            &ctx,
+            &o,
+            Shock::Spot {
+                spot_shock: s,
+                vol: dir,
+            },
+        )
+        .expect("value")
     };
     // Down: vol 0 → discounted intrinsic at the shocked forward.
     let d = (-0.05 * tau).exp();
@@ -310,7 +377,10 @@ fn item08_min_vol_floor_only_on_up_and_down_multiplier_floored_at_zero() {
     assert!(0.3 * ctx.vol_up_multiplier < 0.9);
     assert_close(value(1.0, V::Up), black(true, 100.0, 95.0, tau, 0.9, 0.05));
     // None: the mark vol, even though it is below the floor.
-    assert_close(value(1.0, V::None), black(true, 100.0, 95.0, tau, 0.3, 0.05));
+    assert_close(
+        value(1.0, V::None),
+        black(true, 100.0, 95.0, tau, 0.3, 0.05),
+    );
 }
 
 // 9, 17 -------------------------------------------------------------------------------------
@@ -334,7 +404,11 @@ fn item09_dte_floor_in_multiplier_only_power_switch_on_true_t_item17_year_is_365
     let w_long = (month / 2_592_001.0).powf(vs.long_term_power);
     assert_close(after.vol_up_multiplier, 1.0 + vs.vol_range_up * w_long);
     let w_short = (month / 2_592_001.0).powf(vs.short_term_power);
-    assert!(!close(after.vol_up_multiplier, 1.0 + vs.vol_range_up * w_short, 1e-12));
+    assert!(!close(
+        after.vol_up_multiplier,
+        1.0 + vs.vol_range_up * w_short,
+        1e-12
+    ));
     // Year = 31 536 000 s.
     assert_eq!(after.expiry_years, 2_592_001.0 / 31_536_000.0);
     assert_eq!(pm::YEAR_S, 365 * 86_400);
@@ -362,7 +436,10 @@ fn item10_naked_shorts_net_per_strike_confidence_uses_gross() {
     assert_eq!(x.gross_amount, 53.0);
     assert_close(e.contingencies.mm_option, 18.0 * 100.0 * 0.003);
     assert_close(e.contingencies.im_option, 18.0 * 100.0 * 0.002);
-    assert_close(e.contingencies.conf_option, (1.0 - 0.3) * 1.0 * 53.0 * 100.0);
+    assert_close(
+        e.contingencies.conf_option,
+        (1.0 - 0.3) * 1.0 * 53.0 * 100.0,
+    );
 }
 
 // 11 ----------------------------------------------------------------------------------------
@@ -399,10 +476,17 @@ fn item11_confidence_sources_and_strict_threshold() {
     for (fc, rc, vc) in [(0.2, 1.0, 1.0), (1.0, 0.2, 1.0), (1.0, 1.0, 0.2)] {
         let e = base(0.0, 1.0, fc, rc, vc);
         assert_close(e.contingencies.conf_option, 0.8 * 2.0 * 100.0);
-        assert_eq!(e.contingencies.mm_total(), base(0.0, 1.0, 1.0, 1.0, 1.0).contingencies.mm_total(), "IM only");
+        assert_eq!(
+            e.contingencies.mm_total(),
+            base(0.0, 1.0, 1.0, 1.0, 1.0).contingencies.mm_total(),
+            "IM only"
+        );
     }
     // Exactly at the threshold: no charge; just below: charged.
-    assert_eq!(base(0.0, 1.0, 0.55, 1.0, 1.0).contingencies.conf_option, 0.0);
+    assert_eq!(
+        base(0.0, 1.0, 0.55, 1.0, 1.0).contingencies.conf_option,
+        0.0
+    );
     assert!(base(0.0, 1.0, 0.5499, 1.0, 1.0).contingencies.conf_option > 0.0);
     // Collateral: min(own, spot).
     let mut m = market(100.0, vec![]);
@@ -431,7 +515,11 @@ fn item12_collateral_valued_over_stable_price_cash_not_haircuts_on_all() {
         ],
         ..PmAccount::default()
     };
-    let e = run(&m, &a, &derive_test(vec![sc(1.2, V::None, 1.0), sc(0.7, V::None, 0.5)]));
+    let e = run(
+        &m,
+        &a,
+        &derive_test(vec![sc(1.2, V::None, 1.0), sc(0.7, V::None, 0.5)]),
+    );
     let v_btc = 2.0 * 100.0 / 0.8;
     let v_usdt = 400.0 * 1.0 / 0.8;
     assert_close(e.collateral_mtm, v_btc + v_usdt);
@@ -487,7 +575,11 @@ fn item13_dampening_scales_every_part_item14_shocks_are_multipliers() {
 
 #[test]
 fn item15_forward_frozen_in_last_30_minutes_and_expired_options_at_intrinsic() {
-    let cfg = derive_test(vec![sc(1.2, V::Up, 1.0), sc(0.8, V::Down, 1.0), sc(1.0, V::Linear, 1.0)]);
+    let cfg = derive_test(vec![
+        sc(1.2, V::Up, 1.0),
+        sc(0.8, V::Down, 1.0),
+        sc(1.0, V::Linear, 1.0),
+    ]);
     // T = 900 s: half of the forward moves with spot.
     let m = market(100.0, vec![expiry(900, 100.0, 0.0)]);
     let e = run(&m, &a1(900, 0.5), &cfg);
@@ -500,7 +592,11 @@ fn item15_forward_frozen_in_last_30_minutes_and_expired_options_at_intrinsic() {
     let v = -black(true, 110.0, 100.0, tau, vol, 0.0);
     assert_close(e.scenario_pnl[0], ctx.static_discount(v) - e.option_mtm);
     // T = 1800 s: not frozen at all.
-    let e1800 = run(&market(100.0, vec![expiry(1800, 100.0, 0.0)]), &a1(1800, 0.5), &cfg);
+    let e1800 = run(
+        &market(100.0, vec![expiry(1800, 100.0, 0.0)]),
+        &a1(1800, 0.5),
+        &cfg,
+    );
     assert_eq!(e1800.expiries[0].context.forward_fix, 0.0);
     // T = 0: intrinsic in every scenario (forward fully frozen), whatever the vol (even < 0).
     let m0 = market(100.0, vec![expiry(0, 104.0, 0.3)]);
@@ -513,8 +609,15 @@ fn item15_forward_frozen_in_last_30_minutes_and_expired_options_at_intrinsic() {
         assert_close(*pnl, ctx0.static_discount(-4.0) - -4.0);
     }
     // 1 s before expiry: F(s) = F·(1 + (s − 1)/1800).
-    let e1 = run(&market(100.0, vec![expiry(1, 100.0, 0.0)]), &a1(1, 0.5), &cfg);
-    assert_close(e1.expiries[0].context.forward_shocked(1.2), 100.0 * (1.0 + 0.2 / 1800.0));
+    let e1 = run(
+        &market(100.0, vec![expiry(1, 100.0, 0.0)]),
+        &a1(1, 0.5),
+        &cfg,
+    );
+    assert_close(
+        e1.expiries[0].context.forward_shocked(1.2),
+        100.0 * (1.0 + 0.2 / 1800.0),
+    );
 
     fn a1(t: u64, vol: f64) -> PmAccount {
         account(vec![opt(t, 100.0, true, -1.0, vol)])
@@ -528,7 +631,10 @@ fn item19_basis_wins_ties_then_the_first_scenario() {
     // Nothing at risk: B = 0 and every P&L = 0 → the basis floor binds.
     let e = run(
         &market(100.0, vec![]),
-        &PmAccount { cash: 10.0, ..PmAccount::default() },
+        &PmAccount {
+            cash: 10.0,
+            ..PmAccount::default()
+        },
         &PmConfig::from_set(ParamSet::DeriveTest),
     );
     assert_eq!(e.binding, Binding::Basis);
@@ -539,8 +645,19 @@ fn item19_basis_wins_ties_then_the_first_scenario() {
     let mut m = market(100.0, vec![]);
     m.underlying.perp_price = 100.0;
     m.underlying.perp_confidence = 1.0;
-    let a = PmAccount { perp_position: 1.0, ..PmAccount::default() };
-    let e = run(&m, &a, &derive_test(vec![sc(1.1, V::Up, 1.0), sc(0.9, V::Up, 1.0), sc(0.9, V::Down, 1.0)]));
+    let a = PmAccount {
+        perp_position: 1.0,
+        ..PmAccount::default()
+    };
+    let e = run(
+        &m,
+        &a,
+        &derive_test(vec![
+            sc(1.1, V::Up, 1.0),
+            sc(0.9, V::Up, 1.0),
+            sc(0.9, V::Down, 1.0),
+        ]),
+    );
     assert_eq!(e.binding, Binding::Scenario(1));
 }
 
@@ -565,7 +682,11 @@ fn item20_skew_scenarios_must_sit_at_one_and_appear_once() {
     assert!(ScenarioList::new(vec![sc(f64::NAN, V::Up, 1.0)], &Limits::NONE).is_err());
     // Dampening 0, 1, 2, 3 accepted on skew scenarios.
     for d in [0.0, 1.0, 2.0, 3.0] {
-        assert!(ScenarioList::new(vec![sc(1.0, V::Linear, d), sc(1.0, V::Abs, d)], &Limits::NONE).is_ok());
+        assert!(ScenarioList::new(
+            vec![sc(1.0, V::Linear, d), sc(1.0, V::Abs, d)],
+            &Limits::NONE
+        )
+        .is_ok());
     }
 }
 
@@ -575,15 +696,54 @@ fn item20_skew_scenarios_must_sit_at_one_and_appear_once() {
 fn named_sets_hold_the_table_values_and_default_lists() {
     let d = ParamSet::DeribitLike.params();
     let t = ParamSet::DeriveTest.params();
-    assert_eq!((d.vol_shock.vol_range_down, t.vol_shock.vol_range_down), (0.3, 0.275));
-    assert_eq!((d.vol_shock.min_vol_up_shock, t.vol_shock.min_vol_up_shock), (0.4, 0.45));
-    assert_eq!((d.margin.short_base_static_discount, d.margin.long_base_static_discount), (0.95, 1.05));
-    assert_eq!((t.margin.short_base_static_discount, t.margin.long_base_static_discount), (1.04, 0.95));
-    assert_eq!((d.margin.short_rate_add_scale, t.margin.short_rate_add_scale), (0.16, 0.08));
-    assert_eq!((d.other_contingency.peg_loss_threshold, t.other_contingency.peg_loss_threshold), (0.99, 0.98));
-    assert_eq!((d.other_contingency.mm_perp_percent, t.other_contingency.mm_perp_percent), (0.03, 0.015));
-    assert_eq!((d.skew_shock.linear_c_base, t.skew_shock.linear_c_base), (-0.1, -0.05));
-    assert_eq!((d.skew_shock.vol_param_scale, t.skew_shock.vol_param_scale), (0.0, -0.1));
+    assert_eq!(
+        (d.vol_shock.vol_range_down, t.vol_shock.vol_range_down),
+        (0.3, 0.275)
+    );
+    assert_eq!(
+        (d.vol_shock.min_vol_up_shock, t.vol_shock.min_vol_up_shock),
+        (0.4, 0.45)
+    );
+    assert_eq!(
+        (
+            d.margin.short_base_static_discount,
+            d.margin.long_base_static_discount
+        ),
+        (0.95, 1.05)
+    );
+    assert_eq!(
+        (
+            t.margin.short_base_static_discount,
+            t.margin.long_base_static_discount
+        ),
+        (1.04, 0.95)
+    );
+    assert_eq!(
+        (d.margin.short_rate_add_scale, t.margin.short_rate_add_scale),
+        (0.16, 0.08)
+    );
+    assert_eq!(
+        (
+            d.other_contingency.peg_loss_threshold,
+            t.other_contingency.peg_loss_threshold
+        ),
+        (0.99, 0.98)
+    );
+    assert_eq!(
+        (
+            d.other_contingency.mm_perp_percent,
+            t.other_contingency.mm_perp_percent
+        ),
+        (0.03, 0.015)
+    );
+    assert_eq!(
+        (d.skew_shock.linear_c_base, t.skew_shock.linear_c_base),
+        (-0.1, -0.05)
+    );
+    assert_eq!(
+        (d.skew_shock.vol_param_scale, t.skew_shock.vol_param_scale),
+        (0.0, -0.1)
+    );
     d.validate().expect("deribit-like admissible");
     t.validate().expect("derive-test admissible");
 
@@ -592,13 +752,19 @@ fn named_sets_hold_the_table_values_and_default_lists() {
     assert_eq!((dl.len(), dt.len()), (33, 31));
     let s = dl.as_slice();
     assert_eq!(s[0], sc(1.18, V::Up, 1.0));
-    assert_eq!((s[1].vol_shock, s[2].vol_shock, s[3].vol_shock), (V::Up, V::None, V::Down));
+    assert_eq!(
+        (s[1].vol_shock, s[2].vol_shock, s[3].vol_shock),
+        (V::Up, V::None, V::Down)
+    );
     assert_eq!(s[22], sc(0.82, V::Up, 1.0));
     assert_eq!(s[23], sc(0.34, V::Up, 0.21));
     assert_eq!(s[30], sc(6.0, V::Up, 0.02772));
     assert_eq!((s[31].vol_shock, s[32].vol_shock), (V::Linear, V::Abs));
     let s = dt.as_slice();
-    assert_eq!((s[1].vol_shock, s[2].vol_shock, s[3].vol_shock), (V::Down, V::None, V::Up));
+    assert_eq!(
+        (s[1].vol_shock, s[2].vol_shock, s[3].vol_shock),
+        (V::Down, V::None, V::Up)
+    );
     assert!((s[23].dampening - 0.036 / 0.66).abs() < 1e-15);
     assert_eq!(s[28].spot_shock, 4.0);
     // Tail rule: a delta-one position loses the same fraction in every tail.
@@ -642,41 +808,72 @@ fn toml_round_trips_overrides_and_errors() {
         let cfg = PmConfig::from_toml(&text).expect("default TOML parses");
         assert_eq!(cfg, PmConfig::from_set(set), "{}", set.name());
         for spec in &pm::PARAM_SPECS {
-            assert!(text.contains(&format!("\n{} = ", spec.key)), "{} missing", spec.key);
+            assert!(
+                text.contains(&format!("\n{} = ", spec.key)),
+                "{} missing",
+                spec.key
+            );
             assert!(text.contains(spec.meaning), "{} meaning missing", spec.key);
         }
     }
-    let cfg = PmConfig::from_toml("set = \"derive-test\"\n[vol_shock]\nmin_vol_up_shock = 0.5\n[margin]\nim_factor = 2\n")
-        .expect("overrides");
+    let cfg = PmConfig::from_toml(
+        "set = \"derive-test\"\n[vol_shock]\nmin_vol_up_shock = 0.5\n[margin]\nim_factor = 2\n",
+    )
+    .expect("overrides");
     assert_eq!(cfg.params.vol_shock.min_vol_up_shock, 0.5);
     assert_eq!(cfg.params.margin.im_factor, 2.0);
     assert_eq!(cfg.params.vol_shock.vol_range_down, 0.275);
     assert_eq!(cfg.scenarios.len(), 31);
-    let cfg = PmConfig::from_toml("[[scenarios]]\nspot_shock = 1.18\nvol_shock = \"Up\"\ndampening = 1.0\n")
-        .expect("scenarios");
+    let cfg = PmConfig::from_toml(
+        "[[scenarios]]\nspot_shock = 1.18\nvol_shock = \"Up\"\ndampening = 1.0\n",
+    )
+    .expect("scenarios");
     assert_eq!(cfg.scenarios.as_slice(), &[sc(1.18, V::Up, 1.0)]);
     assert_eq!(cfg.params, ParamSet::DeribitLike.params());
     let err = |text: &str| PmConfig::from_toml(text).expect_err(text).to_string();
-    assert_eq!(err("[margin]\nmm_factor = 12\n"), "invalid 'margin.mm_factor': must be in [0.1, 10], got 12");
+    assert_eq!(
+        err("[margin]\nmm_factor = 12\n"),
+        "invalid 'margin.mm_factor': must be in [0.1, 10], got 12"
+    );
     assert!(err("[margin]\nmm_factr = 1\n").contains("margin.mm_factr"));
     assert!(err("[margin]\nmm_factor = \"high\"\n").contains("margin.mm_factor"));
     assert!(err("set = \"nope\"\n").contains("'set'"));
-    assert!(err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Linear\"\ndampening = 1\n").contains("scenarios[0].spot_shock"));
-    assert!(err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Sideways\"\ndampening = 1\n").contains("scenarios[0].vol_shock"));
-    assert!(err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Up\"\n").contains("scenarios[0].dampening"));
+    assert!(
+        err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Linear\"\ndampening = 1\n")
+            .contains("scenarios[0].spot_shock")
+    );
+    assert!(
+        err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Sideways\"\ndampening = 1\n")
+            .contains("scenarios[0].vol_shock")
+    );
+    assert!(err("[[scenarios]]\nspot_shock = 1.1\nvol_shock = \"Up\"\n")
+        .contains("scenarios[0].dampening"));
     assert!(err("bogus = 1\n").contains("bogus"));
-    assert!(matches!(PmConfig::from_toml("[margin"), Err(PmError::Toml(_))));
+    assert!(matches!(
+        PmConfig::from_toml("[margin"),
+        Err(PmError::Toml(_))
+    ));
 }
 
 #[test]
 fn deribit_like_profile_caps_scenarios_and_expiries() {
     let many: String = (0..41)
-        .map(|i| format!("[[scenarios]]\nspot_shock = {}\nvol_shock = \"Up\"\ndampening = 1\n", 1.0 + i as f64 / 100.0))
+        .map(|i| {
+            format!(
+                "[[scenarios]]\nspot_shock = {}\nvol_shock = \"Up\"\ndampening = 1\n",
+                1.0 + i as f64 / 100.0
+            )
+        })
         .collect();
-    assert!(PmConfig::from_toml(&many).unwrap_err().to_string().contains("at most 40"));
+    assert!(PmConfig::from_toml(&many)
+        .unwrap_err()
+        .to_string()
+        .contains("at most 40"));
     assert!(PmConfig::from_toml(&format!("set = \"derive-test\"\n{many}")).is_ok());
     let expiries: Vec<ExpiryMarket> = (1..=31).map(|i| expiry(i * DAY, 100.0, 0.0)).collect();
-    let options: Vec<PmOption> = (1..=31).map(|i| opt(i * DAY, 100.0, true, 1.0, 0.5)).collect();
+    let options: Vec<PmOption> = (1..=31)
+        .map(|i| opt(i * DAY, 100.0, true, 1.0, 0.5))
+        .collect();
     let m = market(100.0, expiries);
     let a = account(options);
     let err = evaluate(&m, &a, &PmConfig::from_set(ParamSet::DeribitLike)).unwrap_err();
@@ -692,25 +889,47 @@ fn bad_inputs_are_errors_naming_the_field() {
     let t = 30 * DAY;
     let m = market(100.0, vec![expiry(t, 100.0, 0.0)]);
     let err = evaluate(&m, &account(vec![opt(t + 1, 100.0, true, 1.0, 0.5)]), &cfg).unwrap_err();
-    assert!(err.to_string().contains("portfolio.options[0].sec_to_expiry"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("portfolio.options[0].sec_to_expiry"),
+        "{err}"
+    );
     let err = evaluate(&m, &account(vec![opt(t, -1.0, true, 1.0, 0.5)]), &cfg).unwrap_err();
-    assert!(err.to_string().contains("portfolio.options[0].strike"), "{err}");
+    assert!(
+        err.to_string().contains("portfolio.options[0].strike"),
+        "{err}"
+    );
     let err = evaluate(&m, &account(vec![opt(t, 100.0, true, 1.0, -0.5)]), &cfg).unwrap_err();
-    assert!(err.to_string().contains("portfolio.options[0].mark_vol"), "{err}");
+    assert!(
+        err.to_string().contains("portfolio.options[0].mark_vol"),
+        "{err}"
+    );
     let mut bad = m.clone();
     bad.stable_price = 0.0;
-    assert!(evaluate(&bad, &account(vec![]), &cfg).unwrap_err().to_string().contains("market.stable_price"));
+    assert!(evaluate(&bad, &account(vec![]), &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("market.stable_price"));
     let mut bad = m.clone();
     bad.underlying.expiries.push(expiry(t, 101.0, 0.0));
-    assert!(evaluate(&bad, &account(vec![]), &cfg).unwrap_err().to_string().contains("market.expiries[1].sec_to_expiry"));
+    assert!(evaluate(&bad, &account(vec![]), &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("market.expiries[1].sec_to_expiry"));
     let mut bad = m.clone();
     bad.underlying.spot_confidence = 1.5;
-    assert!(evaluate(&bad, &account(vec![]), &cfg).unwrap_err().to_string().contains("market.spot_confidence"));
+    assert!(evaluate(&bad, &account(vec![]), &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("market.spot_confidence"));
     let a = PmAccount {
         collaterals: vec![coll("X", 1.0, 1.0, 1.0, false, 0.7, 0.4)],
         ..PmAccount::default()
     };
-    assert!(evaluate(&m, &a, &cfg).unwrap_err().to_string().contains("portfolio.collaterals[0].im_haircut"));
+    assert!(evaluate(&m, &a, &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("portfolio.collaterals[0].im_haircut"));
     // An expiry nobody holds options in is ignored, even if it is odd.
     let mut extra = m.clone();
     extra.underlying.expiries.push(expiry(5, 1e6, -3.0));
@@ -719,7 +938,13 @@ fn bad_inputs_are_errors_naming_the_field() {
 
 // Multi-underlying ----------------------------------------------------------------------------
 
-fn book(name: &str, spot: f64, spot_conf: f64, options: Vec<PmOption>, expiries: Vec<ExpiryMarket>) -> UnderlyingBook {
+fn book(
+    name: &str,
+    spot: f64,
+    spot_conf: f64,
+    options: Vec<PmOption>,
+    expiries: Vec<ExpiryMarket>,
+) -> UnderlyingBook {
     UnderlyingBook {
         name: name.into(),
         market: UnderlyingMarket {
@@ -740,8 +965,20 @@ fn book(name: &str, spot: f64, spot_conf: f64, options: Vec<PmOption>, expiries:
 fn multi_underlying_sums_requirements_and_counts_collateral_once() {
     let t = 30 * DAY;
     let cfg = PmConfig::from_set(ParamSet::DeriveTest);
-    let btc = book("BTC", 95_000.0, 1.0, vec![opt(t, 100_000.0, true, -1.0, 0.5)], vec![expiry(t, 95_300.0, 0.05)]);
-    let mut eth = book("ETH", 3_500.0, 0.5, vec![opt(t, 3_000.0, false, -10.0, 0.7)], vec![expiry(t, 3_510.0, 0.05)]);
+    let btc = book(
+        "BTC",
+        95_000.0,
+        1.0,
+        vec![opt(t, 100_000.0, true, -1.0, 0.5)],
+        vec![expiry(t, 95_300.0, 0.05)],
+    );
+    let mut eth = book(
+        "ETH",
+        3_500.0,
+        0.5,
+        vec![opt(t, 3_000.0, false, -10.0, 0.7)],
+        vec![expiry(t, 3_510.0, 0.05)],
+    );
     eth.perp_position = 4.0;
     eth.perp_unrealised_pnl = 12.0;
     let wbtc = coll("WBTC", 0.5, 95_000.0, 0.4, true, 0.02, 0.01);
@@ -751,15 +988,24 @@ fn multi_underlying_sums_requirements_and_counts_collateral_once() {
         cash: 5_000.0,
         books: vec![btc.clone(), eth.clone()],
         collaterals: vec![
-            HeldCollateral { collateral: wbtc.clone(), offsets: Some(0) },
-            HeldCollateral { collateral: usdt.clone(), offsets: None },
+            HeldCollateral {
+                collateral: wbtc.clone(),
+                offsets: Some(0),
+            },
+            HeldCollateral {
+                collateral: usdt.clone(),
+                offsets: None,
+            },
         ],
     };
     let e = evaluate_account(&account, &cfg).expect("multi");
     assert_eq!(e.underlyings.len(), 2);
     // Each underlying on its own (single-underlying evaluation, collateral only where it moves).
     let single = |b: &UnderlyingBook, colls: Vec<Collateral>| {
-        let m = PmMarket { stable_price: 0.97, underlying: b.market.clone() };
+        let m = PmMarket {
+            stable_price: 0.97,
+            underlying: b.market.clone(),
+        };
         let a = PmAccount {
             cash: 0.0,
             perp_position: b.perp_position,
@@ -783,21 +1029,41 @@ fn multi_underlying_sums_requirements_and_counts_collateral_once() {
     assert_close(c.mm_collateral, v_w * 0.02 + v_u * 0.05);
     // WBTC pairs with BTC's spot confidence (1) → own 0.4; USDT with the lowest spot (0.5) → 0.5.
     assert_close(c.conf_collateral, 0.6 * v_w + 0.5 * v_u);
-    let mm = 0.8 * -(s_btc.worst_loss + s_eth.worst_loss) + s_btc.contingencies.mm_perp + s_btc.contingencies.mm_option
-        + s_eth.contingencies.mm_perp + s_eth.contingencies.mm_option + c.mm_collateral;
+    let mm = 0.8 * -(s_btc.worst_loss + s_eth.worst_loss)
+        + s_btc.contingencies.mm_perp
+        + s_btc.contingencies.mm_option
+        + s_eth.contingencies.mm_perp
+        + s_eth.contingencies.mm_option
+        + c.mm_collateral;
     assert!(close(e.report.maintenance_margin, mm, 1e-12));
     let equity = 5_000.0 + s_btc.option_mtm + s_eth.option_mtm + 12.0 + v_w + v_u;
     assert_close(e.report.equity, equity);
     assert_close(e.mm_surplus, equity - mm);
     // One book = the single-underlying evaluation exactly.
     let one = MultiAccount::single(
-        &PmMarket { stable_price: 0.97, underlying: btc.market.clone() },
-        &PmAccount { cash: 5.0, options: btc.options.clone(), collaterals: vec![wbtc.clone()], ..PmAccount::default() },
+        &PmMarket {
+            stable_price: 0.97,
+            underlying: btc.market.clone(),
+        },
+        &PmAccount {
+            cash: 5.0,
+            options: btc.options.clone(),
+            collaterals: vec![wbtc.clone()],
+            ..PmAccount::default()
+        },
     );
     let multi_one = evaluate_account(&one, &cfg).expect("one book");
     let s = run(
-        &PmMarket { stable_price: 0.97, underlying: btc.market.clone() },
-        &PmAccount { cash: 5.0, options: btc.options.clone(), collaterals: vec![wbtc], ..PmAccount::default() },
+        &PmMarket {
+            stable_price: 0.97,
+            underlying: btc.market.clone(),
+        },
+        &PmAccount {
+            cash: 5.0,
+            options: btc.options.clone(),
+            collaterals: vec![wbtc],
+            ..PmAccount::default()
+        },
         &cfg,
     );
     assert_eq!(multi_one.mm_surplus, s.mm_surplus);
@@ -805,7 +1071,10 @@ fn multi_underlying_sums_requirements_and_counts_collateral_once() {
     // Risk-cancelling collateral must say which underlying it offsets.
     let mut bad = account.clone();
     bad.collaterals[0].offsets = None;
-    assert!(evaluate_account(&bad, &cfg).unwrap_err().to_string().contains("collaterals[0].offsets"));
+    assert!(evaluate_account(&bad, &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("collaterals[0].offsets"));
 }
 
 #[test]
@@ -822,13 +1091,30 @@ fn report_components_are_non_negative_and_sum_to_the_totals() {
         collaterals: vec![coll("BTC", 1.0, 100.0, 0.2, true, 0.1, 0.2)],
         ..PmAccount::default()
     };
-    for cfg in [PmConfig::from_set(ParamSet::DeriveTest), PmConfig::from_set(ParamSet::DeribitLike)] {
+    for cfg in [
+        PmConfig::from_set(ParamSet::DeriveTest),
+        PmConfig::from_set(ParamSet::DeribitLike),
+    ] {
         let e = run(&m, &a, &cfg);
         let r = &e.report;
         let mm = &r.components;
         let im = &r.im_components;
-        let mm_parts = [mm.scenario_loss, mm.basis, mm.option_contingency, mm.perp_contingency, mm.collateral_haircut];
-        let im_parts = [im.scenario_loss, im.basis, im.peg, im.option_contingency, im.perp_contingency, im.collateral_haircut, im.confidence];
+        let mm_parts = [
+            mm.scenario_loss,
+            mm.basis,
+            mm.option_contingency,
+            mm.perp_contingency,
+            mm.collateral_haircut,
+        ];
+        let im_parts = [
+            im.scenario_loss,
+            im.basis,
+            im.peg,
+            im.option_contingency,
+            im.perp_contingency,
+            im.collateral_haircut,
+            im.confidence,
+        ];
         assert!(mm_parts.iter().chain(&im_parts).all(|x| *x >= 0.0));
         assert!(im.peg > 0.0 && im.confidence > 0.0 && mm.collateral_haircut > 0.0);
         assert!(close(mm_parts.iter().sum(), r.maintenance_margin, 1e-12));

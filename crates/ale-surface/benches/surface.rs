@@ -18,8 +18,14 @@ fn noise(i: usize) -> f64 {
 fn smile_params(expiry_years: f64) -> SviParams {
     // A crypto-like smile that grows with T.
     let atm = 0.55f64.powi(2) * expiry_years;
-    SviParams::new(0.6 * atm, 0.35 * expiry_years.sqrt(), -0.3, 0.02, 0.25 * expiry_years.sqrt() + 0.02)
-        .unwrap()
+    SviParams::new(
+        0.6 * atm,
+        0.35 * expiry_years.sqrt(),
+        -0.3,
+        0.02,
+        0.25 * expiry_years.sqrt() + 0.02,
+    )
+    .unwrap()
 }
 
 fn smile_points(expiry_years: f64, n: usize, seed: usize) -> (Vec<f64>, Vec<f64>) {
@@ -107,7 +113,8 @@ fn bench_eval(c: &mut Criterion) {
     let points: Vec<(f64, f64)> = (0..1024)
         .map(|i| {
             let t = 1.0 / 365.0 + 1.6 * (i as f64 * 0.618_033_988_7).fract();
-            let strike = 95_000.0 * (0.6f64 * (2.0 * (i as f64 * 0.414_213_562_3).fract() - 1.0)).exp();
+            let strike =
+                95_000.0 * (0.6f64 * (2.0 * (i as f64 * 0.414_213_562_3).fract() - 1.0)).exp();
             (strike, t)
         })
         .collect();
@@ -140,7 +147,11 @@ fn bench_eval(c: &mut Criterion) {
     });
     g.finish();
     c.bench_function("check_arbitrage_10_expiries", |b| {
-        b.iter_batched(|| (), |_| check_arbitrage(black_box(&surface)), BatchSize::SmallInput)
+        b.iter_batched(
+            || (),
+            |_| check_arbitrage(black_box(&surface)),
+            BatchSize::SmallInput,
+        )
     });
 }
 

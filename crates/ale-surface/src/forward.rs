@@ -89,8 +89,9 @@ impl ForwardCurve {
         if !(expiry_years > 0.0) {
             return self.node_ln_forward[0];
         }
-        // Index of the last node at or before T (node 0 is at T = 0 < expiry_years).
-        let i = self.node_years.partition_point(|&t| t <= expiry_years) - 1;
+        // Index of the last node before T (node 0 is at T = 0 < expiry_years; at a node itself
+        // the segment before it gives the same value).
+        let i = crate::surface::count_below(&self.node_years, expiry_years) - 1;
         self.node_ln_forward[i] + self.slope[i] * (expiry_years - self.node_years[i])
     }
 

@@ -205,10 +205,21 @@ impl Surface {
                 * (expiry_years * self.inv_expiry[n - 1]);
         }
         // expiries[i] < T < expiries[i + 1]
-        let i = self.expiries.partition_point(|&t| t < expiry_years) - 1;
+        let i = count_below(&self.expiries, expiry_years) - 1;
         let w0 = self.slices[i].smile.total_variance(log_moneyness);
         let w1 = self.slices[i + 1].smile.total_variance(log_moneyness);
         w0 + (w1 - w0) * ((expiry_years - self.expiries[i]) * self.inv_gap[i])
+    }
+}
+
+/// Number of entries of the sorted `xs` below `x`, without data-dependent branches for short
+/// arrays (a random expiry would make a binary search mispredict), binary search beyond.
+#[inline]
+pub(crate) fn count_below(xs: &[f64], x: f64) -> usize {
+    if xs.len() <= 32 {
+        xs.iter().map(|&t| usize::from(t < x)).sum()
+    } else {
+        xs.partition_point(|&t| t < x)
     }
 }
 

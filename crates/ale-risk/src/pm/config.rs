@@ -35,7 +35,9 @@ impl PmConfig {
             Some(toml::Value::String(name)) => ParamSet::from_name(name).ok_or_else(|| {
                 PmError::invalid(
                     "set",
-                    format!("unknown parameter set '{name}' (expected 'deribit-like' or 'derive-test')"),
+                    format!(
+                        "unknown parameter set '{name}' (expected 'deribit-like' or 'derive-test')"
+                    ),
                 )
             })?,
             Some(other) => {
@@ -103,13 +105,19 @@ fn parse_scenarios(value: &toml::Value) -> Result<Vec<Scenario>, PmError> {
     let toml::Value::Array(items) = value else {
         return Err(PmError::invalid(
             "scenarios",
-            format!("expected an array of tables ([[scenarios]]), got {}", value.type_str()),
+            format!(
+                "expected an array of tables ([[scenarios]]), got {}",
+                value.type_str()
+            ),
         ));
     };
     if items.len() > MAX_TOML_SCENARIOS {
         return Err(PmError::invalid(
             "scenarios",
-            format!("at most {MAX_TOML_SCENARIOS} scenarios, got {}", items.len()),
+            format!(
+                "at most {MAX_TOML_SCENARIOS} scenarios, got {}",
+                items.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(items.len());
@@ -163,7 +171,10 @@ pub fn default_toml(set: ParamSet) -> String {
          # Units as in pm.md: multipliers (1.18 = +18 %), vols as decimals, rates per year.\n\
          # Each key's comment gives: meaning (unit), admissible range.\n"
     );
-    let _ = writeln!(out, "# Named set: \"deribit-like\" (the default) or \"derive-test\".");
+    let _ = writeln!(
+        out,
+        "# Named set: \"deribit-like\" (the default) or \"derive-test\"."
+    );
     let _ = writeln!(out, "set = \"{}\"", set.name());
     for group in PARAM_GROUPS {
         let _ = writeln!(out, "\n[{group}]");

@@ -29,14 +29,14 @@ mod valuation;
 
 pub use config::{default_toml, MAX_TOML_SCENARIOS};
 pub use engine::{
-    evaluate, evaluate_account, limits_of, Binding, Contingencies, ExpiryBreakdown,
-    ImComponents, MmComponents, MAX_SEC_TO_EXPIRY, PmAccountEvaluation, PmConfig, PmEvaluation, PmReport,
-    UnderlyingEvaluation,
+    evaluate, evaluate_account, limits_of, Binding, Contingencies, ExpiryBreakdown, ImComponents,
+    MmComponents, PmAccountEvaluation, PmConfig, PmEvaluation, PmReport, UnderlyingEvaluation,
+    MAX_SEC_TO_EXPIRY,
 };
 pub use error::PmError;
 pub use params::{
-    Admissible, BasisParams, MarginParams, OtherContingencyParams, ParamSet, ParamSpec,
-    PmParams, SkewShockParams, VolShockParams, PARAM_GROUPS, PARAM_SPECS,
+    Admissible, BasisParams, MarginParams, OtherContingencyParams, ParamSet, ParamSpec, PmParams,
+    SkewShockParams, VolShockParams, PARAM_GROUPS, PARAM_SPECS,
 };
 pub use scenario::{Limits, Scenario, ScenarioList, VolDirection};
 pub use types::{

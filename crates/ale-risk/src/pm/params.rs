@@ -323,40 +323,210 @@ use Admissible::{Closed, Open};
 
 /// Every parameter of pm.md §6, in table order, with its admissible range.
 pub const PARAM_SPECS: [ParamSpec; 34] = [
-    spec!(vol_shock.vol_range_up, "size of the vol-up shock at 30 days", "fraction of vol", Closed(0.0, 10.0)),
-    spec!(vol_shock.vol_range_down, "size of the vol-down shock at 30 days", "fraction of vol", Closed(0.0, 10.0)),
-    spec!(vol_shock.short_term_power, "term exponent for T <= 30 d", "-", Closed(0.0, 10.0)),
-    spec!(vol_shock.long_term_power, "term exponent for T > 30 d", "-", Closed(0.0, 10.0)),
-    spec!(vol_shock.dte_floor_days, "shortest T used in the term scaling", "days", Closed(0.0, 400.0)),
-    spec!(vol_shock.min_vol_up_shock, "lowest vol after an `Up` shock", "vol (decimal)", Closed(0.0, 20.0)),
-    spec!(margin.im_factor, "share of the worst loss required for IM", "-", Closed(0.5, 10.0)),
-    spec!(margin.mm_factor, "share of the worst loss required for MM", "-", Closed(0.1, 10.0)),
-    spec!(margin.short_rate_mult_scale, "rate multiplier in sd- (static discount of negative shocked values)", "-", Closed(0.0, 10.0)),
-    spec!(margin.long_rate_mult_scale, "rate multiplier in sd+ (static discount of positive shocked values)", "-", Closed(0.0, 10.0)),
-    spec!(margin.short_rate_add_scale, "constant rate added in sd-", "1/year", Closed(0.0, 10.0)),
-    spec!(margin.long_rate_add_scale, "constant rate added in sd+", "1/year", Closed(0.0, 10.0)),
-    spec!(margin.short_base_static_discount, "base of sd- (negative shocked values)", "-", Closed(0.0, 4.0)),
-    spec!(margin.long_base_static_discount, "base of sd+ (positive shocked values)", "-", Closed(0.0, 4.0)),
-    spec!(basis_contingency.scenario_spot_up, "up move of the basis floor", "multiplier", Open(1.0, 3.0)),
-    spec!(basis_contingency.scenario_spot_down, "down move of the basis floor", "multiplier", Open(0.0, 1.0)),
-    spec!(basis_contingency.add_factor, "constant weight of the basis loss", "-", Closed(0.0, 20.0)),
-    spec!(basis_contingency.mult_factor, "weight of the basis loss per year to expiry", "1/year", Closed(0.0, 20.0)),
-    spec!(other_contingency.peg_loss_threshold, "stable price below which IM grows", "USD", Closed(0.0, 100.0)),
-    spec!(other_contingency.peg_loss_factor, "IM factor added per USD of de-peg", "1/USD", Closed(0.0, 10.0)),
-    spec!(other_contingency.conf_threshold, "confidence below which the confidence charge applies", "-", Closed(0.0, 1.0)),
-    spec!(other_contingency.conf_margin, "charge per unit of missing confidence", "fraction of notional", Closed(0.0, 20.0)),
-    spec!(other_contingency.mm_perp_percent, "MM per perp notional (|q| x spot)", "fraction", Closed(0.0, 3.0)),
-    spec!(other_contingency.im_perp_percent, "extra IM per perp notional (|q| x spot)", "fraction", Closed(0.0, 3.0)),
-    spec!(other_contingency.mm_option_percent, "MM per naked short, x spot", "fraction", Closed(0.0, 2.0)),
-    spec!(other_contingency.im_option_percent, "extra IM per naked short, x spot", "fraction", Closed(0.0, 2.0)),
-    spec!(skew_shock.linear_base_cap, "largest Linear vol-multiplier change at tau = 0", "-", Closed(0.0, 10.0)),
-    spec!(skew_shock.abs_base_cap, "largest Abs vol-multiplier change at tau = 0", "-", Closed(0.0, 10.0)),
-    spec!(skew_shock.linear_c_base, "change of the Linear cap per sqrt(year)", "-", Closed(-10.0, 10.0)),
-    spec!(skew_shock.abs_c_base, "change of the Abs cap per sqrt(year)", "-", Closed(-10.0, 10.0)),
-    spec!(skew_shock.min_k_star, "smallest k*", "log-moneyness", Closed(0.0, 10.0)),
-    spec!(skew_shock.width_scale, "k* width factor", "-", Closed(0.0, 10.0)),
-    spec!(skew_shock.vol_param_static, "vol level in k*", "vol", Closed(0.0, 10.0)),
-    spec!(skew_shock.vol_param_scale, "vol change per sqrt(year) in k*", "vol", Closed(-20.0, 20.0)),
+    spec!(
+        vol_shock.vol_range_up,
+        "size of the vol-up shock at 30 days",
+        "fraction of vol",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        vol_shock.vol_range_down,
+        "size of the vol-down shock at 30 days",
+        "fraction of vol",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        vol_shock.short_term_power,
+        "term exponent for T <= 30 d",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        vol_shock.long_term_power,
+        "term exponent for T > 30 d",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        vol_shock.dte_floor_days,
+        "shortest T used in the term scaling",
+        "days",
+        Closed(0.0, 400.0)
+    ),
+    spec!(
+        vol_shock.min_vol_up_shock,
+        "lowest vol after an `Up` shock",
+        "vol (decimal)",
+        Closed(0.0, 20.0)
+    ),
+    spec!(
+        margin.im_factor,
+        "share of the worst loss required for IM",
+        "-",
+        Closed(0.5, 10.0)
+    ),
+    spec!(
+        margin.mm_factor,
+        "share of the worst loss required for MM",
+        "-",
+        Closed(0.1, 10.0)
+    ),
+    spec!(
+        margin.short_rate_mult_scale,
+        "rate multiplier in sd- (static discount of negative shocked values)",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        margin.long_rate_mult_scale,
+        "rate multiplier in sd+ (static discount of positive shocked values)",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        margin.short_rate_add_scale,
+        "constant rate added in sd-",
+        "1/year",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        margin.long_rate_add_scale,
+        "constant rate added in sd+",
+        "1/year",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        margin.short_base_static_discount,
+        "base of sd- (negative shocked values)",
+        "-",
+        Closed(0.0, 4.0)
+    ),
+    spec!(
+        margin.long_base_static_discount,
+        "base of sd+ (positive shocked values)",
+        "-",
+        Closed(0.0, 4.0)
+    ),
+    spec!(
+        basis_contingency.scenario_spot_up,
+        "up move of the basis floor",
+        "multiplier",
+        Open(1.0, 3.0)
+    ),
+    spec!(
+        basis_contingency.scenario_spot_down,
+        "down move of the basis floor",
+        "multiplier",
+        Open(0.0, 1.0)
+    ),
+    spec!(
+        basis_contingency.add_factor,
+        "constant weight of the basis loss",
+        "-",
+        Closed(0.0, 20.0)
+    ),
+    spec!(
+        basis_contingency.mult_factor,
+        "weight of the basis loss per year to expiry",
+        "1/year",
+        Closed(0.0, 20.0)
+    ),
+    spec!(
+        other_contingency.peg_loss_threshold,
+        "stable price below which IM grows",
+        "USD",
+        Closed(0.0, 100.0)
+    ),
+    spec!(
+        other_contingency.peg_loss_factor,
+        "IM factor added per USD of de-peg",
+        "1/USD",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        other_contingency.conf_threshold,
+        "confidence below which the confidence charge applies",
+        "-",
+        Closed(0.0, 1.0)
+    ),
+    spec!(
+        other_contingency.conf_margin,
+        "charge per unit of missing confidence",
+        "fraction of notional",
+        Closed(0.0, 20.0)
+    ),
+    spec!(
+        other_contingency.mm_perp_percent,
+        "MM per perp notional (|q| x spot)",
+        "fraction",
+        Closed(0.0, 3.0)
+    ),
+    spec!(
+        other_contingency.im_perp_percent,
+        "extra IM per perp notional (|q| x spot)",
+        "fraction",
+        Closed(0.0, 3.0)
+    ),
+    spec!(
+        other_contingency.mm_option_percent,
+        "MM per naked short, x spot",
+        "fraction",
+        Closed(0.0, 2.0)
+    ),
+    spec!(
+        other_contingency.im_option_percent,
+        "extra IM per naked short, x spot",
+        "fraction",
+        Closed(0.0, 2.0)
+    ),
+    spec!(
+        skew_shock.linear_base_cap,
+        "largest Linear vol-multiplier change at tau = 0",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        skew_shock.abs_base_cap,
+        "largest Abs vol-multiplier change at tau = 0",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        skew_shock.linear_c_base,
+        "change of the Linear cap per sqrt(year)",
+        "-",
+        Closed(-10.0, 10.0)
+    ),
+    spec!(
+        skew_shock.abs_c_base,
+        "change of the Abs cap per sqrt(year)",
+        "-",
+        Closed(-10.0, 10.0)
+    ),
+    spec!(
+        skew_shock.min_k_star,
+        "smallest k*",
+        "log-moneyness",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        skew_shock.width_scale,
+        "k* width factor",
+        "-",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        skew_shock.vol_param_static,
+        "vol level in k*",
+        "vol",
+        Closed(0.0, 10.0)
+    ),
+    spec!(
+        skew_shock.vol_param_scale,
+        "vol change per sqrt(year) in k*",
+        "vol",
+        Closed(-20.0, 20.0)
+    ),
 ];
 
 /// The five group names, in order.

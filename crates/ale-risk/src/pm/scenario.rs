@@ -120,7 +120,10 @@ impl ScenarioList {
             if scenarios.len() > max {
                 return Err(PmError::invalid(
                     "scenarios",
-                    format!("at most {max} scenarios in this profile, got {}", scenarios.len()),
+                    format!(
+                        "at most {max} scenarios in this profile, got {}",
+                        scenarios.len()
+                    ),
                 ));
             }
         }

@@ -107,9 +107,9 @@ impl ExpiryContext {
         let sqrt_tau = tau.sqrt();
         let skew_cap_linear = sk.linear_c_base * sqrt_tau + sk.linear_base_cap;
         let skew_cap_abs = sk.abs_c_base * sqrt_tau + sk.abs_base_cap;
-        let k_star = sk.min_k_star.max(
-            sqrt_tau * sk.width_scale * (sk.vol_param_static + sqrt_tau * sk.vol_param_scale),
-        );
+        let k_star = sk
+            .min_k_star
+            .max(sqrt_tau * sk.width_scale * (sk.vol_param_static + sqrt_tau * sk.vol_param_scale));
         ExpiryContext {
             sec_to_expiry: t,
             expiry_years: tau,

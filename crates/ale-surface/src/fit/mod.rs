@@ -411,7 +411,6 @@ fn fit_points(
     }
     let no_solution = FitError::NoSolution { expiry_years };
     let domain = qe::Domain::for_points(k);
-    let t0 = std::time::Instant::now();
     let (_, start) = qe::search(&qe::Data { k, w: &w, c: &c }, &domain).ok_or(no_solution.clone())?;
     let sigma_min = domain.ln_s_lo.exp();
     let data = lm::VolData {
@@ -421,9 +420,7 @@ fn fit_points(
         expiry_years,
         sigma_min,
     };
-    let t1 = std::time::Instant::now();
     let (mut p, _) = lm::refine(&data, None, start);
-    let t2 = std::time::Instant::now();
 
     let extent = k.iter().fold(0.0f64, |m, &x| m.max(x.abs()));
     let mut butterfly_repaired = false;
@@ -452,7 +449,6 @@ fn fit_points(
         }
     }
 
-    if std::env::var("ALE_PROF").is_ok() { eprintln!("search {:?} lm {:?} check {:?}", t1-t0, t2-t1, t2.elapsed()); }
     let svi = SviParams::new(p[0], p[1], p[2], p[3], p[4]).map_err(|_| no_solution)?;
     let (mut sum2, mut max_err) = (0.0, 0.0f64);
     for i in 0..n {

@@ -23,6 +23,6 @@ pub(super) fn invert(
     if !(price > lower && price < upper) {
         return Err(RejectReason::PriceOutsideBounds { lower, upper });
     }
-    let _ = (strike, forward);
-    Err(RejectReason::InversionFailed("TEMPORARY".into()))
+    ale_pricing::implied_vol(kind, forward, strike, expiry_years, price, rate)
+        .map_err(|e| RejectReason::InversionFailed(e.to_string()))
 }

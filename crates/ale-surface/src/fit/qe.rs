@@ -13,7 +13,6 @@
 //!
 //! The outer problem over (m, σ) is searched on a grid, then refined by Nelder–Mead in (m, ln σ).
 
-use super::linalg::{solve, MAX_DIM};
 
 /// Grid points in m for the outer search.
 pub const GRID_M: usize = 7;
@@ -117,44 +116,66 @@ fn finish(h: &[[f64; 3]; 3], g: &[f64; 3], sww: f64, x: [f64; 3]) -> Inner {
 }
 
 /// Primal active-set method for min ½xᵀHx − gᵀx s.t. A·x ≥ b, from a feasible start
-/// (a = g₀/H₀₀ clamped ≥ 0, d = c = 0). Every iterate is feasible; after
-/// [`ACTIVE_SET_MAX_ITERATIONS`] the current (feasible) iterate is returned.
+/// (a = g₀/H₀₀ clamped ≥ 0, d = c = 0). Each step solves the equality-constrained problem on the
+/// working set through H⁻¹ and the (≤ 3×3) Schur complement A_W·H⁻¹·A_Wᵀ. Every iterate is
+/// feasible; after [`ACTIVE_SET_MAX_ITERATIONS`] the current (feasible) iterate is returned.
 fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64; 3] {
     let mut x = [(g[0] / h[0][0]).max(0.0), 0.0, 0.0];
     if !x[0].is_finite() {
         x[0] = 0.0;
     }
+    let Some(hinv) = inverse3(h) else {
+        return x;
+    };
+    let mul = |v: &[f64; 3]| -> [f64; 3] {
+        [
+            hinv[0][0] * v[0] + hinv[0][1] * v[1] + hinv[0][2] * v[2],
+            hinv[1][0] * v[0] + hinv[1][1] * v[1] + hinv[1][2] * v[2],
+            hinv[2][0] * v[0] + hinv[2][1] * v[1] + hinv[2][2] * v[2],
+        ]
+    };
+    let dot = |u: &[f64; 3], v: &[f64; 3]| u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+    // H⁻¹·aᵢ for every constraint row.
+    let hinv_a: [[f64; 3]; 6] = A.map(|row| mul(&row));
     let mut working: [usize; 3] = [0; 3];
     let mut n_w = 0usize;
     for _ in 0..ACTIVE_SET_MAX_ITERATIONS {
-        // Equality-constrained step: min q(x + p) s.t. A_W p = 0.
-        let n = 3 + n_w;
-        let mut kkt = [[0.0; MAX_DIM]; MAX_DIM];
-        let mut rhs = [0.0; MAX_DIM];
-        for r in 0..3 {
-            kkt[r][..3].copy_from_slice(&h[r]);
-            // Gradient of q at x: Hx − g; the step solves H p − A_Wᵀλ = −(Hx − g).
-            rhs[r] = g[r] - (h[r][0] * x[0] + h[r][1] * x[1] + h[r][2] * x[2]);
-        }
-        for (j, &ci) in working[..n_w].iter().enumerate() {
-            for r in 0..3 {
-                kkt[r][3 + j] = -A[ci][r];
-                kkt[3 + j][r] = A[ci][r];
+        let r = [
+            g[0] - dot(&h[0], &x),
+            g[1] - dot(&h[1], &x),
+            g[2] - dot(&h[2], &x),
+        ];
+        let u = mul(&r);
+        let mut p = u;
+        let mut lambda = [0.0; 3];
+        if n_w > 0 {
+            let mut s = [[0.0; 3]; 3];
+            let mut rhs = [0.0; 3];
+            for i in 0..n_w {
+                for j in 0..n_w {
+                    s[i][j] = dot(&A[working[i]], &hinv_a[working[j]]);
+                }
+                rhs[i] = -dot(&A[working[i]], &u);
+            }
+            let Some(l) = solve_small(&s, &rhs, n_w) else {
+                break;
+            };
+            lambda = l;
+            for j in 0..n_w {
+                for (pk, mk) in p.iter_mut().zip(&hinv_a[working[j]]) {
+                    *pk += lambda[j] * mk;
+                }
             }
         }
-        let Some(sol) = solve(&kkt, &rhs, n) else {
-            break;
-        };
-        let p = [sol[0], sol[1], sol[2]];
         let p_size = p[0].abs().max(p[1].abs()).max(p[2].abs());
         if p_size <= 1e-14 * (1.0 + x[0].abs().max(x[1].abs()).max(x[2].abs())) {
             // Stationary on the working set: done if every multiplier is ≥ 0, else drop the most
             // negative one.
             let mut worst = None;
             let mut worst_l = -1e-12 * (1.0 + scale);
-            for j in 0..n_w {
-                if sol[3 + j] < worst_l {
-                    worst_l = sol[3 + j];
+            for (j, &l) in lambda.iter().enumerate().take(n_w) {
+                if l < worst_l {
+                    worst_l = l;
                     worst = Some(j);
                 }
             }
@@ -170,22 +191,22 @@ fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64
         // Ratio test against the constraints outside the working set.
         let mut alpha = 1.0;
         let mut blocking = None;
-        for ci in 0..6 {
+        for (ci, row) in A.iter().enumerate() {
             if working[..n_w].contains(&ci) {
                 continue;
             }
-            let ap = A[ci][0] * p[0] + A[ci][1] * p[1] + A[ci][2] * p[2];
+            let ap = dot(row, &p);
             if ap < 0.0 {
-                let slack = A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] - b[ci];
-                let step = (slack.max(0.0)) / -ap;
+                let slack = dot(row, &x) - b[ci];
+                let step = slack.max(0.0) / -ap;
                 if step < alpha {
                     alpha = step;
                     blocking = Some(ci);
                 }
             }
         }
-        for r in 0..3 {
-            x[r] += alpha * p[r];
+        for (xk, pk) in x.iter_mut().zip(&p) {
+            *xk += alpha * pk;
         }
         if let Some(ci) = blocking {
             if n_w < 3 {
@@ -197,6 +218,48 @@ fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64
         }
     }
     x
+}
+
+/// Inverse of a symmetric 3×3 matrix; `None` when (nearly) singular.
+fn inverse3(h: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let c00 = h[1][1] * h[2][2] - h[1][2] * h[2][1];
+    let c01 = h[1][2] * h[2][0] - h[1][0] * h[2][2];
+    let c02 = h[1][0] * h[2][1] - h[1][1] * h[2][0];
+    let det = h[0][0] * c00 + h[0][1] * c01 + h[0][2] * c02;
+    let scale = (h[0][0] * h[1][1] * h[2][2]).abs();
+    if !(det.abs() > 1e-13 * scale) {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let c11 = h[0][0] * h[2][2] - h[0][2] * h[2][0];
+    let c12 = h[0][1] * h[2][0] - h[0][0] * h[2][1];
+    let c22 = h[0][0] * h[1][1] - h[0][1] * h[1][0];
+    let m = [
+        [c00 * inv, c01 * inv, c02 * inv],
+        [c01 * inv, c11 * inv, c12 * inv],
+        [c02 * inv, c12 * inv, c22 * inv],
+    ];
+    m.iter().flatten().all(|v| v.is_finite()).then_some(m)
+}
+
+/// Solves the leading n×n (n ≤ 3) block of a symmetric system.
+fn solve_small(s: &[[f64; 3]; 3], rhs: &[f64; 3], n: usize) -> Option<[f64; 3]> {
+    match n {
+        1 => {
+            let x = rhs[0] / s[0][0];
+            (x.is_finite() && s[0][0].abs() > 1e-300).then_some([x, 0.0, 0.0])
+        }
+        2 => {
+            let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
+            if !(det.abs() > 1e-13 * (s[0][0] * s[1][1]).abs()) {
+                return None;
+            }
+            let x0 = (rhs[0] * s[1][1] - s[0][1] * rhs[1]) / det;
+            let x1 = (s[0][0] * rhs[1] - s[1][0] * rhs[0]) / det;
+            Some([x0, x1, 0.0])
+        }
+        _ => solve3(s, rhs),
+    }
 }
 
 /// Bit i set when constraint i is violated at x.
@@ -402,23 +465,5 @@ mod tests {
         assert!(sol.c >= 0.0 && sol.d.abs() <= sol.c + 1e-15);
         assert!(sol.c + sol.d.abs() <= 2.0 * 0.1 + 1e-12);
         assert!(sol.a + sol.c - sol.d.abs() >= -1e-12);
-    }
-}
-#[cfg(test)]
-mod prof {
-    use super::*;
-    #[test]
-    fn zz_time_inner() {
-        let k: Vec<f64> = (0..25).map(|i| -0.5 + 0.04 * i as f64).collect();
-        let w: Vec<f64> = k.iter().map(|&x| 0.02 + 0.1 * (-0.3 * x + (x * x + 0.01f64).sqrt())).collect();
-        let c = vec![1.0; 25];
-        let d = Data { k: &k, w: &w, c: &c };
-        let t = std::time::Instant::now();
-        let mut s = 0.0;
-        for i in 0..100000 { s += inner(&d, 0.01 * (i % 7) as f64, 0.1).unwrap().objective; }
-        eprintln!("feasible inner: {:?} per call {s}", t.elapsed() / 100000);
-        let t = std::time::Instant::now();
-        for i in 0..100000 { s += inner(&d, 0.5 + 0.01 * (i % 7) as f64, 0.01).map_or(0.0, |x| x.objective); }
-        eprintln!("far inner: {:?} per call {s}", t.elapsed() / 100000);
     }
 }
