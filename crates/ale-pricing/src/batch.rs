@@ -12,10 +12,8 @@
 //! are bit-identical to [`Black76::price`](crate::Black76::price) and
 //! [`Black76::greeks`](crate::Black76::greeks): the same kernels, inlined into the loops.
 //!
-//! The price kernel is branch-free (its regimes are selected, not branched on) and uses the
-//! crate's own `exp`/`ln`/`erfcx`, so the price loops vectorise; on x86-64 CPUs with AVX2 a
-//! copy compiled for AVX2 is chosen at run time. No FMA is used anywhere, so every copy and the
-//! scalar path give the same bits on every machine.
+//! The loops are compiled twice, for the baseline target and for AVX2 (chosen at run time on
+//! x86-64). No FMA is used anywhere, so both copies and the scalar path give the same bits.
 
 use crate::black76::{greeks_kernel, price_kernel, validate_inputs};
 use crate::error::InvalidInput;

@@ -16,8 +16,8 @@
 //!   `erfcx(m − δ) − erfcx(m + δ)` is summed as the odd part of the Taylor series of erfcx
 //!   about `m` (see `special::erfcx_central_difference`), which loses nothing to cancellation.
 //!
-//! `x` itself is computed as `ln(q) + (F − q·K)/F` with `q = fl(F/K)`, the remainder exact and
-//! `ln` accurate relative to its result near `q = 1`, so that near the money `x` is accurate relative to itself, not to 1 — the price of a
+//! `x` itself is computed as `ln_1p(q − 1) + (F − q·K)/F` with `q = fl(F/K)` and the remainder
+//! exact, so that near the money `x` is accurate relative to itself, not to 1 — the price of a
 //! one-minute option near the money depends on `x/s` with `s` ~ 1e-5.
 //!
 //! Greeks reuse the same pieces: `F·φ(d1) = K·φ(d2) = √(FK)·E/√(2π)` and
@@ -25,9 +25,7 @@
 //! already computed for the price.
 
 use crate::error::{check_range, InvalidInput, PricingError};
-use crate::special::{
-    erfcx_central_difference, erfcx_nonneg, exp_kernel, ln_kernel, two_product_error, INV_SQRT_2PI,
-};
+use crate::special::{erfcx_central_difference, erfcx_nonneg, two_product_error, INV_SQRT_2PI};
 use ale_core::OptionKind;
 
 /// Smallest accepted forward and strike.
@@ -179,44 +177,48 @@ pub(crate) fn log_moneyness(forward: f64, strike: f64) -> f64 {
     // F − q·K exactly: F − p is exact (Sterbenz: p is within an ulp or two of F), the product's
     // rounding error is exact from Dekker's algorithm.
     let remainder = (forward - p) - two_product_error(q, strike, p);
-    ln_kernel(q) + remainder / forward
+    let log_q = if q > 0.5 && q < 2.0 {
+        (q - 1.0).ln_1p() // q − 1 is exact here
+    } else {
+        q.ln()
+    };
+    log_q + remainder / forward
 }
 
 /// The undiscounted out-of-the-money price `√(FK)·b(−|x|, s)` and the pieces the Greeks reuse.
-///
-/// Branch-free: all three formulas are evaluated and one selected, so that the batch loops
-/// vectorise. Unspecified (never panicking) when `s` is below [`TOTAL_VOL_MIN`]; the callers
-/// select the zero-vol limit there.
 #[derive(Clone, Copy)]
 pub(crate) struct OtmParts {
     /// Undiscounted OTM price, in `[0, min(F, K)]`.
     pub otm: f64,
     /// `E = exp(−m² − δ²)`.
     pub e: f64,
-    /// `erfcx(|m − δ|)`.
+    /// `erfcx(|m − δ|)`, NaN where the small-vol series was used (it does not need it).
     pub y_near: f64,
-    /// `erfcx(m + δ)`.
+    /// `erfcx(m + δ)`, NaN where the small-vol series was used.
     pub y_far: f64,
 }
 
+/// See the module documentation for the three regimes. Requires `s ≥ TOTAL_VOL_MIN`.
 #[inline(always)]
 pub(crate) fn otm_parts(forward: f64, strike: f64, abs_x: f64, s: f64, sqrt_fk: f64) -> OtmParts {
     const SQRT_2: f64 = std::f64::consts::SQRT_2;
     let m = abs_x / (s * SQRT_2);
     let delta = s * (0.25 * SQRT_2);
-    let e = exp_kernel(-(m * m + delta * delta));
+    let e = (-(m * m + delta * delta)).exp();
     let lower = forward.min(strike);
     let half_scale = 0.5 * sqrt_fk * e;
-    let y_near = erfcx_nonneg((m - delta).abs());
-    let y_far = erfcx_nonneg(m + delta);
-    let direct = if m >= delta {
-        half_scale * (y_near - y_far)
+    let (otm, y_near, y_far) = if m < 8.0 && delta < 0.1 * m.max(1.0) && m * delta < 1.0 {
+        let otm = half_scale * erfcx_central_difference(m, delta);
+        (otm, f64::NAN, f64::NAN)
+    } else if m >= delta {
+        let y_near = erfcx_nonneg(m - delta);
+        let y_far = erfcx_nonneg(m + delta);
+        (half_scale * (y_near - y_far), y_near, y_far)
     } else {
-        lower - half_scale * (y_near + y_far)
+        let y_near = erfcx_nonneg(delta - m);
+        let y_far = erfcx_nonneg(m + delta);
+        (lower - half_scale * (y_near + y_far), y_near, y_far)
     };
-    let use_series = m < 8.0 && delta < 0.1 * m.max(1.0) && m * delta < 1.0;
-    let series = half_scale * erfcx_central_difference(m.min(8.0), delta);
-    let otm = if use_series { series } else { direct };
     OtmParts {
         otm: otm.max(0.0).min(lower),
         e,
@@ -225,7 +227,7 @@ pub(crate) fn otm_parts(forward: f64, strike: f64, abs_x: f64, s: f64, sqrt_fk: 
     }
 }
 
-/// Price kernel on validated inputs; `sign` is `+1` for a call, `−1` for a put. Branch-free.
+/// Price kernel on validated inputs; `sign` is `+1` for a call, `−1` for a put.
 #[inline(always)]
 pub(crate) fn price_kernel(
     sign: f64,
@@ -235,15 +237,17 @@ pub(crate) fn price_kernel(
     vol: f64,
     rate: f64,
 ) -> f64 {
-    let discount = exp_kernel(-rate * expiry_years);
+    let discount = (-rate * expiry_years).exp();
     let intrinsic = (sign * (forward - strike)).max(0.0);
     let s = vol * expiry_years.sqrt();
+    if !(s >= TOTAL_VOL_MIN) {
+        return discount * intrinsic;
+    }
     let x = log_moneyness(forward, strike);
     let sqrt_fk = (forward * strike).sqrt();
     let parts = otm_parts(forward, strike, x.abs(), s, sqrt_fk);
-    let otm = if s >= TOTAL_VOL_MIN { parts.otm } else { 0.0 };
     let bound = if sign > 0.0 { forward } else { strike };
-    discount * (intrinsic + otm).max(intrinsic).min(bound)
+    discount * (intrinsic + parts.otm).max(intrinsic).min(bound)
 }
 
 /// Price and Greeks kernel on validated inputs; `sign` is `+1` for a call, `−1` for a put.
@@ -256,7 +260,7 @@ pub(crate) fn greeks_kernel(
     vol: f64,
     rate: f64,
 ) -> Greeks {
-    let discount = exp_kernel(-rate * expiry_years);
+    let discount = (-rate * expiry_years).exp();
     let intrinsic = (sign * (forward - strike)).max(0.0);
     let sqrt_t = expiry_years.sqrt();
     let s = vol * sqrt_t;
@@ -275,7 +279,13 @@ pub(crate) fn greeks_kernel(
     // F·φ(d1) = K·φ(d2)
     let f_phi = sqrt_fk * parts.e * INV_SQRT_2PI;
     // erfcx(|d1|/√2): for x ≤ 0 it is erfcx(|m − δ|), for x > 0 erfcx(m + δ).
-    let y_d1 = if x <= 0.0 { parts.y_near } else { parts.y_far };
+    let y_d1 = if parts.y_near.is_nan() {
+        erfcx_nonneg(d1.abs() * std::f64::consts::FRAC_1_SQRT_2)
+    } else if x <= 0.0 {
+        parts.y_near
+    } else {
+        parts.y_far
+    };
     // N(−|d1|) = ½·e^(−d1²/2)·erfcx(|d1|/√2), e^(−d1²/2) = √(FK)·E/F
     let tail = 0.5 * (sqrt_fk * parts.e / forward) * y_d1;
     let delta_undiscounted = match (sign > 0.0, d1 > 0.0) {

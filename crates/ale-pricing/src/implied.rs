@@ -61,7 +61,7 @@ pub fn implied_vol(
         "finite and in [-1, 1]",
     )?;
 
-    let discount = crate::special::exp_kernel(-rate * expiry_years);
+    let discount = (-rate * expiry_years).exp();
     let intrinsic = (kind.sign() * (forward - strike)).max(0.0);
     let upper = if kind.is_call() { forward } else { strike };
     if price < discount * intrinsic {

@@ -10,11 +10,11 @@ use crate::svi::durrleman_g;
 /// Points of the dense k grid of each check.
 pub const ARBITRAGE_GRID_POINTS: usize = 801;
 /// The grid spans ± this many ATM standard deviations (√w(0)) of the expiry, at least.
-pub const ARBITRAGE_GRID_STD_DEVS: f64 = 6.0;
+pub const ARBITRAGE_GRID_STD_DEVS: f64 = 10.0;
 /// Smallest half-width of the grid, in log-moneyness.
 pub const ARBITRAGE_GRID_MIN_HALF_WIDTH: f64 = 0.02;
 /// Largest half-width of the grid, in log-moneyness.
-pub const ARBITRAGE_GRID_MAX_HALF_WIDTH: f64 = 5.0;
+pub const ARBITRAGE_GRID_MAX_HALF_WIDTH: f64 = 6.0;
 /// g below −this is a butterfly violation (round-off stays above it).
 pub const BUTTERFLY_TOLERANCE: f64 = 1e-10;
 /// A drop of total variance larger than this between two expiries is a calendar violation.

@@ -37,10 +37,7 @@ impl PmConfig {
             if scenarios.len() > max {
                 return Err(PmError::invalid(
                     "scenarios",
-                    format!(
-                        "at most {max} scenarios in this profile, got {}",
-                        scenarios.len()
-                    ),
+                    format!("at most {max} scenarios in this profile, got {}", scenarios.len()),
                 ));
             }
         }
@@ -441,7 +438,13 @@ fn evaluate_inner(
             .filter(|(held, _)| held.offsets == Some(b))
             .map(|(_, v)| *v)
             .collect();
-        underlyings.push(evaluate_book(book, b, naming, &offsetting, config)?);
+        underlyings.push(evaluate_book(
+            book,
+            b,
+            naming,
+            &offsetting,
+            config,
+        )?);
     }
 
     // Account-level collateral contingencies (counted once).
@@ -650,10 +653,10 @@ fn evaluate_book(
     }
 
     // W = min(B, PnL_1, …); B wins ties, then the first scenario (pm.md §8 item 19).
-    let mut worst_loss = basis;
+    let mut worst_loss = 0.0;
     let mut binding = Binding::Basis;
     for (j, &pnl) in scenario_pnl.iter().enumerate() {
-        if pnl <= worst_loss {
+        if pnl < worst_loss {
             worst_loss = pnl;
             binding = Binding::Scenario(j);
         }
@@ -704,20 +707,12 @@ fn validate_market<'m>(
         if e.sec_to_expiry > MAX_SEC_TO_EXPIRY {
             return Err(PmError::invalid(
                 format!("{p}.sec_to_expiry"),
-                format!(
-                    "must be at most {MAX_SEC_TO_EXPIRY} (100 years), got {}",
-                    e.sec_to_expiry
-                ),
+                format!("must be at most {MAX_SEC_TO_EXPIRY} (100 years), got {}", e.sec_to_expiry),
             ));
         }
         check_above(&format!("{p}.forward"), e.forward, 0.0)?;
         check_finite(&format!("{p}.rate"), e.rate)?;
-        check_closed(
-            &format!("{p}.forward_confidence"),
-            e.forward_confidence,
-            0.0,
-            1.0,
-        )?;
+        check_closed(&format!("{p}.forward_confidence"), e.forward_confidence, 0.0, 1.0)?;
         check_closed(&format!("{p}.rate_confidence"), e.rate_confidence, 0.0, 1.0)?;
         check_closed(&format!("{p}.vol_confidence"), e.vol_confidence, 0.0, 1.0)?;
         if by_expiry.insert(e.sec_to_expiry, e).is_some() {
