@@ -20,9 +20,6 @@ use crate::error::InvalidInput;
 use ale_core::OptionKind;
 use thiserror::Error;
 
-/// Options priced together by the vectorised loops.
-const LANES: usize = 4;
-
 /// Why a batch call refused its inputs (nothing is written to the outputs then).
 #[derive(Debug, Clone, Copy, PartialEq, Error)]
 pub enum BatchError {
@@ -170,24 +167,7 @@ fn price_many_body(
         &vol[..n],
         &rate[..n],
     );
-    let mut i = 0;
-    // Four options at a time as straight-line code, which the SLP vectoriser turns into
-    // vector operations; then the remainder one by one.
-    while i + LANES <= n {
-        let lane: [f64; LANES] = std::array::from_fn(|j| {
-            price_kernel(
-                kind[i + j].sign(),
-                forward[i + j],
-                strike[i + j],
-                expiry_years[i + j],
-                vol[i + j],
-                rate[i + j],
-            )
-        });
-        out[i..i + LANES].copy_from_slice(&lane);
-        i += LANES;
-    }
-    while i < n {
+    for i in 0..n {
         out[i] = price_kernel(
             kind[i].sign(),
             forward[i],
@@ -196,7 +176,6 @@ fn price_many_body(
             vol[i],
             rate[i],
         );
-        i += 1;
     }
 }
 

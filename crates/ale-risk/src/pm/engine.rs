@@ -653,7 +653,7 @@ fn evaluate_book(
     }
 
     // W = min(B, PnL_1, …); B wins ties, then the first scenario (pm.md §8 item 19).
-    let mut worst_loss = 0.0;
+    let mut worst_loss = basis;
     let mut binding = Binding::Basis;
     for (j, &pnl) in scenario_pnl.iter().enumerate() {
         if pnl < worst_loss {

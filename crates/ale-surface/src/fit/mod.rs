@@ -3,8 +3,8 @@
 //! Per expiry: quotes are cleaned (each rejected one with its reason), price quotes inverted to
 //! vols through `ale-pricing`, weights chosen ([`Weighting`]), then
 //!
-//! 1. the quasi-explicit reduction: for fixed (m, σ) the best (a, b·ρ, b) is a linearly
-//!    constrained least-squares problem in total variance, solved exactly; (m, σ) searched on a
+//! 1. the quasi-explicit reduction: for fixed (m, σ) the best (a, b·ρ·σ, b·σ) is a linearly
+//!    constrained least-squares problem in total variance, solved exactly (active set); (m, σ) searched on a
 //!    7×5 grid then refined by Nelder–Mead;
 //! 2. Levenberg–Marquardt on all five parameters on the vol residuals, projected onto the
 //!    admissible set (b ≥ 0, |ρ| ≤ 0.9999, σ > 0, b(1 + |ρ|) ≤ 2, a + b·σ·√(1 − ρ²) ≥ 0);

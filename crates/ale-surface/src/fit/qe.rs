@@ -8,8 +8,10 @@
 //!
 //! - |d| ≤ c (|ρ| ≤ 1, b ≥ 0),
 //! - c + |d| ≤ 2σ (Lee's moment bound: wing slopes b(1 ± ρ) ≤ 2),
-//! - a + c − |d| ≥ 0 (a linear sufficient condition for w ≥ 0 everywhere, since
-//!   √(c² − d²) ≥ c − |d|; the exact condition is restored in the final refinement).
+//! - a + c·f(d/c) ≥ 0 with f the concave piecewise-linear interpolant of √(1 − ρ²) at
+//!   ρ ∈ {0, ±0.6, ±0.9, ±1}: six linear rows, each sufficient for w ≥ 0 everywhere
+//!   (w_min = a + √(c² − d²) ≥ a + c·f(d/c)); the exact condition is restored in the final
+//!   refinement.
 //!
 //! The outer problem over (m, σ) is searched on a grid, then refined by Nelder–Mead in (m, ln σ).
 
@@ -30,16 +32,42 @@ pub const NELDER_MEAD_MIN_SIZE: f64 = 1e-5;
 /// Lee's bound on the wing slopes of total variance, b(1 + |ρ|) ≤ this.
 pub const MAX_WING_SLOPE: f64 = 2.0;
 
-/// The constraint rows A·x ≥ σ·β on x = (a, d, c).
-const A: [[f64; 3]; 6] = [
-    [0.0, -1.0, 1.0],
-    [0.0, 1.0, 1.0],
-    [0.0, -1.0, -1.0],
-    [0.0, 1.0, -1.0],
-    [1.0, -1.0, 1.0],
-    [1.0, 1.0, 1.0],
+/// Number of linear constraints of the inner problem.
+const N_CON: usize = 10;
+
+/// The constraint rows A·x ≥ σ·β on x = (a, d, c): |d| ≤ c, c + |d| ≤ 2σ (Lee), and
+/// a + c·f(d/c) ≥ 0 for f the concave piecewise-linear interpolant of √(1 − ρ²) at
+/// ρ = 0, ±0.6, ±0.9, ±1 (below √(1 − ρ²), so each row is sufficient for w ≥ 0).
+const A: [[f64; 3]; N_CON] = {
+    // Chord slopes and intercepts of √(1 − ρ²) between the nodes, ρ ≤ 0 side.
+    const S1: f64 = 4.358_898_943_540_674; // (√0.19 − 0)/0.1
+    const S2: f64 = 1.213_700_352_153_108_7; // (0.8 − √0.19)/0.3
+    const I2: f64 = 0.8 + S2 * 0.6;
+    [
+        [0.0, -1.0, 1.0],
+        [0.0, 1.0, 1.0],
+        [0.0, -1.0, -1.0],
+        [0.0, 1.0, -1.0],
+        [1.0, S1, S1],
+        [1.0, S2, I2],
+        [1.0, 1.0 / 3.0, 1.0],
+        [1.0, -1.0 / 3.0, 1.0],
+        [1.0, -S2, I2],
+        [1.0, -S1, S1],
+    ]
+};
+const BETA: [f64; N_CON] = [
+    0.0,
+    0.0,
+    -MAX_WING_SLOPE,
+    -MAX_WING_SLOPE,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
 ];
-const BETA: [f64; 6] = [0.0, 0.0, -MAX_WING_SLOPE, -MAX_WING_SLOPE, 0.0, 0.0];
 
 /// Points to fit in total-variance space.
 pub(crate) struct Data<'a> {
@@ -89,7 +117,7 @@ pub(crate) fn inner(data: &Data<'_>, m: f64, sigma: f64) -> Option<Inner> {
         [sz, syz, szz + ridge],
     ];
     let g = [gw, gy, gz];
-    let b: [f64; 6] = BETA.map(|beta| beta * sigma);
+    let b: [f64; N_CON] = BETA.map(|beta| beta * sigma);
     let tol = 1e-12 * (1.0 + sigma);
 
     // Fast path: the unconstrained optimum (Cramer's rule on the 3×3 normal equations).
@@ -106,7 +134,11 @@ pub(crate) fn inner(data: &Data<'_>, m: f64, sigma: f64) -> Option<Inner> {
 fn finish(h: &[[f64; 3]; 3], g: &[f64; 3], sww: f64, x: [f64; 3]) -> Inner {
     let c = x[2].max(0.0);
     let d = x[1].clamp(-c, c);
-    let a = x[0].max(-(c - d.abs()));
+    let floor = A[4..]
+        .iter()
+        .map(|row| -(row[1] * d + row[2] * c))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let a = x[0].max(floor);
     let quad = h[0][0] * a * a
         + h[1][1] * d * d
         + h[2][2] * c * c
@@ -119,7 +151,7 @@ fn finish(h: &[[f64; 3]; 3], g: &[f64; 3], sww: f64, x: [f64; 3]) -> Inner {
 /// (a = g₀/H₀₀ clamped ≥ 0, d = c = 0). Each step solves the equality-constrained problem on the
 /// working set through H⁻¹ and the (≤ 3×3) Schur complement A_W·H⁻¹·A_Wᵀ. Every iterate is
 /// feasible; after [`ACTIVE_SET_MAX_ITERATIONS`] the current (feasible) iterate is returned.
-fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64; 3] {
+fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; N_CON], scale: f64) -> [f64; 3] {
     let mut x = [(g[0] / h[0][0]).max(0.0), 0.0, 0.0];
     if !x[0].is_finite() {
         x[0] = 0.0;
@@ -136,7 +168,7 @@ fn active_set(h: &[[f64; 3]; 3], g: &[f64; 3], b: &[f64; 6], scale: f64) -> [f64
     };
     let dot = |u: &[f64; 3], v: &[f64; 3]| u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
     // H⁻¹·aᵢ for every constraint row.
-    let hinv_a: [[f64; 3]; 6] = A.map(|row| mul(&row));
+    let hinv_a: [[f64; 3]; N_CON] = A.map(|row| mul(&row));
     let mut working: [usize; 3] = [0; 3];
     let mut n_w = 0usize;
     for _ in 0..ACTIVE_SET_MAX_ITERATIONS {
@@ -264,9 +296,9 @@ fn solve_small(s: &[[f64; 3]; 3], rhs: &[f64; 3], n: usize) -> Option<[f64; 3]> 
 
 /// Bit i set when constraint i is violated at x.
 #[inline]
-fn violated(x: &[f64; 3], b: &[f64; 6], tol: f64) -> u32 {
+fn violated(x: &[f64; 3], b: &[f64; N_CON], tol: f64) -> u32 {
     let mut mask = 0;
-    for ci in 0..6 {
+    for ci in 0..N_CON {
         if A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] < b[ci] - tol {
             mask |= 1 << ci;
         }
@@ -464,6 +496,62 @@ mod tests {
         let sol = inner(&Data { k: &k, w: &w, c: &c }, 0.0, 0.1).unwrap();
         assert!(sol.c >= 0.0 && sol.d.abs() <= sol.c + 1e-15);
         assert!(sol.c + sol.d.abs() <= 2.0 * 0.1 + 1e-12);
-        assert!(sol.a + sol.c - sol.d.abs() >= -1e-12);
+        assert!(sol.a + (sol.c * sol.c - sol.d * sol.d).sqrt() >= -1e-12);
+    }
+
+    /// Objective of (a, d, c) computed directly from the residuals.
+    fn direct(data: &Data<'_>, m: f64, s: f64, x: [f64; 3]) -> f64 {
+        (0..data.k.len())
+            .map(|i| {
+                let y = (data.k[i] - m) / s;
+                let e = x[0] + x[1] * y + x[2] * (y * y + 1.0).sqrt() - data.w[i];
+                data.c[i] * e * e
+            })
+            .sum()
+    }
+
+    fn feasible(x: [f64; 3], s: f64) -> bool {
+        (0..N_CON).all(|ci| A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] >= BETA[ci] * s)
+    }
+
+    proptest::proptest! {
+        /// The active-set optimum is feasible and no feasible point of a grid over (a, d, c)
+        /// does better: it is the constrained minimum.
+        #[test]
+        fn inner_beats_every_feasible_grid_point(
+            level in -0.05f64..0.2,
+            curv in -0.5f64..0.8,
+            slope in -0.6f64..0.6,
+            m in -0.3f64..0.3,
+            ln_s in -4.0f64..0.5,
+        ) {
+            let s = ln_s.exp();
+            let k: Vec<f64> = (0..11).map(|i| -0.5 + 0.1 * i as f64).collect();
+            let w: Vec<f64> = k.iter().map(|&x| level + slope * x + curv * x * x).collect();
+            let c: Vec<f64> = (0..11).map(|i| 1.0 + 0.1 * i as f64).collect();
+            let data = Data { k: &k, w: &w, c: &c };
+            let sol = inner(&data, m, s).unwrap();
+            let x = [sol.a, sol.d, sol.c];
+            proptest::prop_assert!(feasible(x, s) || {
+                // Round-off at the boundary only.
+                (0..N_CON).all(|ci| A[ci][0] * x[0] + A[ci][1] * x[1] + A[ci][2] * x[2] >= BETA[ci] * s - 1e-12)
+            });
+            let f = direct(&data, m, s, x);
+            proptest::prop_assert!((f - sol.objective).abs() <= 1e-9 * (1.0 + f));
+            let n = 24;
+            for i in 0..=n {
+                for j in 0..=n {
+                    for l in 0..=n {
+                        let cc = 2.0 * s * l as f64 / n as f64;
+                        let dd = cc * (2.0 * j as f64 / n as f64 - 1.0);
+                        let aa = -0.3 + 0.6 * i as f64 / n as f64;
+                        let y = [aa, dd, cc];
+                        if feasible(y, s) {
+                            proptest::prop_assert!(f <= direct(&data, m, s, y) + 1e-12 * (1.0 + f));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
