@@ -9,6 +9,7 @@ pub mod pm_case;
 pub mod market;
 pub mod portfolio;
 pub mod report;
+pub mod surface_report;
 pub mod wire;
 
 pub use market::{parse_market, LoadedMarket};

@@ -133,12 +133,20 @@ pub struct CollateralFile {
     pub risk_cancelling: Option<String>,
 }
 
+/// The fit of one quoted surface, with the expiry of each fitted slice.
+pub struct QuotedFit {
+    /// The library's report (slices in increasing expiry order).
+    pub report: SurfaceFitReport,
+    /// The expiry of each slice of the report.
+    pub expiries: Vec<ale_core::ExpiryDate>,
+}
+
 /// A market file read and converted.
 pub struct LoadedMarket {
     /// The snapshot.
     pub snapshot: MarketSnapshot,
     /// Fit reports of the underlyings whose surface was given as quotes.
-    pub fits: Vec<SurfaceFitReport>,
+    pub fits: Vec<QuotedFit>,
     /// Keys of the file that no field reads (likely typos).
     pub ignored_keys: Vec<String>,
 }
@@ -294,6 +302,7 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                     };
                     by_expiry.entry(q.expiry.0).or_default().push(quote);
                 }
+                let expiry_dates: Vec<ale_core::ExpiryDate> = by_expiry.keys().copied().collect();
                 let expiries: Vec<ExpiryQuotes> = by_expiry
                     .into_iter()
                     .map(|(e, quotes)| ExpiryQuotes {
@@ -313,7 +322,10 @@ pub fn market_from_file(file: &MarketFile) -> Result<LoadedMarket, FormatError> 
                 let (surface, report) =
                     fit_surface(&name.to_string(), &curve, &expiries, &FitConfig::default())
                         .map_err(|e| FormatError::at(&format!("{spath}.quotes"), e))?;
-                fits.push(report);
+                fits.push(QuotedFit {
+                    report,
+                    expiries: expiry_dates,
+                });
                 surface
             }
             SurfaceFile::Marks(marks) => {

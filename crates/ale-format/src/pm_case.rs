@@ -46,6 +46,7 @@ impl From<pm::PmError> for CaseError {
 
 /// A case as it appears on the wire (`expected` is read separately, by `--check` only).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a case object")]
 pub struct CaseWire {
     /// Unique name.
     pub id: String,
@@ -61,6 +62,7 @@ pub struct CaseWire {
 
 /// `market` of a case (`stable_confidence` is unused and ignored).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a market object")]
 pub struct MarketWire {
     /// Spot S.
     pub spot: f64,
@@ -78,6 +80,7 @@ pub struct MarketWire {
 
 /// One `market.expiries[]` entry.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "an expiry object")]
 pub struct ExpiryWire {
     /// Whole seconds to expiry.
     #[serde(deserialize_with = "whole_seconds")]
@@ -96,6 +99,7 @@ pub struct ExpiryWire {
 
 /// `portfolio` of a case.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a portfolio object")]
 pub struct PortfolioWire {
     /// Cash (USD stable units).
     pub cash: f64,
@@ -113,6 +117,7 @@ pub struct PortfolioWire {
 
 /// One `portfolio.options[]` entry.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "an option object")]
 pub struct OptionWire {
     /// Links to `market.expiries[].sec_to_expiry`.
     #[serde(deserialize_with = "whole_seconds")]
@@ -129,6 +134,7 @@ pub struct OptionWire {
 
 /// One `portfolio.collaterals[]` entry.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a collateral object")]
 pub struct CollateralWire {
     /// Asset name.
     pub name: String,
@@ -148,6 +154,7 @@ pub struct CollateralWire {
 
 /// `params`: the five groups; each key of pm.md §6 must be present (checked on conversion).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a params object with the five groups")]
 pub struct ParamsWire {
     /// `vol_shock` group.
     pub vol_shock: BTreeMap<String, f64>,
@@ -163,6 +170,7 @@ pub struct ParamsWire {
 
 /// One `scenarios[]` entry.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a scenario object")]
 pub struct ScenarioWire {
     /// Spot multiplier.
     pub spot_shock: f64,
@@ -217,6 +225,7 @@ fn whole_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::E
 
 /// The `expected` block (only the checked fields).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(expecting = "an expected object")]
 pub struct Expected {
     /// Expected MM surplus.
     #[serde(rename = "MM")]

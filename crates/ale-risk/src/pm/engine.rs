@@ -37,7 +37,10 @@ impl PmConfig {
             if scenarios.len() > max {
                 return Err(PmError::invalid(
                     "scenarios",
-                    format!("at most {max} scenarios in this profile, got {}", scenarios.len()),
+                    format!(
+                        "at most {max} scenarios in this profile, got {}",
+                        scenarios.len()
+                    ),
                 ));
             }
         }
@@ -438,13 +441,7 @@ fn evaluate_inner(
             .filter(|(held, _)| held.offsets == Some(b))
             .map(|(_, v)| *v)
             .collect();
-        underlyings.push(evaluate_book(
-            book,
-            b,
-            naming,
-            &offsetting,
-            config,
-        )?);
+        underlyings.push(evaluate_book(book, b, naming, &offsetting, config)?);
     }
 
     // Account-level collateral contingencies (counted once).
@@ -707,12 +704,20 @@ fn validate_market<'m>(
         if e.sec_to_expiry > MAX_SEC_TO_EXPIRY {
             return Err(PmError::invalid(
                 format!("{p}.sec_to_expiry"),
-                format!("must be at most {MAX_SEC_TO_EXPIRY} (100 years), got {}", e.sec_to_expiry),
+                format!(
+                    "must be at most {MAX_SEC_TO_EXPIRY} (100 years), got {}",
+                    e.sec_to_expiry
+                ),
             ));
         }
         check_above(&format!("{p}.forward"), e.forward, 0.0)?;
         check_finite(&format!("{p}.rate"), e.rate)?;
-        check_closed(&format!("{p}.forward_confidence"), e.forward_confidence, 0.0, 1.0)?;
+        check_closed(
+            &format!("{p}.forward_confidence"),
+            e.forward_confidence,
+            0.0,
+            1.0,
+        )?;
         check_closed(&format!("{p}.rate_confidence"), e.rate_confidence, 0.0, 1.0)?;
         check_closed(&format!("{p}.vol_confidence"), e.vol_confidence, 0.0, 1.0)?;
         if by_expiry.insert(e.sec_to_expiry, e).is_some() {

@@ -222,7 +222,7 @@ pub fn option_unit_value(
             let vol = match vol {
                 // The min-vol floor applies to `Up` only (pm.md §8 item 8).
                 VolDirection::Up => ctx.min_vol_up_shock.max(sigma * ctx.vol_up_multiplier),
-                VolDirection::Down => ctx.min_vol_up_shock.max(sigma * ctx.vol_down_multiplier),
+                VolDirection::Down => sigma * ctx.vol_down_multiplier,
                 _ => sigma,
             };
             (ctx.forward_shocked(spot_shock), vol)

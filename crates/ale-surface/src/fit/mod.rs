@@ -5,8 +5,9 @@
 //!
 //! 1. the quasi-explicit reduction: for fixed (m, σ) the best (a, b·ρ·σ, b·σ) is a linearly
 //!    constrained least-squares problem in total variance, solved exactly (active set); (m, σ) searched on a
-//!    7×5 grid then refined by Nelder–Mead;
-//! 2. Levenberg–Marquardt on all five parameters on the vol residuals, projected onto the
+//!    7×5 grid, then Nelder–Mead from each of the two best local minima of the grid;
+//! 2. Levenberg–Marquardt from each candidate on all five parameters on the vol residuals
+//!    (the best kept), projected onto the
 //!    admissible set (b ≥ 0, |ρ| ≤ 0.9999, σ > 0, b(1 + |ρ|) ≤ 2, a + b·σ·√(1 − ρ²) ≥ 0);
 //! 3. if Durrleman's g is negative anywhere on the check grid, the refinement is repeated with
 //!    penalty rows on g (weights 1, 10, 100, 1000 until the smile is clean).
@@ -25,8 +26,11 @@ use crate::forward::ForwardCurve;
 use crate::surface::Surface;
 use crate::svi::SviParams;
 
-pub use lm::{LM_MAX_ITERATIONS, RHO_MAX};
-pub use qe::{GRID_M, GRID_SIGMA, MAX_WING_SLOPE, NELDER_MEAD_MAX_ITERATIONS};
+pub use lm::{LM_MAX_ITERATIONS, LM_TOLERANCE, REPAIR_G_MARGIN, RHO_MAX};
+pub use qe::{
+    ACTIVE_SET_MAX_ITERATIONS, GRID_M, GRID_SIGMA, MAX_WING_SLOPE, NELDER_MEAD_MAX_ITERATIONS,
+    NELDER_MEAD_MIN_SIZE, NELDER_MEAD_STARTS, NELDER_MEAD_TOLERANCE,
+};
 
 /// Fewer usable quotes than this in an expiry is an error (three fix level, slope and
 /// curvature; with fewer than five the five SVI parameters are not unique but the fit is still
@@ -411,7 +415,7 @@ fn fit_points(
     }
     let no_solution = FitError::NoSolution { expiry_years };
     let domain = qe::Domain::for_points(k);
-    let (_, start) = qe::search(&qe::Data { k, w: &w, c: &c }, &domain).ok_or(no_solution.clone())?;
+    let candidates = qe::search(&qe::Data { k, w: &w, c: &c }, &domain);
     let sigma_min = domain.ln_s_lo.exp();
     let data = lm::VolData {
         k,
@@ -420,7 +424,14 @@ fn fit_points(
         expiry_years,
         sigma_min,
     };
-    let (mut p, _) = lm::refine(&data, None, start);
+    // Refine every candidate on the exact vol objective; keep the best.
+    let mut p = candidates
+        .iter()
+        .flatten()
+        .map(|(_, start)| lm::refine(&data, None, *start))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .ok_or(no_solution.clone())?
+        .0;
 
     let extent = k.iter().fold(0.0f64, |m, &x| m.max(x.abs()));
     let mut butterfly_repaired = false;
