@@ -58,9 +58,20 @@ pub fn run(cmd: SurfaceCommand) -> anyhow::Result<Outcome> {
                 }
             }
             if let Some(path) = plot {
-                let reports: Vec<_> = loaded.fits.iter().map(|f| f.report.clone()).collect();
-                ale_surface::plot::plot_fit_png(&path, &reports)
-                    .with_context(|| format!("cannot draw {}", path.display()))?;
+                // One underlying: the file asked for; several: one file each, FILE-NAME.png.
+                let many = loaded.fits.len() > 1;
+                for fit in &loaded.fits {
+                    let target = if many {
+                        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("smiles");
+                        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
+                        path.with_file_name(format!("{stem}-{}.{ext}", fit.report.underlying))
+                    } else {
+                        path.clone()
+                    };
+                    ale_surface::plot::plot_fit_png(&target, &fit.report)
+                        .with_context(|| format!("cannot draw {}", target.display()))?;
+                    eprintln!("ale: drew {}", target.display());
+                }
             }
             Ok(if arbitrage { Outcome::SomeFailed } else { Outcome::Ok })
         }

@@ -7,8 +7,10 @@
 mod cmd_margin;
 mod cmd_params;
 mod cmd_pm;
+mod cmd_serve;
 mod cmd_price;
 mod cmd_surface;
+mod cmd_var;
 mod json_fields;
 mod output;
 
@@ -42,12 +44,15 @@ enum Command {
     Price(cmd_price::PriceArgs),
     Iv(cmd_price::IvArgs),
     Margin(cmd_margin::MarginArgs),
+    Serve(cmd_serve::ServeArgs),
+    Demo(cmd_serve::DemoArgs),
     #[command(subcommand)]
     Params(cmd_params::ParamsCommand),
     #[command(subcommand)]
     Surface(cmd_surface::SurfaceCommand),
     #[command(subcommand)]
     Pm(cmd_pm::PmCommand),
+    Var(cmd_var::VarArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,8 +76,11 @@ fn try_main() -> anyhow::Result<Outcome> {
         Command::Price(args) => cmd_price::run_price(args),
         Command::Iv(args) => cmd_price::run_iv(args),
         Command::Margin(args) => cmd_margin::run(args),
+        Command::Serve(args) => cmd_serve::run_serve(args),
+        Command::Demo(args) => cmd_serve::run_demo(args),
         Command::Params(cmd) => cmd_params::run(cmd),
         Command::Surface(cmd) => cmd_surface::run(cmd),
         Command::Pm(cmd) => cmd_pm::run(cmd),
+        Command::Var(args) => cmd_var::run(args),
     }
 }

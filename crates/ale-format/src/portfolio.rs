@@ -1,12 +1,12 @@
 //! The portfolio file of formats.md: one account, or an array of accounts.
 
 use ale_core::{Account, AccountId, Asset, Instrument, Position};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::{from_json, FormatError, WireAmount};
 
 /// One account as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PortfolioFile {
     pub account: String,
     #[serde(default)]
@@ -16,14 +16,14 @@ pub struct PortfolioFile {
 }
 
 /// A collateral balance.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollateralBalanceFile {
     pub asset: String,
     pub amount: WireAmount,
 }
 
 /// A position.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PositionFile {
     pub instrument: String,
     pub size: f64,

@@ -13,7 +13,11 @@ pub fn surface_fit_json(fit: &QuotedFit) -> Value {
         r.expiries
             .iter()
             .zip(&fit.expiries)
-            .min_by(|a, b| (a.0.expiry_years - years).abs().total_cmp(&(b.0.expiry_years - years).abs()))
+            .min_by(|a, b| {
+                (a.0.expiry_years - years)
+                    .abs()
+                    .total_cmp(&(b.0.expiry_years - years).abs())
+            })
             .map(|(_, e)| e.instant().to_string())
             .unwrap_or_default()
     };

@@ -37,6 +37,9 @@ fn check(field: &str, ok: bool, reason: &str, value: f64) -> Result<(), MarketEr
     }
 }
 
+/// Lowest vol a shifted surface gives.
+pub const MIN_SHIFTED_VOL: f64 = 1e-4;
+
 /// Optional per-underlying inputs that only the `pm` policy reads (pm.md §9), with their
 /// defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +96,8 @@ pub struct UnderlyingMarket {
     perp_price: Option<f64>,
     forwards: BTreeMap<ExpiryDate, f64>,
     surface: Surface,
+    /// Added to every vol the surface gives (a what-if or stress adjustment; 0 normally).
+    vol_shift: f64,
     /// Inputs read by `pm` only.
     pub pm: PmUnderlyingFields,
 }
@@ -146,6 +151,7 @@ impl UnderlyingMarket {
             perp_price,
             forwards,
             surface,
+            vol_shift: 0.0,
             pm: PmUnderlyingFields::default(),
         })
     }
@@ -190,13 +196,49 @@ impl UnderlyingMarket {
     /// Implied vol at `strike` for an expiry `expiry_years` away whose forward is `forward`
     /// (vol is a function of log-moneyness ln(K/F)).
     pub fn vol(&self, strike: f64, forward: f64, expiry_years: f64) -> f64 {
-        self.surface
-            .vol_at_log_moneyness((strike / forward).ln(), expiry_years)
+        self.shifted(self.surface.vol_at_log_moneyness((strike / forward).ln(), expiry_years))
     }
 
     /// The at-the-money vol of an expiry (K = F).
     pub fn atm_vol(&self, expiry_years: f64) -> f64 {
-        self.surface.vol_at_log_moneyness(0.0, expiry_years)
+        self.shifted(self.surface.vol_at_log_moneyness(0.0, expiry_years))
+    }
+
+    fn shifted(&self, vol: f64) -> f64 {
+        if self.vol_shift == 0.0 {
+            vol
+        } else {
+            (vol + self.vol_shift).max(MIN_SHIFTED_VOL)
+        }
+    }
+
+    /// The market moved by a spot factor: spot, perp mark and every forward × `factor`, the
+    /// smiles unchanged as functions of log-moneyness (sticky moneyness), and `vol_shift` added
+    /// to every vol (floored at [`MIN_SHIFTED_VOL`]).
+    pub fn moved(&self, factor: f64, vol_shift: f64) -> Result<UnderlyingMarket, MarketError> {
+        check("spot_factor", factor.is_finite() && factor > 0.0, "must be finite and > 0", factor)?;
+        check("vol_shift", vol_shift.is_finite(), "must be finite", vol_shift)?;
+        let invalid = |e: ale_surface::SurfaceError| MarketError::Invalid {
+            field: format!("{}.surface", self.name),
+            reason: e.to_string(),
+        };
+        let curve = self.surface.forward_curve().scaled(factor).map_err(invalid)?;
+        let smiles = self
+            .surface
+            .slices()
+            .iter()
+            .map(|s| (s.expiry_years(), s.smile().clone()))
+            .collect();
+        let surface = Surface::new(curve, smiles).map_err(invalid)?;
+        let mut out = self.clone();
+        out.spot *= factor;
+        out.perp_price = self.perp_price.map(|p| p * factor);
+        for f in out.forwards.values_mut() {
+            *f *= factor;
+        }
+        out.surface = surface;
+        out.vol_shift = self.vol_shift + vol_shift;
+        Ok(out)
     }
 }
 
@@ -301,6 +343,19 @@ impl MarketSnapshot {
     /// Adds (or replaces) a collateral price.
     pub fn insert_collateral(&mut self, asset: Asset, price: CollateralPrice) {
         self.collateral.insert(asset, price);
+    }
+
+    /// Moves the snapshot to a later (or equal) time; an earlier time is refused, so that time
+    /// to expiry never grows.
+    pub fn advance_time(&mut self, time: Timestamp) -> Result<(), MarketError> {
+        if time < self.time {
+            return Err(MarketError::Invalid {
+                field: "time".into(),
+                reason: format!("{time} is before the snapshot's time {}", self.time),
+            });
+        }
+        self.time = time;
+        Ok(())
     }
 
     /// The snapshot's time.

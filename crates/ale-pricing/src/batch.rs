@@ -15,8 +15,9 @@
 //! The loops are compiled twice, for the baseline target and for AVX2 (chosen at run time on
 //! x86-64). No FMA is used anywhere, so both copies and the scalar path give the same bits.
 
-use crate::black76::{greeks_kernel, price_kernel, validate_inputs};
+use crate::black76::{greeks_kernel, price_kernel, price_kernel_discounted, validate_inputs};
 use crate::error::InvalidInput;
+use crate::special::exp_kernel;
 use ale_core::OptionKind;
 use thiserror::Error;
 
@@ -192,8 +193,10 @@ fn price_scenarios_body(
 ) {
     let n = out.len();
     let (forwards, vols) = (&forwards[..n], &vols[..n]);
+    let discount = exp_kernel(-rate * expiry_years);
+    let sqrt_t = expiry_years.sqrt();
     for i in 0..n {
-        out[i] = price_kernel(sign, forwards[i], strike, expiry_years, vols[i], rate);
+        out[i] = price_kernel_discounted(sign, forwards[i], strike, sqrt_t, vols[i], discount);
     }
 }
 

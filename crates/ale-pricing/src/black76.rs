@@ -12,14 +12,14 @@
 //! - `b = ½·E·(erfcx(m − δ) − erfcx(m + δ))` when `m ≥ δ` (both terms in the lower tail);
 //! - `b = e^(x/2) − ½·E·(erfcx(δ − m) + erfcx(m + δ))` when `m < δ` (large total vol: no
 //!   cancellation, since then `b` is a sizeable part of `e^(x/2)`);
-//! - for very small total vol (`δ < 0.002·max(m, 1)` and `m < 8`) the difference
+//! - for small total vol (`δ < 0.03·max(m, 1)` and `m < 8`) the difference
 //!   `erfcx(m − δ) − erfcx(m + δ)` is summed as the odd part of the Taylor series of erfcx
 //!   about `m` (see `special::erfcx_central_difference`), which loses nothing to cancellation.
-//!   Above that threshold the direct difference loses at most `log2(max(m, 1)/(2δ)) < 8` bits,
-//!   i.e. it stays within about 1e-13 relative.
+//!   Above that threshold the direct difference loses at most `log2(max(m, 1)/(2δ)) ≈ 4`
+//!   bits.
 //!
-//! `x` itself is computed as `ln_1p(q − 1) + (F − q·K)/F` with `q = fl(F/K)` and the remainder
-//! exact, so that near the money `x` is accurate relative to itself, not to 1 — the price of a
+//! `x` itself is computed as `ln(q) + (F − q·K)/F` with `q = fl(F/K)`, the remainder exact and
+//! `ln` accurate relative to its result near `q = 1` (the crate's own kernel, `ln_1p` quality), so that near the money `x` is accurate relative to itself, not to 1 — the price of a
 //! one-minute option near the money depends on `x/s` with `s` ~ 1e-5.
 //!
 //! Greeks reuse the same pieces: `F·φ(d1) = K·φ(d2) = √(FK)·E/√(2π)` and
@@ -27,7 +27,10 @@
 //! already computed for the price.
 
 use crate::error::{check_range, InvalidInput, PricingError};
-use crate::special::{erfcx_central_difference, erfcx_nonneg, two_product_error, INV_SQRT_2PI};
+use crate::special::{
+    erfcx_central_difference, erfcx_nonneg, exp_kernel, ln_kernel, max_sel, min_sel,
+    two_product_error, INV_SQRT_2PI,
+};
 use ale_core::OptionKind;
 
 /// Smallest accepted forward and strike.
@@ -179,12 +182,7 @@ pub(crate) fn log_moneyness(forward: f64, strike: f64) -> f64 {
     // F − q·K exactly: F − p is exact (Sterbenz: p is within an ulp or two of F), the product's
     // rounding error is exact from Dekker's algorithm.
     let remainder = (forward - p) - two_product_error(q, strike, p);
-    let log_q = if q > 0.5 && q < 2.0 {
-        (q - 1.0).ln_1p() // q − 1 is exact here
-    } else {
-        q.ln()
-    };
-    log_q + remainder / forward
+    ln_kernel(q) + remainder / forward
 }
 
 /// The undiscounted out-of-the-money price `√(FK)·b(−|x|, s)` and the pieces the Greeks reuse.
@@ -206,10 +204,10 @@ pub(crate) fn otm_parts(forward: f64, strike: f64, abs_x: f64, s: f64, sqrt_fk: 
     const SQRT_2: f64 = std::f64::consts::SQRT_2;
     let m = abs_x / (s * SQRT_2);
     let delta = s * (0.25 * SQRT_2);
-    let e = (-(m * m + delta * delta)).exp();
-    let lower = forward.min(strike);
+    let e = exp_kernel(-(m * m + delta * delta));
+    let lower = min_sel(forward, strike);
     let half_scale = 0.5 * sqrt_fk * e;
-    let (otm, y_near, y_far) = if m < 8.0 && delta < 0.002 * m.max(1.0) {
+    let (otm, y_near, y_far) = if m < 8.0 && delta < 0.03 * max_sel(m, 1.0) {
         let otm = half_scale * erfcx_central_difference(m, delta);
         (otm, f64::NAN, f64::NAN)
     } else {
@@ -222,7 +220,7 @@ pub(crate) fn otm_parts(forward: f64, strike: f64, abs_x: f64, s: f64, sqrt_fk: 
         (otm, y_near, y_far)
     };
     OtmParts {
-        otm: otm.max(0.0).min(lower),
+        otm: min_sel(max_sel(otm, 0.0), lower),
         e,
         y_near,
         y_far,
@@ -239,17 +237,32 @@ pub(crate) fn price_kernel(
     vol: f64,
     rate: f64,
 ) -> f64 {
-    let discount = (-rate * expiry_years).exp();
-    let intrinsic = (sign * (forward - strike)).max(0.0);
-    let s = vol * expiry_years.sqrt();
-    if !(s >= TOTAL_VOL_MIN) {
+    let discount = exp_kernel(-rate * expiry_years);
+    price_kernel_discounted(sign, forward, strike, expiry_years.sqrt(), vol, discount)
+}
+
+/// [`price_kernel`] with `√T` and the discount factor `e^(−R·T)` already computed (the scenario
+/// loop computes them once for all its scenarios; the result is the same to the bit).
+#[inline(always)]
+pub(crate) fn price_kernel_discounted(
+    sign: f64,
+    forward: f64,
+    strike: f64,
+    sqrt_t: f64,
+    vol: f64,
+    discount: f64,
+) -> f64 {
+    let intrinsic = max_sel(sign * (forward - strike), 0.0);
+    let s = vol * sqrt_t;
+    let has_time_value = s >= TOTAL_VOL_MIN; // NaN-proof: a NaN total vol fails
+    if !has_time_value {
         return discount * intrinsic;
     }
     let x = log_moneyness(forward, strike);
     let sqrt_fk = (forward * strike).sqrt();
     let parts = otm_parts(forward, strike, x.abs(), s, sqrt_fk);
     let bound = if sign > 0.0 { forward } else { strike };
-    discount * (intrinsic + parts.otm).max(intrinsic).min(bound)
+    discount * min_sel(max_sel(intrinsic + parts.otm, intrinsic), bound)
 }
 
 /// Price and Greeks kernel on validated inputs; `sign` is `+1` for a call, `−1` for a put.
@@ -262,18 +275,19 @@ pub(crate) fn greeks_kernel(
     vol: f64,
     rate: f64,
 ) -> Greeks {
-    let discount = (-rate * expiry_years).exp();
-    let intrinsic = (sign * (forward - strike)).max(0.0);
+    let discount = exp_kernel(-rate * expiry_years);
+    let intrinsic = max_sel(sign * (forward - strike), 0.0);
     let sqrt_t = expiry_years.sqrt();
     let s = vol * sqrt_t;
-    if !(s >= TOTAL_VOL_MIN) {
+    let has_time_value = s >= TOTAL_VOL_MIN; // NaN-proof: a NaN total vol fails
+    if !has_time_value {
         return degenerate_greeks(sign, forward, strike, sqrt_t, rate, discount, intrinsic);
     }
     let x = log_moneyness(forward, strike);
     let sqrt_fk = (forward * strike).sqrt();
     let parts = otm_parts(forward, strike, x.abs(), s, sqrt_fk);
     let bound = if sign > 0.0 { forward } else { strike };
-    let price = discount * (intrinsic + parts.otm).max(intrinsic).min(bound);
+    let price = discount * min_sel(max_sel(intrinsic + parts.otm, intrinsic), bound);
 
     let h = x / s;
     let d1 = h + 0.5 * s;

@@ -61,7 +61,7 @@ pub fn implied_vol(
         "finite and in [-1, 1]",
     )?;
 
-    let discount = (-rate * expiry_years).exp();
+    let discount = crate::special::exp_kernel(-rate * expiry_years);
     let intrinsic = (kind.sign() * (forward - strike)).max(0.0);
     let upper = if kind.is_call() { forward } else { strike };
     if price < discount * intrinsic {
@@ -82,10 +82,13 @@ pub fn implied_vol(
     }
     let undiscounted = price / discount;
     let band = ROUNDING_BAND_EPS * f64::EPSILON;
-    if !(undiscounted - intrinsic > band * undiscounted) {
+    // written so that NaN fails: a NaN comparison is false
+    let has_time_value = undiscounted - intrinsic > band * undiscounted;
+    if !has_time_value {
         return indeterminate(Indeterminacy::NoTimeValue);
     }
-    if !(upper - undiscounted > band * upper) {
+    let below_bound = upper - undiscounted > band * upper;
+    if !below_bound {
         return indeterminate(Indeterminacy::AtUpperBound);
     }
     let vol = ImpliedBlackVolatility::builder()
@@ -99,7 +102,7 @@ pub fn implied_vol(
     match vol {
         Some(v) if v > 0.0 && v <= VOL_MAX => Ok(v),
         // A zero vol for a price with time value: the normalised time value is subnormal.
-        Some(v) if v == 0.0 => indeterminate(Indeterminacy::NoTimeValue),
+        Some(0.0) => indeterminate(Indeterminacy::NoTimeValue),
         // Infinite, beyond the domain, or no solution (the interior cap check of the solver):
         // all only happen within rounding of the upper bound.
         _ => indeterminate(Indeterminacy::AtUpperBound),

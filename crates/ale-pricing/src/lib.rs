@@ -5,7 +5,7 @@
 //! - [`Black76`]: one option's price and its Greeks (delta, gamma, vega, theta, vanna, volga)
 //!   exactly as `formats.md` defines them for `ale price`, accurate to about 1e-13 relative and
 //!   free of the cancellation of `F·N(d1) − K·N(d2)` deep out of the money;
-//! - [`implied_vol`]: the inverse in the vol (for `ale iv`), a wrapper of Jäckel's
+//! - [`implied_vol()`]: the inverse in the vol (for `ale iv`), a wrapper of Jäckel's
 //!   "Let's Be Rational" (the `implied-vol` crate) that turns impossible or uninformative prices
 //!   into typed errors;
 //! - [`batch`]: the same kernels over slices (many options; one option under many scenarios),

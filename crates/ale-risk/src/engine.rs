@@ -141,6 +141,50 @@ impl<P: MarginPolicy> RiskEngine<P> {
     pub fn table(&self, u: UnderlyingIx) -> Option<&UnderlyingTable> {
         self.tables.get(u).and_then(|t| t.as_ref().ok())
     }
+    /// Accounts exposed to underlying `u` (positions or moving collateral), sorted.
+    pub fn holders(&self, u: UnderlyingIx) -> &[usize] {
+        self.holders.get(u).map_or(&[], |h| h.as_slice())
+    }
+
+    /// Replaces a collateral price; re-margins the accounts holding that asset. Returns them.
+    pub fn update_collateral(
+        &mut self,
+        asset: Asset,
+        price: ale_market::CollateralPrice,
+    ) -> Vec<usize> {
+        self.market.insert_collateral(asset.clone(), price);
+        let affected: Vec<usize> = self
+            .book
+            .accounts()
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.collateral.iter().any(|(x, _)| *x == asset))
+            .map(|(i, _)| i)
+            .collect();
+        for &ix in &affected {
+            self.margins[ix] = self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
+        }
+        affected
+    }
+
+    /// Moves the market to a later time and re-margins everything (time to expiry changed for
+    /// every option).
+    pub fn advance_time(&mut self, time: ale_core::Timestamp) -> Result<(), RiskError> {
+        self.market.advance_time(time)?;
+        self.remargin_all();
+        Ok(())
+    }
+
+    /// The table of underlying `u`, or why there is none (for the liquidation-price batch).
+    pub(crate) fn table_result(&self, u: UnderlyingIx) -> Result<&UnderlyingTable, RiskError> {
+        match self.tables.get(u) {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(RiskError::Limit(
+                "tables not built: call remargin_all".into(),
+            )),
+        }
+    }
     /// The last computed margins, by account index.
     pub fn margins(&self) -> &[Result<AccountMargin, RiskError>] {
         &self.margins

@@ -15,6 +15,7 @@
 pub mod book;
 pub mod engine;
 pub mod error;
+pub mod liq_batch;
 pub mod liquidation_price;
 pub mod params;
 pub mod pm;
@@ -23,6 +24,7 @@ pub mod scenario;
 pub mod settlement;
 pub mod synthetic;
 pub mod table;
+pub mod tail;
 
 pub use book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
 pub use engine::{margin_standalone, AccountMargin, RiskEngine, Status, WorstScenario};

@@ -14,7 +14,7 @@ use ale_market::MarketSnapshot;
 use crate::book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
 use crate::engine::{margin_account, AccountMargin, Override};
 use crate::error::RiskError;
-use crate::policy::{MarginPolicy, Scratch};
+use crate::policy::{LiquidationScan, MarginPolicy, Scratch};
 use crate::table::UnderlyingTable;
 
 /// Most Brent iterations per root.
@@ -45,22 +45,28 @@ pub struct LiquidationPrices {
     pub above: Option<Root>,
 }
 
-/// Evaluates equity − MM of one account with its main underlying moved by a spot factor.
-struct MovedAccount<'a, P: MarginPolicy + ?Sized> {
-    policy: &'a P,
-    market: &'a MarketSnapshot,
-    book: &'a Book,
-    account: &'a BookAccount,
-    venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
-    underlying: UnderlyingIx,
-    kinds: Vec<RowKind>,
-    positions: Vec<BookPosition>,
-    original_rows: Vec<u32>,
-    evaluations: usize,
+/// Evaluates equity − MM of one account with its main underlying moved by a spot factor: the
+/// exact function the liquidation prices are roots of (the fast batch path in
+/// [`crate::liq_batch`] refines and checks every root with it).
+pub(crate) struct MovedAccount<'a, P: MarginPolicy + ?Sized> {
+    pub policy: &'a P,
+    pub market: &'a MarketSnapshot,
+    pub book: &'a Book,
+    pub account: &'a BookAccount,
+    pub venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
+    pub underlying: UnderlyingIx,
+    pub kinds: Vec<RowKind>,
+    /// The account's positions on the moved underlying, re-indexed 0.. into `kinds`, with entry
+    /// prices pinned to today's marks.
+    pub positions: Vec<BookPosition>,
+    /// Row in the venue table of each position.
+    pub original_rows: Vec<u32>,
+    pub evaluations: usize,
 }
 
 impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
-    fn margin_at(&mut self, factor: f64) -> Result<(AccountMargin, f64), RiskError> {
+    /// The margin at spot factor `factor`, and the gross notional the root check scales by.
+    pub(crate) fn margin_at(&mut self, factor: f64) -> Result<(AccountMargin, f64), RiskError> {
         self.evaluations += 1;
         let asset = &self.book.underlyings()[self.underlying];
         let table = UnderlyingTable::build(
@@ -90,7 +96,7 @@ impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
         Ok((m, gross))
     }
 
-    fn f(&mut self, factor: f64) -> Result<f64, RiskError> {
+    pub(crate) fn f(&mut self, factor: f64) -> Result<f64, RiskError> {
         let (m, _) = self.margin_at(factor)?;
         Ok(m.equity - m.maintenance)
     }
@@ -98,7 +104,7 @@ impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
 
 /// Brent's method on [a, b] with f(a)·f(b) ≤ 0, to |b − a| ≤ tol. A hand-written Brent (40
 /// lines) rather than a solver crate: the callback is fallible and the iteration bound is ours.
-fn brent(
+pub(crate) fn brent(
     mut f: impl FnMut(f64) -> Result<f64, RiskError>,
     mut a: f64,
     mut b: f64,
@@ -163,15 +169,25 @@ fn brent(
     )))
 }
 
-/// The liquidation prices of `account` (see the module docs). `None` when the account has no
+/// Everything the scan needs about one account: its exact evaluator, today's margin, the main
+/// underlying and its spot.
+pub(crate) struct Prepared<'a, P: MarginPolicy + ?Sized> {
+    pub moved: MovedAccount<'a, P>,
+    /// The margin today (venue tables).
+    pub base: AccountMargin,
+    pub main: Asset,
+    pub spot: f64,
+}
+
+/// Margins `account` today and sets up its exact evaluator; `None` when the account has no
 /// exposure to any underlying.
-pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
+pub(crate) fn prepare<'a, P: MarginPolicy + ?Sized>(
     policy: &'a P,
     market: &'a MarketSnapshot,
     book: &'a Book,
     account: &'a BookAccount,
     venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
-) -> Result<Option<LiquidationPrices>, RiskError> {
+) -> Result<Option<Prepared<'a, P>>, RiskError> {
     let base = margin_account(
         policy,
         market,
@@ -192,7 +208,7 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
     let own: &[BookPosition] = span.map_or(&[], |s| {
         &account.positions[s.start as usize..s.end as usize]
     });
-    let mut moved = MovedAccount {
+    let moved = MovedAccount {
         policy,
         market,
         book,
@@ -213,23 +229,57 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
         original_rows: own.iter().map(|p| p.row).collect(),
         evaluations: 0,
     };
-    let scan = policy.liquidation_scan();
     let spot = market.underlying(&main)?.spot();
+    Ok(Some(Prepared {
+        moved,
+        base,
+        main,
+        spot,
+    }))
+}
+
+/// The scan points of one side (direction −1 or +1): spot factors 1 ± step·i, the last one at
+/// the side's limit.
+pub(crate) fn scan_points(scan: &LiquidationScan, direction: f64) -> impl Iterator<Item = f64> {
+    let limit = if direction < 0.0 {
+        (1.0 - scan.reach).max(MIN_SPOT_FACTOR)
+    } else {
+        1.0 + scan.reach
+    };
+    let steps = ((1.0 - limit).abs() / scan.step).ceil() as usize;
+    let step = scan.step;
+    (1..=steps).map(move |i| {
+        if i == steps {
+            limit
+        } else {
+            1.0 + direction * step * i as f64
+        }
+    })
+}
+
+/// The liquidation prices of `account` (see the module docs). `None` when the account has no
+/// exposure to any underlying.
+pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
+    policy: &'a P,
+    market: &'a MarketSnapshot,
+    book: &'a Book,
+    account: &'a BookAccount,
+    venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
+) -> Result<Option<LiquidationPrices>, RiskError> {
+    let Some(Prepared {
+        mut moved,
+        base,
+        main,
+        spot,
+    }) = prepare(policy, market, book, account, venue_tables)?
+    else {
+        return Ok(None);
+    };
+    let scan = policy.liquidation_scan();
     let f0 = base.equity - base.maintenance;
     let mut side = |direction: f64| -> Result<Option<Root>, RiskError> {
-        let limit = if direction < 0.0 {
-            (1.0 - scan.reach).max(MIN_SPOT_FACTOR)
-        } else {
-            1.0 + scan.reach
-        };
-        let steps = ((1.0 - limit).abs() / scan.step).ceil() as usize;
         let (mut x_prev, mut f_prev) = (1.0, f0);
-        for i in 1..=steps {
-            let x = if i == steps {
-                limit
-            } else {
-                1.0 + direction * scan.step * i as f64
-            };
+        for x in scan_points(&scan, direction) {
             let fx = moved.f(x)?;
             if fx == 0.0 || (fx < 0.0) != (f_prev < 0.0) {
                 let root = if fx == 0.0 {

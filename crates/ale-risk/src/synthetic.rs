@@ -112,7 +112,8 @@ pub fn synthetic_market(btc_spot: f64, eth_spot: f64) -> MarketSnapshot {
     market
 }
 
-fn expiry_after(now: Timestamp, days: i64) -> ExpiryDate {
+/// The expiry `days` calendar days after `now` (08:00 UTC that day).
+pub fn expiry_after(now: Timestamp, days: i64) -> ExpiryDate {
     use chrono::Datelike;
     let d = Timestamp::from_unix_seconds(now.unix_seconds() + days * 86_400)
         .unwrap_or(now)

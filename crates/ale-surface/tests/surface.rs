@@ -617,7 +617,7 @@ mod properties {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(5000))]
 
         #[test]
         fn sticky_moneyness_identity(
@@ -672,6 +672,32 @@ mod properties {
             let (_, report) = fit_surface("X", &curve, &[ExpiryQuotes { expiry_years: t, quotes }], &FitConfig::default()).unwrap();
             prop_assert!(report.arbitrage.is_empty(), "{:?}", report);
             prop_assert!(report.expiries[0].rmse_vol < 0.005, "{:?}", report.expiries[0]);
+        }
+
+        #[test]
+        fn exact_quotes_are_fitted_exactly(
+            atm_vol in 0.2f64..1.5,
+            b_scale in 0.05f64..0.8,
+            rho in -0.9f64..0.7,
+            m_rel in -0.5f64..0.5,
+            sigma_rel in 0.05f64..0.7,
+            t in 0.003f64..2.0,
+        ) {
+            // Quotes over ±3 ATM standard deviations (at most strikes F/4.5 to 4.5·F), the vertex
+            // (m, σ) within that range, so that the quotes see what they should recover.
+            let atm_w = atm_vol * atm_vol * t;
+            let range = (3.0 * atm_w.sqrt()).min(1.5);
+            let (m, sigma) = (m_rel * range, sigma_rel * range);
+            let b = b_scale * t.sqrt();
+            let a = atm_w - b * (rho * (-m) + (m * m + sigma * sigma).sqrt());
+            let Ok(p) = SviParams::new(a, b, rho, m, sigma) else {
+                return Ok(());
+            };
+            prop_assume!(p.min_total_variance() > 0.05 * atm_w);
+            let k = strikes_grid(25, -range, range);
+            let vols: Vec<f64> = k.iter().map(|&x| (p.total_variance(x) / t).sqrt()).collect();
+            let fit = fit_smile(t, &k, &vols, None, &FitConfig { repair_butterfly: false, ..FitConfig::default() }).unwrap();
+            prop_assert!(fit.max_error_vol < 2e-4, "{:?} vs {:?}", fit, p);
         }
 
         #[test]

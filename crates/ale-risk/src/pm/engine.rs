@@ -399,7 +399,8 @@ fn evaluate_inner(
         check_closed(&format!("{path}.confidence"), c.confidence, 0.0, 1.0)?;
         check_closed(&format!("{path}.mm_haircut"), c.mm_haircut, 0.0, 1.0)?;
         check_at_least(&format!("{path}.im_haircut"), c.im_haircut, 0.0)?;
-        if !(c.mm_haircut + c.im_haircut <= 1.0) {
+        // Both are finite here (checked above), so `>` cannot miss a NaN.
+        if c.mm_haircut + c.im_haircut > 1.0 {
             return Err(PmError::invalid(
                 format!("{path}.im_haircut"),
                 format!(

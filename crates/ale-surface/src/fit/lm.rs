@@ -7,14 +7,16 @@ use super::qe::MAX_WING_SLOPE;
 use crate::svi::durrleman_g;
 
 /// Iteration limit of one refinement.
-pub const LM_MAX_ITERATIONS: usize = 60;
+pub const LM_MAX_ITERATIONS: usize = 200;
+/// Iterations each candidate start gets before only the best one is refined further.
+pub const LM_RACE_ITERATIONS: usize = 8;
 /// Refinement stops when a step lowers the cost by less than this fraction.
-pub const LM_TOLERANCE: f64 = 1e-10;
+pub const LM_TOLERANCE: f64 = 1e-8;
 /// |ρ| is kept at or below this.
 pub const RHO_MAX: f64 = 0.9999;
 /// g is pushed at least this far above 0 at the repair grid points, so that the dense check
 /// between them also passes.
-pub(crate) const REPAIR_G_MARGIN: f64 = 1e-3;
+pub const REPAIR_G_MARGIN: f64 = 1e-3;
 
 /// Points to fit in vol space.
 pub(crate) struct VolData<'a> {
@@ -94,13 +96,19 @@ pub(crate) fn cost(data: &VolData<'_>, penalty: Option<&Penalty<'_>>, p: &Raw) -
     sum
 }
 
-/// Minimises [`cost`] from `start`; returns the best admissible point and its cost.
-pub(crate) fn refine(data: &VolData<'_>, penalty: Option<&Penalty<'_>>, start: Raw) -> (Raw, f64) {
+/// Minimises [`cost`] from `start` in at most `max_iterations` steps; returns the best admissible
+/// point and its cost.
+pub(crate) fn refine(
+    data: &VolData<'_>,
+    penalty: Option<&Penalty<'_>>,
+    start: Raw,
+    max_iterations: usize,
+) -> (Raw, f64) {
     let inv_t = 1.0 / data.expiry_years;
     let mut p = project(start, data.sigma_min);
     let mut c = cost(data, penalty, &p);
     let mut lambda = 1e-3;
-    for _ in 0..LM_MAX_ITERATIONS {
+    for _ in 0..max_iterations.min(LM_MAX_ITERATIONS) {
         let mut jtj = [[0.0; MAX_DIM]; MAX_DIM];
         let mut jtr = [0.0; MAX_DIM];
         let mut add_row = |r: f64, j: &[f64; 5]| {
@@ -178,11 +186,4 @@ pub(crate) fn refine(data: &VolData<'_>, penalty: Option<&Penalty<'_>>, start: R
         }
     }
     (p, c)
-}
-
-/// min over `k` of g for parameters `p` (and where).
-pub(crate) fn min_g(p: &Raw, k: &[f64]) -> (f64, f64) {
-    k.iter()
-        .map(|&x| (g_at(p, x), x))
-        .fold((f64::INFINITY, 0.0), |acc, v| if v.0 < acc.0 { v } else { acc })
 }

@@ -5,9 +5,10 @@
 //!
 //! 1. the quasi-explicit reduction: for fixed (m, σ) the best (a, b·ρ·σ, b·σ) is a linearly
 //!    constrained least-squares problem in total variance, solved exactly (active set); (m, σ) searched on a
-//!    7×5 grid, then Nelder–Mead from each of the two best local minima of the grid;
-//! 2. Levenberg–Marquardt from each candidate on all five parameters on the vol residuals
-//!    (the best kept), projected onto the
+//!    9×7 grid, then Nelder–Mead from each of the three best local minima of the grid (plus the
+//!    best grid point with its vertex inside the quoted range, unrefined);
+//! 2. Levenberg–Marquardt on all five parameters on the vol residuals — a few steps from each
+//!    candidate, then the best one to convergence — projected onto the
 //!    admissible set (b ≥ 0, |ρ| ≤ 0.9999, σ > 0, b(1 + |ρ|) ≤ 2, a + b·σ·√(1 − ρ²) ≥ 0);
 //! 3. if Durrleman's g is negative anywhere on the check grid, the refinement is repeated with
 //!    penalty rows on g (weights 1, 10, 100, 1000 until the smile is clean).
@@ -20,13 +21,15 @@ mod qe;
 use ale_core::OptionKind;
 use thiserror::Error;
 
-use crate::arbitrage::{check_arbitrage_with_extents, grid_half_width, ArbitrageViolation};
+use crate::arbitrage::{
+    check_arbitrage_with_extents, grid_half_width, ArbitrageViolation, BUTTERFLY_TOLERANCE,
+};
 use crate::error::SurfaceError;
 use crate::forward::ForwardCurve;
 use crate::surface::Surface;
 use crate::svi::SviParams;
 
-pub use lm::{LM_MAX_ITERATIONS, LM_TOLERANCE, REPAIR_G_MARGIN, RHO_MAX};
+pub use lm::{LM_MAX_ITERATIONS, LM_RACE_ITERATIONS, LM_TOLERANCE, REPAIR_G_MARGIN, RHO_MAX};
 pub use qe::{
     ACTIVE_SET_MAX_ITERATIONS, GRID_M, GRID_SIGMA, MAX_WING_SLOPE, NELDER_MEAD_MAX_ITERATIONS,
     NELDER_MEAD_MIN_SIZE, NELDER_MEAD_STARTS, NELDER_MEAD_TOLERANCE,
@@ -44,10 +47,10 @@ pub const VEGA_WEIGHT_FLOOR: f64 = 0.05;
 pub const MIN_SPREAD_VOL: f64 = 1e-4;
 /// Penalty weights of the butterfly repair, tried in order until the smile is clean.
 pub const REPAIR_PENALTY_WEIGHTS: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
-/// Grid points of the butterfly check made inside the fit to decide on a repair (the report's
-/// check, [`crate::check_arbitrage`], uses the denser [`crate::arbitrage::ARBITRAGE_GRID_POINTS`]).
-pub const FIT_CHECK_GRID_POINTS: usize = 241;
-/// Grid points of the repair penalty.
+/// Grid points (twice: uniform, and sinh-spaced around the vertex) of the butterfly check made
+/// inside the fit to decide on a repair; the report's check is [`crate::check_arbitrage`].
+pub const FIT_CHECK_GRID_POINTS: usize = 201;
+/// Grid points (twice, as for the check) of the repair penalty.
 pub const REPAIR_GRID_POINTS: usize = 121;
 
 /// What a quote gives at its strike.
@@ -425,31 +428,29 @@ fn fit_points(
         sigma_min,
     };
     // Refine every candidate on the exact vol objective; keep the best.
-    let mut p = candidates
+    // Refine every candidate on the exact vol objective for a few steps (a race), then the best
+    // one to convergence.
+    let (leader, _) = candidates
         .iter()
         .flatten()
-        .map(|(_, start)| lm::refine(&data, None, *start))
+        .map(|(_, start)| lm::refine(&data, None, *start, LM_RACE_ITERATIONS))
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .ok_or(no_solution.clone())?
-        .0;
+        .ok_or(no_solution.clone())?;
+    let mut p = lm::refine(&data, None, leader, LM_MAX_ITERATIONS).0;
 
     let extent = k.iter().fold(0.0f64, |m, &x| m.max(x.abs()));
     let mut butterfly_repaired = false;
     if config.repair_butterfly {
-        let atm_w = svi_w(&p, 0.0);
-        let hw = grid_half_width(atm_w, extent);
-        let check: Vec<f64> = (0..FIT_CHECK_GRID_POINTS)
-            .map(|i| -hw + 2.0 * hw * i as f64 / (FIT_CHECK_GRID_POINTS - 1) as f64)
-            .collect();
-        if lm::min_g(&p, &check).0 < -crate::arbitrage::BUTTERFLY_TOLERANCE {
-            let pen_k: Vec<f64> = (0..REPAIR_GRID_POINTS)
-                .map(|i| -hw + 2.0 * hw * i as f64 / (REPAIR_GRID_POINTS - 1) as f64)
-                .collect();
+        // A little wider than the report's grid, whose width follows the final w(0).
+        let hw = 1.1 * grid_half_width(svi_w(&p, 0.0), extent);
+        let clean = |q: &[f64; 5]| min_g_dense(q, hw, FIT_CHECK_GRID_POINTS) >= -BUTTERFLY_TOLERANCE;
+        if !clean(&p) {
+            let pen_k = dense_grid(&p, hw, REPAIR_GRID_POINTS);
             let mut q = p;
             for &weight in &REPAIR_PENALTY_WEIGHTS {
                 let pen = lm::Penalty { k: &pen_k, weight };
-                q = lm::refine(&data, Some(&pen), q).0;
-                if lm::min_g(&q, &check).0 >= -crate::arbitrage::BUTTERFLY_TOLERANCE {
+                q = lm::refine(&data, Some(&pen), q, LM_MAX_ITERATIONS).0;
+                if clean(&q) {
                     butterfly_repaired = true;
                     break;
                 }
@@ -473,6 +474,43 @@ fn fit_points(
         max_error_vol: max_err,
         butterfly_repaired,
     })
+}
+
+/// `n` points uniform on [−hw, hw] and `n` points k = m + σ·sinh(u), u uniform, dense where the
+/// smile turns (near its vertex m), clipped to [−hw, hw].
+fn dense_grid(p: &[f64; 5], hw: f64, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(2 * n);
+    dense_grid_for_each(p, hw, n, |k| out.push(k));
+    out
+}
+
+fn dense_grid_for_each(p: &[f64; 5], hw: f64, n: usize, mut f: impl FnMut(f64)) {
+    let (m, s) = (p[3], p[4]);
+    let (u_lo, u_hi) = (((-hw - m) / s).asinh(), ((hw - m) / s).asinh());
+    let step = 1.0 / (n - 1) as f64;
+    for i in 0..n {
+        let x = i as f64 * step;
+        f(-hw + 2.0 * hw * x);
+        f((m + s * (u_lo + (u_hi - u_lo) * x).sinh()).clamp(-hw, hw));
+    }
+}
+
+/// min of Durrleman's g over [`dense_grid`].
+fn min_g_dense(p: &[f64; 5], hw: f64, n: usize) -> f64 {
+    let svi = SviParams {
+        a: p[0],
+        b: p[1],
+        rho: p[2],
+        m: p[3],
+        sigma: p[4],
+    };
+    let mut min = f64::INFINITY;
+    dense_grid_for_each(p, hw, n, |k| {
+        let g = svi.durrleman_g(k);
+        // NaN counts as a violation.
+        min = if g >= min { min } else { g };
+    });
+    min
 }
 
 fn svi_w(p: &[f64; 5], k: f64) -> f64 {

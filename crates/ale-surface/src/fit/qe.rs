@@ -17,20 +17,20 @@
 
 
 /// Grid points in m for the outer search.
-pub const GRID_M: usize = 7;
+pub const GRID_M: usize = 9;
 /// Grid points in σ (log-spaced) for the outer search.
-pub const GRID_SIGMA: usize = 5;
+pub const GRID_SIGMA: usize = 7;
 /// Nelder–Mead runs of the outer search, from the best local minima of the grid.
-pub const NELDER_MEAD_STARTS: usize = 2;
+pub const NELDER_MEAD_STARTS: usize = 3;
 /// Nelder–Mead iteration limit of the outer search (per run).
 pub const NELDER_MEAD_MAX_ITERATIONS: usize = 120;
 /// Nelder–Mead stops when the simplex's objective values agree to this relative tolerance (the
 /// five-parameter refinement that follows polishes further).
-pub const NELDER_MEAD_TOLERANCE: f64 = 1e-6;
+pub const NELDER_MEAD_TOLERANCE: f64 = 1e-4;
 /// Iteration limit of the inner active-set solver (each iteration one ≤ 6×6 solve).
 pub const ACTIVE_SET_MAX_ITERATIONS: usize = 40;
 /// Nelder–Mead stops when the simplex is smaller than this in both m and ln σ.
-pub const NELDER_MEAD_MIN_SIZE: f64 = 1e-5;
+pub const NELDER_MEAD_MIN_SIZE: f64 = 1e-3;
 /// Lee's bound on the wing slopes of total variance, b(1 + |ρ|) ≤ this.
 pub const MAX_WING_SLOPE: f64 = 2.0;
 
@@ -363,6 +363,11 @@ pub(crate) fn to_raw(inner: &Inner, m: f64, sigma: f64) -> [f64; 5] {
 
 /// Search box of the outer problem.
 pub(crate) struct Domain {
+    /// Quoted range of k.
+    pub k_lo: f64,
+    pub k_hi: f64,
+    /// ln of the quoted span.
+    pub ln_span: f64,
     pub m_lo: f64,
     pub m_hi: f64,
     pub ln_s_lo: f64,
@@ -378,10 +383,13 @@ impl Domain {
             });
         let span = (hi - lo).max(1e-4);
         Domain {
+            k_lo: lo,
+            k_hi: hi,
+            ln_span: span.ln(),
             m_lo: lo - 0.5 * span,
             m_hi: hi + 0.5 * span,
             ln_s_lo: (span * 2e-3).ln(),
-            ln_s_hi: (span * 2.0).ln(),
+            ln_s_hi: (4.0 * span).ln(),
         }
     }
 
@@ -393,9 +401,14 @@ impl Domain {
     }
 }
 
-/// Candidates of the outer search, best first: Nelder–Mead run from each of the
-/// [`NELDER_MEAD_STARTS`] best local minima of the grid, as (objective, raw SVI).
-pub(crate) fn search(data: &Data<'_>, domain: &Domain) -> [Option<(f64, [f64; 5])>; NELDER_MEAD_STARTS] {
+/// Candidates of the outer search, as (objective, raw SVI): Nelder–Mead run from each of the
+/// [`NELDER_MEAD_STARTS`] best local minima of the grid, and (unrefined) the best grid point
+/// whose vertex m lies inside the quoted range with σ below the quoted span — the grid's edges
+/// hold a spurious "wide parabola" valley that can hide the true one.
+pub(crate) fn search(
+    data: &Data<'_>,
+    domain: &Domain,
+) -> [Option<(f64, [f64; 5])>; NELDER_MEAD_STARTS + 1] {
     let eval = |p: [f64; 2]| -> f64 {
         let p = domain.clamp(p);
         match inner(data, p[0], p[1].exp()) {
@@ -443,11 +456,25 @@ pub(crate) fn search(data: &Data<'_>, domain: &Domain) -> [Option<(f64, [f64; 5]
             }
         }
     }
-    let mut out = [None; NELDER_MEAD_STARTS];
+    let mut out = [None; NELDER_MEAD_STARTS + 1];
     for (slot, &(v, i, j)) in out.iter_mut().zip(&starts) {
         if v.is_finite() {
             *slot = nelder_mead(data, domain, &eval, (v, at(i, j)), dm, ds);
         }
+    }
+    let mut interior: Option<(f64, [f64; 2])> = None;
+    for (i, row) in values.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let p = at(i, j);
+            let inside = p[0] >= domain.k_lo && p[0] <= domain.k_hi && p[1] <= domain.ln_span;
+            if inside && v.is_finite() && interior.is_none_or(|b| v < b.0) {
+                interior = Some((v, p));
+            }
+        }
+    }
+    if let Some((_, p)) = interior {
+        let s = p[1].exp();
+        out[NELDER_MEAD_STARTS] = inner(data, p[0], s).map(|x| (x.objective, to_raw(&x, p[0], s)));
     }
     out
 }

@@ -1,0 +1,17 @@
+//! `ale-keeper`: the keeper node an operator runs all day. It ingests market and account
+//! events, keeps every account's margin current through the risk engine's incremental path,
+//! ranks accounts by shortfall, raises margin calls, and persists every event to SQLite so that a
+//! restart (even after `kill -9`) rebuilds exactly the same state.
+//!
+//! Layers: [`node`] is the pure state machine (`apply(event) -> effects`, no clock, no I/O);
+//! [`store`] is the event log in SQLite (WAL); [`service`] wires them to an async runtime, the
+//! HTTP/WebSocket API ([`api`]), metrics and the dashboard. API boundary: only this crate knows
+//! HTTP.
+
+pub mod api;
+pub mod demo;
+pub mod event;
+pub mod heatmap;
+pub mod node;
+pub mod service;
+pub mod store;

@@ -1,0 +1,104 @@
+//! A driver: runs accounts through the tiers with the registered bidders at explicit times.
+//!
+//! It is the event source the CLI and the benches use (and the simulator can): it checks the
+//! accounts at `start`, then sends each registered bidder's bid at the moment the auction's
+//! price first reaches its limit (Dutch), or its sealed bid at the start (sealed), and a `Tick`
+//! when each auction's time is up. The engine does the rest; the driver only orders events.
+
+use ale_core::{AccountId, Timestamp};
+
+use crate::engine::{Engine, Event, Record};
+use crate::error::LiquidationError;
+
+fn at(seconds: i64) -> Result<Timestamp, LiquidationError> {
+    Timestamp::from_unix_seconds(seconds).ok_or_else(|| LiquidationError::Invalid {
+        field: "time".into(),
+        reason: format!("{seconds} s since the epoch is out of range"),
+    })
+}
+
+/// Liquidates whichever of `accounts` are liquidatable at `start`, through every tier, and
+/// returns the records produced.
+pub fn run(
+    engine: &mut Engine,
+    accounts: &[AccountId],
+    start: Timestamp,
+) -> Result<Vec<Record>, LiquidationError> {
+    let mut out = Vec::new();
+    for account in accounts {
+        out.extend(engine.process(
+            &Event::Check {
+                account: account.clone(),
+            },
+            start,
+        )?);
+    }
+    let params = engine.params().auction;
+    let bidders: Vec<(String, f64, f64)> = engine
+        .bidders()
+        .map(|b| {
+            (
+                b.name.clone(),
+                b.max_price_fraction,
+                b.insolvent_premium_fraction,
+            )
+        })
+        .collect();
+    // (time, 0 = bid / 1 = tick, sequence, event): ticks after the bids of the same second.
+    let mut schedule: Vec<(i64, u8, usize, Event)> = Vec::new();
+    for (account, view) in engine.open_auctions() {
+        let t0 = view.opened.unix_seconds();
+        for (name, limit, premium) in &bidders {
+            let event = if view.sealed {
+                Some((
+                    t0,
+                    Event::SealedBid {
+                        account: account.clone(),
+                        bidder: name.clone(),
+                        price_fraction: *limit,
+                    },
+                ))
+            } else {
+                let wait_s = if view.insolvent {
+                    Some(premium * params.insolvent_s)
+                } else {
+                    params.time_to_reach(*limit)
+                };
+                wait_s.map(|s| {
+                    (
+                        t0 + s.ceil() as i64,
+                        Event::Bid {
+                            account: account.clone(),
+                            bidder: name.clone(),
+                        },
+                    )
+                })
+            };
+            if let Some((t, e)) = event {
+                if t < view.closes.unix_seconds() {
+                    let n = schedule.len();
+                    schedule.push((t, 0, n, e));
+                }
+            }
+        }
+        let n = schedule.len();
+        schedule.push((view.closes.unix_seconds(), 1, n, Event::Tick));
+    }
+    schedule.sort_by_key(|(t, kind, n, _)| (*t, *kind, *n));
+    let mut last_tick = None;
+    for (t, _, _, event) in schedule {
+        if let Event::Bid { account, .. } | Event::SealedBid { account, .. } = &event {
+            if !engine.open_auctions().iter().any(|(a, _)| a == account) {
+                continue;
+            }
+        }
+        if matches!(event, Event::Tick) {
+            if last_tick == Some(t) {
+                continue;
+            }
+            last_tick = Some(t);
+        }
+        out.extend(engine.process(&event, at(t)?)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,2267 @@
+//! The liquidation engine: `process(event, now) -> records`, the same code under the keeper, the
+//! simulator and the CLI.
+//!
+//! Lifecycle of an account (each step a [`Record`] with its reason; every ledger operation is
+//! carried by the record that caused it, so replaying the log rebuilds the ledger):
+//!
+//! ```text
+//! Check ─► flagged (equity < maintenance) ─► frozen ─┬─ dust ──────────────► fund takes all ─► closed
+//!                                                   ├─ equity < 0 ───────► insolvent Dutch auction
+//!                                                   │                       ─► (end) fund takes the rest,
+//!                                                   │                          loss waterfall ─► closed
+//!                                                   └─ tier 1 backstop ─► restored
+//!                                                        ─► tier 2 auction (Dutch or sealed) ─► restored
+//!                                                        ─► (end) tier 3 market sale ─► restored
+//!                                                        ─► the insurance fund takes what remains
+//!                                                           ─► restored or closed
+//! ```
+//!
+//! Partial liquidation: every tier but the insolvent auction sells positions one at a time in
+//! the order of margin removed per unit of expected cost, each sized (a bounded root search on a
+//! re-margin) to the smallest part that brings equity back to maintenance · (1 + buffer), the
+//! buffer margin of formats.md.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use ale_core::{Account, AccountId, Amount, Asset, Rounding, Timestamp};
+use ale_market::MarketSnapshot;
+use ale_risk::MarginPolicy;
+
+use crate::auction::{self, QuoteInput};
+use crate::error::{arith, LiquidationError};
+use crate::ledger::{Holder, HolderId, Leg, Ledger, Op, OpId, Unit, UnitId};
+use crate::params::{
+    AuctionKind, LiquidationParams, LossMode, SealedPricing, MAX_AUCTION_FILLS, MAX_BIDDERS,
+    MAX_CREDIT_PROVIDERS, MAX_POOLS, MAX_POSITIONS, MAX_RECORDS_PER_EVENT, MAX_SIZING_STEPS,
+};
+use crate::valuation::{quantity_from_size, Health, Holding, Margining, Portfolio};
+
+/// A registered liquidator (tier-2 bidder).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bidder {
+    /// Its name (its ledger holder is `Liquidator(name)`).
+    pub name: String,
+    /// Who owns it: a bidder never liquidates an account of the same owner.
+    pub owner: String,
+    /// Price limit in a solvent auction: the most it pays, as a fraction of the value it takes.
+    pub max_price_fraction: f64,
+    /// Price limit in the insolvent auction: it takes an account only once it is paid at least
+    /// this fraction of the account's maintenance margin beyond the negative equity, i.e. once
+    /// the price is ≤ E − fraction·M.
+    pub insolvent_premium_fraction: f64,
+    /// The largest share of one account it takes in one fill, (0, 1].
+    pub max_share: f64,
+}
+
+/// An input to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Re-margin an account; flag and start liquidating it when equity < maintenance.
+    Check { account: AccountId },
+    /// A Dutch-auction bid: `bidder` takes the account at the current price, up to its share.
+    Bid { account: AccountId, bidder: String },
+    /// A sealed bid: `price_fraction` of the value taken, within the bidding window.
+    SealedBid {
+        account: AccountId,
+        bidder: String,
+        price_fraction: f64,
+    },
+    /// Time passes: auctions whose time is up end and the next tier runs.
+    Tick,
+    /// Cash paid in from outside.
+    Deposit {
+        holder: Holder,
+        asset: Asset,
+        amount: Amount,
+    },
+    /// A trader asks to withdraw cash (refused while frozen or below initial margin).
+    Withdraw {
+        account: AccountId,
+        asset: Asset,
+        amount: Amount,
+    },
+}
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A holder's opening balances put on the ledger.
+    Opened,
+    /// Cash paid in.
+    Deposit,
+    /// Cash paid out.
+    Withdrawal,
+    /// A request refused (the reason says why).
+    Refused,
+    /// Equity < maintenance margin.
+    Flagged,
+    /// No withdrawals, no risk-increasing orders.
+    Frozen,
+    /// Tier 1: a backstop took a position at mark with its fee.
+    BackstopTake,
+    /// Tier 2 started.
+    AuctionOpened,
+    /// A sealed bid was accepted into the book.
+    SealedBidAccepted,
+    /// Tier 2: a bidder took a share of the account.
+    AuctionFill,
+    /// A bid was refused (the reason says which guard).
+    BidRefused,
+    /// The auction's time is up.
+    AuctionEnded,
+    /// Tier 3: a position sold into the order book.
+    MarketSale,
+    /// The insurance fund took what remained.
+    FundTake,
+    /// One step of the loss waterfall.
+    Waterfall,
+    /// A trader charged its share of a socialised loss.
+    SocialisedCharge,
+    /// A backstop-credit provider paid its premium.
+    Premium,
+    /// Equity back at maintenance · (1 + buffer).
+    Restored,
+    /// No position left.
+    Closed,
+}
+
+impl RecordKind {
+    /// The record's name in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Opened => "opened",
+            RecordKind::Deposit => "deposit",
+            RecordKind::Withdrawal => "withdrawal",
+            RecordKind::Refused => "refused",
+            RecordKind::Flagged => "flagged",
+            RecordKind::Frozen => "frozen",
+            RecordKind::BackstopTake => "backstop_take",
+            RecordKind::AuctionOpened => "auction_opened",
+            RecordKind::SealedBidAccepted => "sealed_bid_accepted",
+            RecordKind::AuctionFill => "auction_fill",
+            RecordKind::BidRefused => "bid_refused",
+            RecordKind::AuctionEnded => "auction_ended",
+            RecordKind::MarketSale => "market_sale",
+            RecordKind::FundTake => "fund_take",
+            RecordKind::Waterfall => "waterfall",
+            RecordKind::SocialisedCharge => "socialised_charge",
+            RecordKind::Premium => "premium",
+            RecordKind::Restored => "restored",
+            RecordKind::Closed => "closed",
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Sequence number, from 0, gap-free.
+    pub seq: u64,
+    /// When (the `now` of the event).
+    pub at: Timestamp,
+    /// The account concerned, if any.
+    pub account: Option<AccountId>,
+    /// What happened.
+    pub kind: RecordKind,
+    /// Why, in words.
+    pub reason: String,
+    /// Named figures (amounts as exact decimals).
+    pub details: Vec<(&'static str, String)>,
+    /// The ledger operation it applied, if any.
+    pub op: Option<Op>,
+}
+
+/// Where a liquidation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Flagged and frozen; tiers running.
+    Frozen,
+    /// Waiting for tier-2 bids.
+    Auction,
+    /// Back at the buffer margin; unfrozen.
+    Restored,
+    /// No position left; unfrozen.
+    Closed,
+}
+
+/// A liquidation in progress or finished, as seen from outside.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaseView {
+    /// Its stage.
+    pub stage: Stage,
+    /// When it was flagged.
+    pub flagged_at: Timestamp,
+    /// The auction, when one is open or was: (opened, closes, insolvent, sealed).
+    pub auction: Option<AuctionView>,
+}
+
+/// An auction as seen from outside.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuctionView {
+    /// Start.
+    pub opened: Timestamp,
+    /// When it ends (a Tick at or after this moves on).
+    pub closes: Timestamp,
+    /// The insolvent auction.
+    pub insolvent: bool,
+    /// A sealed-bid auction.
+    pub sealed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    stage: Stage,
+    flagged_at: Timestamp,
+    auction: Option<AuctionView>,
+    sealed_bids: BTreeMap<String, f64>,
+    fills: usize,
+    fees: Amount,
+}
+
+#[derive(Debug, Clone)]
+enum UnitKind {
+    Cash(Asset),
+    Qty(usize),
+    Cost(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Taker {
+    holder: HolderId,
+    max_notional: Option<Amount>,
+    used: Amount,
+}
+
+/// One part of a position moving from the account to a taker (signs as the account's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Take {
+    instrument: usize,
+    dq: Amount,
+    dc: Amount,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pricing {
+    /// At mark, with a fee of this fraction of notional paid to the taker.
+    Mark { fee_rate: f64 },
+    /// Into the order book, with the depth model's slippage.
+    Market,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payer {
+    Account(HolderId),
+    Fund,
+}
+
+/// The liquidation engine. See the module docs.
+pub struct Engine {
+    params: LiquidationParams,
+    risk: Margining,
+    ledger: Ledger,
+    unit_kinds: Vec<UnitKind>,
+    owners: BTreeMap<AccountId, String>,
+    bidders: BTreeMap<String, Bidder>,
+    takers: Vec<Taker>,
+    pools: BTreeMap<String, usize>,
+    providers: BTreeMap<String, HolderId>,
+    cases: BTreeMap<AccountId, Case>,
+    sold: BTreeMap<Asset, VecDeque<(Timestamp, Amount)>>,
+    log: Vec<Record>,
+    next_op: u64,
+    now: Option<Timestamp>,
+    fund: HolderId,
+    fees: HolderId,
+    socialised: HolderId,
+    external: HolderId,
+    settle_unit: UnitId,
+}
+
+fn amt(x: f64, rounding: Rounding, context: &'static str) -> Result<Amount, LiquidationError> {
+    Amount::from_f64(x, rounding).map_err(arith(context))
+}
+
+fn min_amount(a: Amount, b: Amount) -> Amount {
+    if a <= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Splits `total` over `weights` pro rata, exactly: each share rounds down, then the few
+/// nano-units left go one by one in order to those with room. Shares never exceed `caps`;
+/// the result sums to min(total, Σ caps).
+pub(crate) fn pro_rata(
+    total: Amount,
+    weights: &[Amount],
+    caps: &[Amount],
+) -> Result<Vec<Amount>, LiquidationError> {
+    let weight_sum = weights.iter().try_fold(Amount::ZERO, |s, w| {
+        s.checked_add(*w).map_err(arith("pro-rata weights"))
+    })?;
+    let cap_sum = caps.iter().try_fold(Amount::ZERO, |s, c| {
+        s.checked_add(*c).map_err(arith("pro-rata caps"))
+    })?;
+    let target = min_amount(total, cap_sum);
+    let mut shares = vec![Amount::ZERO; weights.len()];
+    if target.raw() <= 0 || weight_sum.raw() <= 0 {
+        return Ok(shares);
+    }
+    let mut given = Amount::ZERO;
+    for (i, w) in weights.iter().enumerate() {
+        // Rounds down: the remainder is handed out below, so that the sum is exact.
+        let share = target
+            .checked_mul_div(*w, weight_sum, Rounding::Down)
+            .map_err(arith("pro-rata share"))?;
+        shares[i] = min_amount(share, caps[i]);
+        given = given.checked_add(shares[i]).map_err(arith("pro-rata"))?;
+    }
+    let mut left = target.checked_sub(given).map_err(arith("pro-rata"))?;
+    // At most one pass per holder with room: bounded by the number of holders.
+    for (i, cap) in caps.iter().enumerate() {
+        if left.raw() <= 0 {
+            break;
+        }
+        let room = cap.checked_sub(shares[i]).map_err(arith("pro-rata"))?;
+        let add = min_amount(room, left);
+        if add.raw() > 0 {
+            shares[i] = shares[i].checked_add(add).map_err(arith("pro-rata"))?;
+            left = left.checked_sub(add).map_err(arith("pro-rata"))?;
+        }
+    }
+    Ok(shares)
+}
+
+impl Engine {
+    /// An engine on `market` under `policy`: the insurance fund, the fee and socialised-loss
+    /// accounts exist (empty) from the start.
+    pub fn new(
+        policy: Box<dyn MarginPolicy>,
+        market: MarketSnapshot,
+        params: LiquidationParams,
+    ) -> Result<Engine, LiquidationError> {
+        params.validate()?;
+        let mut ledger = Ledger::new();
+        let external = ledger.holder(&Holder::External);
+        let fund = ledger.holder(&Holder::InsuranceFund);
+        let fees = ledger.holder(&Holder::Fees);
+        let socialised = ledger.holder(&Holder::SocialisedLoss);
+        let settle_unit = ledger.unit(&Unit::Cash(params.settlement_asset.clone()));
+        Ok(Engine {
+            unit_kinds: vec![UnitKind::Cash(params.settlement_asset.clone())],
+            params,
+            risk: Margining::new(policy, market),
+            ledger,
+            owners: BTreeMap::new(),
+            bidders: BTreeMap::new(),
+            takers: vec![Taker {
+                holder: fund,
+                max_notional: None,
+                used: Amount::ZERO,
+            }],
+            pools: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            cases: BTreeMap::new(),
+            sold: BTreeMap::new(),
+            log: Vec::new(),
+            next_op: 0,
+            now: None,
+            fund,
+            fees,
+            socialised,
+            external,
+            settle_unit,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &LiquidationParams {
+        &self.params
+    }
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+    /// The audit log, every record so far.
+    pub fn log(&self) -> &[Record] {
+        &self.log
+    }
+    /// The name of the margin policy in force.
+    pub fn policy_name(&self) -> &'static str {
+        self.risk.policy_name()
+    }
+    /// The registered bidders.
+    pub fn bidders(&self) -> impl Iterator<Item = &Bidder> {
+        self.bidders.values()
+    }
+    /// The liquidation of `account`, if one was started.
+    pub fn case(&self, account: &AccountId) -> Option<CaseView> {
+        self.cases.get(account).map(|c| CaseView {
+            stage: c.stage,
+            flagged_at: c.flagged_at,
+            auction: c.auction,
+        })
+    }
+    /// Accounts with an auction open, in id order.
+    pub fn open_auctions(&self) -> Vec<(AccountId, AuctionView)> {
+        self.cases
+            .iter()
+            .filter(|(_, c)| c.stage == Stage::Auction)
+            .filter_map(|(id, c)| c.auction.map(|a| (id.clone(), a)))
+            .collect()
+    }
+
+    // ----- registration ------------------------------------------------------------------
+
+    fn intern_unit(&mut self, unit: &Unit, kind: UnitKind) -> UnitId {
+        let id = self.ledger.unit(unit);
+        if id.0 as usize == self.unit_kinds.len() {
+            self.unit_kinds.push(kind);
+        }
+        id
+    }
+
+    fn list(&mut self, instrument: &ale_core::Instrument) -> Result<usize, LiquidationError> {
+        if let Some(ix) = self.risk.index_of(instrument) {
+            return Ok(ix);
+        }
+        let next = self.risk.meta.len();
+        let q = self.intern_unit(&Unit::Quantity(instrument.clone()), UnitKind::Qty(next));
+        let c = self.intern_unit(&Unit::CostBasis(instrument.clone()), UnitKind::Cost(next));
+        self.risk.list(instrument, || (q, c))
+    }
+
+    /// Lists instruments ahead of time (one table build for all of them).
+    pub fn list_instruments<'a>(
+        &mut self,
+        instruments: impl IntoIterator<Item = &'a ale_core::Instrument>,
+    ) -> Result<(), LiquidationError> {
+        for i in instruments {
+            self.list(i)?;
+        }
+        self.risk.ensure_tables()
+    }
+
+    fn advance(&mut self, now: Timestamp) -> Result<(), LiquidationError> {
+        if let Some(last) = self.now {
+            if now < last {
+                return Err(LiquidationError::Invalid {
+                    field: "now".into(),
+                    reason: format!("time must not go backwards: {now} is before {last}"),
+                });
+            }
+        }
+        self.now = Some(now);
+        Ok(())
+    }
+
+    /// Puts `account`'s collateral and positions on the ledger for `holder`, against External.
+    fn open(
+        &mut self,
+        holder: &Holder,
+        account: &Account,
+        now: Timestamp,
+    ) -> Result<HolderId, LiquidationError> {
+        self.advance(now)?;
+        if account.positions.len() > MAX_POSITIONS {
+            return Err(LiquidationError::Limit(format!(
+                "'{}' holds {} positions, more than {MAX_POSITIONS}",
+                account.id,
+                account.positions.len()
+            )));
+        }
+        let h = self.ledger.holder(holder);
+        for p in &account.positions {
+            self.list(&p.instrument)?;
+        }
+        self.risk.ensure_tables()?;
+        let mut legs = Vec::new();
+        for (asset, amount) in &account.collateral {
+            if amount.is_negative() {
+                return Err(LiquidationError::Invalid {
+                    field: format!("{}.collateral[{asset}]", account.id),
+                    reason: format!("must be >= 0, got {amount}"),
+                });
+            }
+            let u = self.intern_unit(&Unit::Cash(asset.clone()), UnitKind::Cash(asset.clone()));
+            self.push_leg(&mut legs, self.external, h, u, *amount);
+        }
+        for p in &account.positions {
+            let ix = self.list(&p.instrument)?;
+            let qty = quantity_from_size(p.size).map_err(|_| LiquidationError::Invalid {
+                field: format!("{}.positions[{}].size", account.id, p.instrument),
+                reason: format!("must be finite, got {}", p.size),
+            })?;
+            let meta = &self.risk.meta[ix];
+            let cost = if meta.pnl_style {
+                let entry = match p.entry_price {
+                    Some(e) if e.is_finite() && e > 0.0 => e,
+                    Some(e) => {
+                        return Err(LiquidationError::Invalid {
+                            field: format!("{}.positions[{}].entry_price", account.id, p.instrument),
+                            reason: format!("must be finite and > 0, got {e}"),
+                        })
+                    }
+                    None => meta.mark,
+                };
+                // The cost basis rounds up: the position is worth qty·mark − cost, never more.
+                qty.checked_mul(amt(entry, Rounding::Up, "entry price")?, Rounding::Up)
+                    .map_err(arith("cost basis"))?
+            } else {
+                Amount::ZERO
+            };
+            let (qu, cu) = (meta.qty_unit, meta.cost_unit);
+            self.push_leg(&mut legs, self.external, h, qu, qty);
+            self.push_leg(&mut legs, self.external, h, cu, cost);
+        }
+        let op = self.new_op(legs);
+        let id = match holder {
+            Holder::Trader(id) => Some(id.clone()),
+            _ => None,
+        };
+        self.record(
+            now,
+            id.as_ref(),
+            crate::engine::RecordKind::Opened,
+            format!("opening balances of {holder}"),
+            vec![],
+            Some(op),
+        )?;
+        Ok(h)
+    }
+
+    /// Registers a trader's account (collateral and positions) with its owner.
+    pub fn register_trader(
+        &mut self,
+        account: &Account,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<(), LiquidationError> {
+        if self.owners.contains_key(&account.id) {
+            return Err(LiquidationError::Duplicate {
+                what: "account",
+                name: account.id.to_string(),
+            });
+        }
+        self.open(&Holder::Trader(account.id.clone()), account, now)?;
+        self.owners.insert(account.id.clone(), owner.to_string());
+        Ok(())
+    }
+
+    /// Puts capital (and any positions) into the insurance fund; `max_notional` bounds what it
+    /// takes as the tier-1 backstop (None: only its margin bounds it).
+    pub fn fund_insurance(
+        &mut self,
+        capital: &Account,
+        max_notional: Option<Amount>,
+        now: Timestamp,
+    ) -> Result<(), LiquidationError> {
+        self.open(&Holder::InsuranceFund, capital, now)?;
+        self.takers[0].max_notional = max_notional;
+        Ok(())
+    }
+
+    /// Registers a tier-1 backstop pool (after the insurance fund, in registration order).
+    pub fn register_pool(
+        &mut self,
+        name: &str,
+        capital: &Account,
+        max_notional: Option<Amount>,
+        now: Timestamp,
+    ) -> Result<(), LiquidationError> {
+        if self.pools.contains_key(name) {
+            return Err(LiquidationError::Duplicate {
+                what: "backstop pool",
+                name: name.into(),
+            });
+        }
+        if self.pools.len() >= MAX_POOLS {
+            return Err(LiquidationError::Limit(format!(
+                "more than {MAX_POOLS} backstop pools"
+            )));
+        }
+        let h = self.open(&Holder::BackstopPool(name.into()), capital, now)?;
+        self.pools.insert(name.into(), self.takers.len());
+        self.takers.push(Taker {
+            holder: h,
+            max_notional,
+            used: Amount::ZERO,
+        });
+        Ok(())
+    }
+
+    /// Registers a liquidator with its capital.
+    pub fn register_bidder(
+        &mut self,
+        bidder: Bidder,
+        capital: &Account,
+        now: Timestamp,
+    ) -> Result<(), LiquidationError> {
+        if self.bidders.contains_key(&bidder.name) {
+            return Err(LiquidationError::Duplicate {
+                what: "bidder",
+                name: bidder.name,
+            });
+        }
+        if self.bidders.len() >= MAX_BIDDERS {
+            return Err(LiquidationError::Limit(format!(
+                "more than {MAX_BIDDERS} bidders"
+            )));
+        }
+        let checks = [
+            (
+                "max_price_fraction",
+                bidder.max_price_fraction >= 0.0 && bidder.max_price_fraction <= 1.0,
+                bidder.max_price_fraction,
+                "must be in [0, 1]",
+            ),
+            (
+                "insolvent_premium_fraction",
+                bidder.insolvent_premium_fraction >= 0.0
+                    && bidder.insolvent_premium_fraction <= 1.0,
+                bidder.insolvent_premium_fraction,
+                "must be in [0, 1]",
+            ),
+            (
+                "max_share",
+                bidder.max_share > 0.0 && bidder.max_share <= 1.0,
+                bidder.max_share,
+                "must be in (0, 1]",
+            ),
+        ];
+        for (field, ok, value, reason) in checks {
+            if !ok {
+                return Err(LiquidationError::Invalid {
+                    field: format!("bidders[{}].{field}", bidder.name),
+                    reason: format!("{reason}, got {value}"),
+                });
+            }
+        }
+        self.open(&Holder::Liquidator(bidder.name.clone()), capital, now)?;
+        self.bidders.insert(bidder.name.clone(), bidder);
+        Ok(())
+    }
+
+    /// Registers a backstop-credit provider committing `amount` of the settlement asset.
+    pub fn register_credit_provider(
+        &mut self,
+        name: &str,
+        amount: Amount,
+        now: Timestamp,
+    ) -> Result<(), LiquidationError> {
+        if self.providers.contains_key(name) {
+            return Err(LiquidationError::Duplicate {
+                what: "credit provider",
+                name: name.into(),
+            });
+        }
+        if self.providers.len() >= MAX_CREDIT_PROVIDERS {
+            return Err(LiquidationError::Limit(format!(
+                "more than {MAX_CREDIT_PROVIDERS} credit providers"
+            )));
+        }
+        let mut capital = Account::new(AccountId::new(name).map_err(|reason| {
+            LiquidationError::Invalid {
+                field: "credit_providers.name".into(),
+                reason,
+            }
+        })?);
+        capital
+            .add_collateral(self.params.settlement_asset.clone(), amount)
+            .map_err(|reason| LiquidationError::Invalid {
+                field: format!("credit_providers[{name}].amount"),
+                reason,
+            })?;
+        let h = self.open(&Holder::CreditProvider(name.into()), &capital, now)?;
+        self.providers.insert(name.into(), h);
+        Ok(())
+    }
+
+    // ----- ledger plumbing ---------------------------------------------------------------
+
+    fn push_leg(
+        &self,
+        legs: &mut Vec<Leg>,
+        from: HolderId,
+        to: HolderId,
+        unit: UnitId,
+        signed: Amount,
+    ) {
+        if signed.raw() > 0 {
+            legs.push(Leg {
+                from,
+                to,
+                unit,
+                amount: signed,
+            });
+        } else if signed.raw() < 0 {
+            legs.push(Leg {
+                from: to,
+                to: from,
+                unit,
+                amount: Amount::from_raw(-signed.raw()),
+            });
+        }
+    }
+
+    fn new_op(&mut self, legs: Vec<Leg>) -> Op {
+        self.next_op += 1;
+        Op {
+            id: OpId(self.next_op),
+            legs,
+        }
+    }
+
+    fn record(
+        &mut self,
+        at: Timestamp,
+        account: Option<&AccountId>,
+        kind: RecordKind,
+        reason: impl Into<String>,
+        details: Vec<(&'static str, String)>,
+        op: Option<Op>,
+    ) -> Result<(), LiquidationError> {
+        let op = op.filter(|o| !o.legs.is_empty());
+        if let Some(op) = &op {
+            self.ledger.apply(op)?;
+        }
+        self.log.push(Record {
+            seq: self.log.len() as u64,
+            at,
+            account: account.cloned(),
+            kind,
+            reason: reason.into(),
+            details,
+            op,
+        });
+        Ok(())
+    }
+
+    fn holder_of_account(&self, account: &AccountId) -> Result<HolderId, LiquidationError> {
+        if !self.owners.contains_key(account) {
+            return Err(LiquidationError::Unknown {
+                what: "account",
+                name: account.to_string(),
+            });
+        }
+        self.ledger
+            .holder_id(&Holder::Trader(account.clone()))
+            .ok_or_else(|| LiquidationError::Unknown {
+                what: "account",
+                name: account.to_string(),
+            })
+    }
+
+    /// A holder's balances as a portfolio.
+    pub fn portfolio(&self, holder: &Holder) -> Portfolio {
+        match self.ledger.holder_id(holder) {
+            Some(h) => self.portfolio_of(h),
+            None => Portfolio::default(),
+        }
+    }
+
+    fn portfolio_of(&self, h: HolderId) -> Portfolio {
+        let mut p = Portfolio::default();
+        for (u, v) in self.ledger.holdings(h) {
+            // Balances are built from valid legs: the additions below cannot overflow a sum
+            // that already exists on the ledger.
+            let _ = match &self.unit_kinds[u.0 as usize] {
+                UnitKind::Cash(a) => p.add_cash(a, v),
+                UnitKind::Qty(ix) => p.add_position(*ix, v, Amount::ZERO),
+                UnitKind::Cost(ix) => p.add_position(*ix, Amount::ZERO, v),
+            };
+        }
+        p
+    }
+
+    fn name_of(&self, h: HolderId) -> String {
+        self.ledger
+            .holder_of(h)
+            .map_or_else(|| format!("#{}", h.0), ToString::to_string)
+    }
+
+    fn health_of(&mut self, h: HolderId, p: &Portfolio) -> Result<Health, LiquidationError> {
+        let name = self.name_of(h);
+        self.risk.health(&name, p)
+    }
+
+    /// Health of a holder now.
+    pub fn health(&mut self, holder: &Holder) -> Result<Health, LiquidationError> {
+        let p = self.portfolio(holder);
+        let name = holder.to_string();
+        self.risk.health(&name, &p)
+    }
+
+    fn gross_notional(&self, p: &Portfolio) -> Result<Amount, LiquidationError> {
+        let mut total = Amount::ZERO;
+        for h in &p.positions {
+            let n = self.notional(h.instrument, h.qty)?;
+            total = total.checked_add(n).map_err(arith("notional"))?;
+        }
+        Ok(total)
+    }
+
+    /// |qty| · |mark|, rounded up.
+    fn notional(&self, instrument: usize, qty: Amount) -> Result<Amount, LiquidationError> {
+        let m = amt(
+            self.risk.meta[instrument].mark.abs(),
+            Rounding::Up,
+            "mark",
+        )?;
+        qty.checked_abs()
+            .and_then(|q| q.checked_mul(m, Rounding::Up))
+            .map_err(arith("notional"))
+    }
+
+    // ----- sizing ------------------------------------------------------------------------
+
+    /// The part `x` ∈ (0, 1] of a holding: the quantity rounds away from zero (a little more is
+    /// sold rather than a little less), the cost basis moves pro rata (rounded down).
+    fn slice(h: &Holding, x: f64) -> Result<Take, LiquidationError> {
+        if x >= 1.0 || h.qty.is_zero() {
+            return Ok(Take {
+                instrument: h.instrument,
+                dq: h.qty,
+                dc: h.cost,
+            });
+        }
+        let xa = amt(x.max(0.0), Rounding::Up, "fraction")?;
+        let rounding = if h.qty.is_negative() {
+            Rounding::Down
+        } else {
+            Rounding::Up
+        };
+        let mut dq = h.qty.checked_mul(xa, rounding).map_err(arith("slice"))?;
+        if dq.checked_abs().map_err(arith("slice"))? > h.qty.checked_abs().map_err(arith("slice"))? {
+            dq = h.qty;
+        }
+        let dc = h
+            .cost
+            .checked_mul_div(dq, h.qty, Rounding::Down)
+            .map_err(arith("slice cost"))?;
+        Ok(Take {
+            instrument: h.instrument,
+            dq,
+            dc,
+        })
+    }
+
+    /// What the account receives for `take` (negative: pays), and the fee it pays the taker.
+    /// Both round against the account (receipts down, fees up): its counterparties are never
+    /// short-changed by rounding.
+    fn price_take(&self, take: &Take, pricing: Pricing) -> Result<(Amount, Amount), LiquidationError> {
+        let mark = self.risk.meta[take.instrument].mark;
+        let notional = self.notional(take.instrument, take.dq)?;
+        let (slip, fee_rate) = match pricing {
+            Pricing::Mark { fee_rate } => (0.0, fee_rate),
+            Pricing::Market => (self.params.average_slippage(notional.to_f64()), 0.0),
+        };
+        let selling = !take.dq.is_negative();
+        let unit_price = if selling {
+            mark * (1.0 - slip)
+        } else {
+            mark * (1.0 + slip)
+        };
+        let px = amt(
+            unit_price,
+            if selling { Rounding::Down } else { Rounding::Up },
+            "price",
+        )?;
+        let receipt = take
+            .dq
+            .checked_mul(px, Rounding::Down)
+            .and_then(|v| v.checked_sub(take.dc))
+            .map_err(arith("receipt"))?;
+        let fee = notional
+            .checked_mul(amt(fee_rate, Rounding::Up, "fee rate")?, Rounding::Up)
+            .map_err(arith("fee"))?;
+        Ok((receipt, fee))
+    }
+
+    /// The account's portfolio after `take` at `pricing`.
+    fn after_take(
+        &self,
+        p: &Portfolio,
+        take: &Take,
+        pricing: Pricing,
+    ) -> Result<Portfolio, LiquidationError> {
+        let (receipt, fee) = self.price_take(take, pricing)?;
+        let mut q = p.clone();
+        q.add_position(
+            take.instrument,
+            take.dq.checked_neg().map_err(arith("take"))?,
+            take.dc.checked_neg().map_err(arith("take"))?,
+        )?;
+        let net = receipt.checked_sub(fee).map_err(arith("take"))?;
+        q.add_cash(&self.params.settlement_asset, net)?;
+        Ok(q)
+    }
+
+    /// Equity − buffer target of a portfolio (money, as f64 for the search).
+    fn gap(&mut self, h: HolderId, p: &Portfolio) -> Result<f64, LiquidationError> {
+        let health = self.health_of(h, p)?;
+        let target = health.buffer_target(self.params.auction.buffer_fraction)?;
+        Ok(health.equity.to_f64() - target.to_f64())
+    }
+
+    /// The smallest part x ∈ (0, x_max] of holding `pos` whose sale restores the buffer, or
+    /// x_max when none does. Regula falsi (Illinois), at most [`MAX_SIZING_STEPS`] re-margins.
+    fn size_fraction(
+        &mut self,
+        h: HolderId,
+        p: &Portfolio,
+        holding: &Holding,
+        x_max: f64,
+        pricing: Pricing,
+    ) -> Result<f64, LiquidationError> {
+        let eval = |engine: &mut Engine, x: f64| -> Result<f64, LiquidationError> {
+            let take = Engine::slice(holding, x)?;
+            let q = engine.after_take(p, &take, pricing)?;
+            engine.gap(h, &q)
+        };
+        let g_hi0 = eval(self, x_max)?;
+        if g_hi0 < 0.0 {
+            return Ok(x_max);
+        }
+        let g_lo0 = self.gap(h, p)?;
+        if g_lo0 >= 0.0 {
+            return Ok(0.0);
+        }
+        let (mut lo, mut hi, mut g_lo, mut g_hi) = (0.0, x_max, g_lo0, g_hi0);
+        let tolerance = 1e-7 * x_max;
+        let mut side = 0i8;
+        for _ in 0..MAX_SIZING_STEPS {
+            if hi - lo <= tolerance {
+                break;
+            }
+            let mut x = hi - g_hi * (hi - lo) / (g_hi - g_lo);
+            if !(x > lo && x < hi) {
+                x = 0.5 * (lo + hi);
+            }
+            let g = eval(self, x)?;
+            if g >= 0.0 {
+                hi = x;
+                g_hi = g;
+                if side == 1 {
+                    g_lo *= 0.5;
+                }
+                side = 1;
+                // Close enough above the target: stop (the result stays on the feasible side).
+                if g <= 1e-6 * (1.0 + g_lo0.abs()) {
+                    break;
+                }
+            } else {
+                lo = x;
+                g_lo = g;
+                if side == -1 {
+                    g_hi *= 0.5;
+                }
+                side = -1;
+            }
+        }
+        Ok(hi)
+    }
+
+    /// Positions in the order of margin removed per unit of expected cost (best first).
+    /// Positions whose sale adds margin (hedges) come only when `include_hedges`, last.
+    fn rank(
+        &mut self,
+        h: HolderId,
+        p: &Portfolio,
+        pricing: Pricing,
+        include_hedges: bool,
+    ) -> Result<Vec<usize>, LiquidationError> {
+        let base = self.health_of(h, p)?.maintenance_f64;
+        let mut scored: Vec<(f64, usize)> = Vec::new();
+        for (i, holding) in p.positions.iter().enumerate() {
+            if holding.qty.is_zero() {
+                continue;
+            }
+            let mut without = p.clone();
+            without.positions[i].qty = Amount::ZERO;
+            without.positions[i].cost = Amount::ZERO;
+            let m = self.health_of(h, &without)?.maintenance_f64;
+            let removed = base - m;
+            let notional = self.notional(holding.instrument, holding.qty)?.to_f64();
+            let rate = match pricing {
+                Pricing::Mark { fee_rate } => fee_rate,
+                Pricing::Market => self.params.average_slippage(notional),
+            };
+            let cost = notional * rate + 1e-9;
+            if removed > 0.0 || include_hedges {
+                let score = if removed > 0.0 {
+                    removed / cost
+                } else {
+                    removed - 1e300
+                };
+                scored.push((score, holding.instrument));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(scored.into_iter().map(|(_, i)| i).collect())
+    }
+
+    // ----- execution ---------------------------------------------------------------------
+
+    fn take_legs(&self, legs: &mut Vec<Leg>, from: HolderId, to: HolderId, take: &Take) {
+        let meta = &self.risk.meta[take.instrument];
+        self.push_leg(legs, from, to, meta.qty_unit, take.dq);
+        self.push_leg(legs, from, to, meta.cost_unit, take.dc);
+    }
+
+    /// Moves `take` from the account to `taker` at `pricing`, and settles the cash (through the
+    /// loss waterfall when the payer cannot pay).
+    #[allow(clippy::too_many_arguments)]
+    fn execute_take(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+        taker: HolderId,
+        take: &Take,
+        pricing: Pricing,
+        kind: RecordKind,
+        reason: &str,
+    ) -> Result<(), LiquidationError> {
+        let (receipt, fee) = self.price_take(take, pricing)?;
+        let net = receipt.checked_sub(fee).map_err(arith("take"))?;
+        let mut legs = Vec::new();
+        self.take_legs(&mut legs, acct, taker, take);
+        let taker_may_owe = self
+            .ledger
+            .holder_of(taker)
+            .is_some_and(Holder::may_owe_cash);
+        let mut pending: Option<(Payer, HolderId, Amount)> = None;
+        if net.raw() > 0 {
+            if taker_may_owe || self.ledger.balance(taker, self.settle_unit) >= net {
+                self.push_leg(&mut legs, taker, acct, self.settle_unit, net);
+            } else {
+                pending = Some((Payer::Fund, acct, net));
+            }
+        } else if net.raw() < 0 {
+            let owed = net.checked_neg().map_err(arith("take"))?;
+            if self.ledger.balance(acct, self.settle_unit) >= owed {
+                self.push_leg(&mut legs, acct, taker, self.settle_unit, owed);
+            } else {
+                pending = Some((Payer::Account(acct), taker, owed));
+            }
+        }
+        let meta = &self.risk.meta[take.instrument];
+        let details = vec![
+            ("taker", self.name_of(taker)),
+            ("instrument", meta.instrument.to_string()),
+            ("quantity", take.dq.to_string()),
+            ("mark", format!("{}", meta.mark)),
+            ("received", receipt.to_string()),
+            ("fee", fee.to_string()),
+        ];
+        let op = self.new_op(legs);
+        self.record(now, Some(account), kind, reason, details, Some(op))?;
+        if let Some((payer, creditor, owed)) = pending {
+            self.settle(now, account, payer, creditor, owed)?;
+        }
+        Ok(())
+    }
+
+    /// Pays `amount` owed by `payer` to `creditor` down the loss waterfall: the account's own
+    /// cash, then its other collateral in kind (at its haircut value), then the insurance fund,
+    /// then backstop credit (pro rata to commitments), then the socialised-loss account. The
+    /// ledger is checked to balance after every step.
+    fn settle(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        payer: Payer,
+        creditor: HolderId,
+        amount: Amount,
+    ) -> Result<(), LiquidationError> {
+        let mut left = amount;
+        let step = |engine: &mut Engine,
+                    name: &'static str,
+                    reason: String,
+                    paid: Amount,
+                    legs: Vec<Leg>|
+         -> Result<(), LiquidationError> {
+            let op = engine.new_op(legs);
+            let creditor_name = engine.name_of(creditor);
+            engine.record(
+                now,
+                Some(account),
+                RecordKind::Waterfall,
+                reason,
+                vec![
+                    ("step", name.to_string()),
+                    ("paid", paid.to_string()),
+                    ("creditor", creditor_name),
+                ],
+                Some(op),
+            )?;
+            engine.ledger.check_balanced()?;
+            Ok(())
+        };
+        if let Payer::Account(a) = payer {
+            let cash = self.ledger.balance(a, self.settle_unit);
+            let pay = min_amount(left, cash);
+            if pay.raw() > 0 {
+                let mut legs = Vec::new();
+                self.push_leg(&mut legs, a, creditor, self.settle_unit, pay);
+                left = left.checked_sub(pay).map_err(arith("waterfall"))?;
+                step(self, "account_cash", "the account's own cash".into(), pay, legs)?;
+            }
+            let others: Vec<(UnitId, Asset, Amount)> = self
+                .ledger
+                .holdings(a)
+                .filter_map(|(u, v)| match &self.unit_kinds[u.0 as usize] {
+                    UnitKind::Cash(asset) if u != self.settle_unit && v.raw() > 0 => {
+                        Some((u, asset.clone(), v))
+                    }
+                    _ => None,
+                })
+                .collect();
+            for (u, asset, balance) in others {
+                if left.raw() <= 0 {
+                    break;
+                }
+                let Some(value) = self.risk.collateral_unit_value(&asset) else {
+                    continue;
+                };
+                // Collateral counts at its haircut value, rounded down (the creditor is never
+                // short-changed); the quantity handed over rounds up.
+                let unit_value = amt(value, Rounding::Down, "collateral value")?;
+                if unit_value.raw() <= 0 {
+                    continue;
+                }
+                let need = left
+                    .checked_mul_div(Amount::from_units(1), unit_value, Rounding::Up)
+                    .map_err(arith("collateral in kind"))?;
+                let give = min_amount(need, balance);
+                let worth = min_amount(
+                    give.checked_mul(unit_value, Rounding::Down)
+                        .map_err(arith("collateral in kind"))?,
+                    left,
+                );
+                let mut legs = Vec::new();
+                self.push_leg(&mut legs, a, creditor, u, give);
+                left = left.checked_sub(worth).map_err(arith("waterfall"))?;
+                step(
+                    self,
+                    "account_collateral",
+                    format!("the account's {asset} collateral, in kind at its haircut value"),
+                    worth,
+                    legs,
+                )?;
+            }
+        }
+        if left.raw() > 0 {
+            if creditor == self.fund {
+                // The fund is owed: it bears the loss as far as its own equity goes.
+                let fund_p = self.portfolio_of(self.fund);
+                let fund_equity = self.health_of(self.fund, &fund_p)?.equity;
+                let deficit = if fund_equity.is_negative() {
+                    min_amount(fund_equity.checked_neg().map_err(arith("fund"))?, left)
+                } else {
+                    Amount::ZERO
+                };
+                let borne = left.checked_sub(deficit).map_err(arith("fund"))?;
+                if borne.raw() > 0 {
+                    step(
+                        self,
+                        "insurance_fund",
+                        "borne by the insurance fund within its equity (it holds the positions it took)"
+                            .into(),
+                        borne,
+                        vec![],
+                    )?;
+                }
+                left = deficit;
+            } else {
+                let cash = self.ledger.balance(self.fund, self.settle_unit);
+                let pay = min_amount(left, cash);
+                if pay.raw() > 0 {
+                    let mut legs = Vec::new();
+                    self.push_leg(&mut legs, self.fund, creditor, self.settle_unit, pay);
+                    left = left.checked_sub(pay).map_err(arith("waterfall"))?;
+                    step(self, "insurance_fund", "paid by the insurance fund".into(), pay, legs)?;
+                }
+            }
+        }
+        if left.raw() > 0 && !self.providers.is_empty() {
+            let holders: Vec<HolderId> = self.providers.values().copied().collect();
+            let balances: Vec<Amount> = holders
+                .iter()
+                .map(|h| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
+                .collect();
+            let shares = pro_rata(left, &balances, &balances)?;
+            let mut legs = Vec::new();
+            let mut paid = Amount::ZERO;
+            for (h, s) in holders.iter().zip(&shares) {
+                if *h != creditor {
+                    self.push_leg(&mut legs, *h, creditor, self.settle_unit, *s);
+                    paid = paid.checked_add(*s).map_err(arith("credit"))?;
+                }
+            }
+            if paid.raw() > 0 {
+                left = left.checked_sub(paid).map_err(arith("waterfall"))?;
+                step(
+                    self,
+                    "backstop_credit",
+                    "drawn from backstop-credit providers pro rata to their commitments".into(),
+                    paid,
+                    legs,
+                )?;
+            }
+        }
+        if left.raw() > 0 {
+            let mut legs = Vec::new();
+            self.push_leg(&mut legs, self.socialised, creditor, self.settle_unit, left);
+            step(
+                self,
+                "socialised_loss",
+                "recorded as socialised loss".into(),
+                left,
+                legs,
+            )?;
+        }
+        Ok(())
+    }
+
+    // ----- events ------------------------------------------------------------------------
+
+    /// Processes one event at `now` (never earlier than the last event) and returns the
+    /// records it produced. An error leaves the ledger consistent (every applied operation is
+    /// in the log).
+    pub fn process(&mut self, event: &Event, now: Timestamp) -> Result<Vec<Record>, LiquidationError> {
+        self.advance(now)?;
+        self.risk.ensure_tables()?;
+        let start = self.log.len();
+        match event {
+            Event::Check { account } => self.on_check(now, account)?,
+            Event::Bid { account, bidder } => self.on_bid(now, account, bidder)?,
+            Event::SealedBid {
+                account,
+                bidder,
+                price_fraction,
+            } => self.on_sealed_bid(now, account, bidder, *price_fraction)?,
+            Event::Tick => self.on_tick(now)?,
+            Event::Deposit {
+                holder,
+                asset,
+                amount,
+            } => self.on_deposit(now, holder, asset, *amount)?,
+            Event::Withdraw {
+                account,
+                asset,
+                amount,
+            } => self.on_withdraw(now, account, asset, *amount)?,
+        }
+        let produced = self.log.len() - start;
+        if produced > MAX_RECORDS_PER_EVENT {
+            return Err(LiquidationError::Limit(format!(
+                "one event produced {produced} records, more than {MAX_RECORDS_PER_EVENT}"
+            )));
+        }
+        Ok(self.log[start..].to_vec())
+    }
+
+    fn is_active(&self, account: &AccountId) -> bool {
+        self.cases
+            .get(account)
+            .is_some_and(|c| matches!(c.stage, Stage::Frozen | Stage::Auction))
+    }
+
+    fn on_deposit(
+        &mut self,
+        now: Timestamp,
+        holder: &Holder,
+        asset: &Asset,
+        amount: Amount,
+    ) -> Result<(), LiquidationError> {
+        if amount.raw() <= 0 {
+            return Err(LiquidationError::Invalid {
+                field: "deposit.amount".into(),
+                reason: format!("must be > 0, got {amount}"),
+            });
+        }
+        let h = self.ledger.holder(holder);
+        let u = self.intern_unit(&Unit::Cash(asset.clone()), UnitKind::Cash(asset.clone()));
+        let mut legs = Vec::new();
+        self.push_leg(&mut legs, self.external, h, u, amount);
+        let op = self.new_op(legs);
+        let account = match holder {
+            Holder::Trader(id) => Some(id.clone()),
+            _ => None,
+        };
+        self.record(
+            now,
+            account.as_ref(),
+            RecordKind::Deposit,
+            format!("{amount} {asset} paid in to {holder}"),
+            vec![("amount", amount.to_string())],
+            Some(op),
+        )
+    }
+
+    fn on_withdraw(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        asset: &Asset,
+        amount: Amount,
+    ) -> Result<(), LiquidationError> {
+        let h = self.holder_of_account(account)?;
+        let refuse = |engine: &mut Engine, reason: String| {
+            engine.record(now, Some(account), RecordKind::Refused, reason, vec![], None)
+        };
+        if self.is_active(account) {
+            return refuse(self, "withdrawal refused: the account is frozen under liquidation".into());
+        }
+        let Some(u) = self.ledger.unit_id(&Unit::Cash(asset.clone())) else {
+            return refuse(self, format!("withdrawal refused: no {asset} balance"));
+        };
+        if amount.raw() <= 0 || self.ledger.balance(h, u) < amount {
+            return refuse(
+                self,
+                format!("withdrawal refused: {amount} {asset} is not available"),
+            );
+        }
+        let mut p = self.portfolio_of(h);
+        p.add_cash(asset, amount.checked_neg().map_err(arith("withdrawal"))?)?;
+        if !self.health_of(h, &p)?.meets_initial() {
+            return refuse(
+                self,
+                "withdrawal refused: equity would fall below the initial margin".into(),
+            );
+        }
+        let mut legs = Vec::new();
+        self.push_leg(&mut legs, h, self.external, u, amount);
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            Some(account),
+            RecordKind::Withdrawal,
+            format!("{amount} {asset} paid out"),
+            vec![("amount", amount.to_string())],
+            Some(op),
+        )
+    }
+
+    fn on_check(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
+        let h = self.holder_of_account(account)?;
+        if self.is_active(account) {
+            return Ok(());
+        }
+        let p = self.portfolio_of(h);
+        if p.positions.len() > MAX_POSITIONS {
+            return Err(LiquidationError::Limit(format!(
+                "'{account}' holds more than {MAX_POSITIONS} positions"
+            )));
+        }
+        let health = self.health_of(h, &p)?;
+        if !health.is_liquidatable() {
+            return Ok(());
+        }
+        let policy = self.policy_name();
+        self.record(
+            now,
+            Some(account),
+            RecordKind::Flagged,
+            format!("equity below maintenance margin under '{policy}'"),
+            vec![
+                ("equity", health.equity.to_string()),
+                ("maintenance_margin", health.maintenance.to_string()),
+            ],
+            None,
+        )?;
+        self.record(
+            now,
+            Some(account),
+            RecordKind::Frozen,
+            "no withdrawals and no risk-increasing orders until restored or closed",
+            vec![],
+            None,
+        )?;
+        self.cases.insert(
+            account.clone(),
+            Case {
+                stage: Stage::Frozen,
+                flagged_at: now,
+                auction: None,
+                sealed_bids: BTreeMap::new(),
+                fills: 0,
+                fees: Amount::ZERO,
+            },
+        );
+        let notional = self.gross_notional(&p)?;
+        if notional < self.params.dust_notional {
+            return self.dust_close(now, account, h, notional);
+        }
+        if health.equity.is_negative() {
+            return self.open_auction(now, account, true);
+        }
+        if self.tier1(now, account, h)? {
+            return self.finish(now, account, Stage::Restored);
+        }
+        self.open_auction(now, account, false)
+    }
+
+    fn dust_close(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        h: HolderId,
+        notional: Amount,
+    ) -> Result<(), LiquidationError> {
+        let p = self.portfolio_of(h);
+        let reason = format!(
+            "dust: gross notional {notional} below {}; closed whole by the insurance fund",
+            self.params.dust_notional
+        );
+        for holding in p.positions.iter().filter(|x| !x.qty.is_zero()) {
+            let take = Engine::slice(holding, 1.0)?;
+            self.execute_take(
+                now,
+                account,
+                h,
+                self.fund,
+                &take,
+                Pricing::Mark {
+                    fee_rate: self.params.backstop_fee_rate,
+                },
+                RecordKind::FundTake,
+                &reason,
+            )?;
+        }
+        self.finish(now, account, Stage::Closed)
+    }
+
+    /// Tier 1: the insurance fund, then each pool, takes positions at mark with the backstop
+    /// fee, within its notional capacity and its own initial margin. True when restored.
+    fn tier1(&mut self, now: Timestamp, account: &AccountId, h: HolderId) -> Result<bool, LiquidationError> {
+        let pricing = Pricing::Mark {
+            fee_rate: self.params.backstop_fee_rate,
+        };
+        let bf = self.params.auction.buffer_fraction;
+        for k in 0..self.takers.len() {
+            let p = self.portfolio_of(h);
+            let order = self.rank(h, &p, pricing, false)?;
+            for instrument in order {
+                let p = self.portfolio_of(h);
+                if self.health_of(h, &p)?.is_restored(bf)? {
+                    return Ok(true);
+                }
+                let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied()
+                else {
+                    continue;
+                };
+                let taker = self.takers[k].clone();
+                let full = self.notional(instrument, holding.qty)?;
+                let mut x_max = 1.0;
+                if let Some(max) = taker.max_notional {
+                    let room = max.checked_sub(taker.used).map_err(arith("capacity"))?;
+                    if room.raw() <= 0 {
+                        break;
+                    }
+                    if full.raw() > 0 {
+                        x_max = (room.to_f64() / full.to_f64()).min(1.0);
+                    }
+                }
+                let mut x = self.size_fraction(h, &p, &holding, x_max, pricing)?;
+                // The taker must meet its own initial margin afterwards: halve until it does.
+                let mut ok = false;
+                for _ in 0..MAX_SIZING_STEPS {
+                    if x <= 0.0 {
+                        break;
+                    }
+                    let take = Engine::slice(&holding, x)?;
+                    let (receipt, fee) = self.price_take(&take, pricing)?;
+                    let mut tp = self.portfolio_of(taker.holder);
+                    tp.add_position(take.instrument, take.dq, take.dc)?;
+                    tp.add_cash(
+                        &self.params.settlement_asset,
+                        fee.checked_sub(receipt).map_err(arith("taker"))?,
+                    )?;
+                    let cash_ok = tp.cash_of(&self.params.settlement_asset).raw() >= 0;
+                    if cash_ok && self.health_of(taker.holder, &tp)?.meets_initial() {
+                        ok = true;
+                        break;
+                    }
+                    x *= 0.5;
+                }
+                if !ok {
+                    continue;
+                }
+                let take = Engine::slice(&holding, x)?;
+                let n = self.notional(instrument, take.dq)?;
+                if n < self.params.min_fill_notional && take.dq != holding.qty {
+                    continue;
+                }
+                self.takers[k].used = self.takers[k].used.checked_add(n).map_err(arith("capacity"))?;
+                let reason = format!(
+                    "tier 1: backstop takes {:.6} of the position at mark with a {} fee",
+                    x, self.params.backstop_fee_rate
+                );
+                self.execute_take(
+                    now,
+                    account,
+                    h,
+                    taker.holder,
+                    &take,
+                    pricing,
+                    RecordKind::BackstopTake,
+                    &reason,
+                )?;
+            }
+        }
+        let p = self.portfolio_of(h);
+        self.health_of(h, &p)?.is_restored(bf)
+    }
+
+    fn open_auction(&mut self, now: Timestamp, account: &AccountId, insolvent: bool) -> Result<(), LiquidationError> {
+        let a = &self.params.auction;
+        let (length_s, sealed) = if insolvent {
+            (a.insolvent_s, false)
+        } else {
+            match self.params.auction_kind {
+                AuctionKind::Dutch => (a.solvent_end_s(), false),
+                AuctionKind::Sealed { window_s, .. } => (window_s, true),
+            }
+        };
+        let closes = Timestamp::from_unix_seconds(now.unix_seconds() + length_s.ceil() as i64)
+            .ok_or_else(|| LiquidationError::Invalid {
+                field: "auction length".into(),
+                reason: format!("{length_s} s from {now} is out of range"),
+            })?;
+        let view = AuctionView {
+            opened: now,
+            closes,
+            insolvent,
+            sealed,
+        };
+        if let Some(case) = self.cases.get_mut(account) {
+            case.stage = Stage::Auction;
+            case.auction = Some(view);
+        }
+        let reason = if insolvent {
+            "tier 2: insolvent auction (equity < 0), bidders paid by the insurance fund"
+        } else if sealed {
+            "tier 2: sealed-bid auction"
+        } else {
+            "tier 2: Dutch auction"
+        };
+        self.record(
+            now,
+            Some(account),
+            RecordKind::AuctionOpened,
+            reason,
+            vec![("closes", closes.to_string())],
+            None,
+        )
+    }
+
+    fn refuse_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str, reason: String) -> Result<(), LiquidationError> {
+        self.record(
+            now,
+            Some(account),
+            RecordKind::BidRefused,
+            reason,
+            vec![("bidder", bidder.to_string())],
+            None,
+        )
+    }
+
+    /// Common guards of a bid; the bidder's holder when it may bid.
+    fn bid_guards(&mut self, now: Timestamp, account: &AccountId, bidder: &str) -> Result<Option<(HolderId, Bidder, AuctionView)>, LiquidationError> {
+        let Some(b) = self.bidders.get(bidder).cloned() else {
+            self.refuse_bid(now, account, bidder, format!("unknown bidder '{bidder}'"))?;
+            return Ok(None);
+        };
+        let open = self
+            .cases
+            .get(account)
+            .filter(|c| c.stage == Stage::Auction)
+            .and_then(|c| c.auction.map(|a| (a, c.fills)));
+        let Some((view, fills)) = open else {
+            self.refuse_bid(now, account, bidder, "no auction open for this account".into())?;
+            return Ok(None);
+        };
+        if self.owners.get(account) == Some(&b.owner) {
+            self.refuse_bid(
+                now,
+                account,
+                bidder,
+                format!("self-liquidation: bidder and account have the same owner '{}'", b.owner),
+            )?;
+            return Ok(None);
+        }
+        if fills >= MAX_AUCTION_FILLS {
+            self.refuse_bid(now, account, bidder, format!("the auction reached {MAX_AUCTION_FILLS} fills"))?;
+            return Ok(None);
+        }
+        if now >= view.closes {
+            self.refuse_bid(now, account, bidder, "the auction has ended".into())?;
+            return Ok(None);
+        }
+        let h = self.ledger.holder(&Holder::Liquidator(b.name.clone()));
+        Ok(Some((h, b, view)))
+    }
+
+    fn on_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str) -> Result<(), LiquidationError> {
+        let Some((bh, b, view)) = self.bid_guards(now, account, bidder)? else {
+            return Ok(());
+        };
+        if view.sealed {
+            return self.refuse_bid(now, account, bidder, "this auction takes sealed bids".into());
+        }
+        let acct = self.holder_of_account(account)?;
+        let p = self.portfolio_of(acct);
+        let health = self.health_of(acct, &p)?;
+        let elapsed = (now.unix_seconds() - view.opened.unix_seconds()) as f64;
+        let q = auction::quote(
+            &QuoteInput {
+                equity: health.equity.to_f64(),
+                maintenance_margin: health.maintenance.to_f64(),
+                elapsed_s: elapsed,
+                reserved_cash: 0.0,
+            },
+            &self.params.auction,
+        )?;
+        if view.insolvent {
+            let limit = health.equity.to_f64() - b.insolvent_premium_fraction * health.maintenance.to_f64();
+            if q.bid_price > limit {
+                return self.refuse_bid(
+                    now,
+                    account,
+                    bidder,
+                    format!("price {} above the bidder's limit {limit}", q.bid_price),
+                );
+            }
+            return self.fill(now, account, acct, bh, &b, b.max_share, q.bid_price, None);
+        }
+        if q.discount > b.max_price_fraction {
+            return self.refuse_bid(
+                now,
+                account,
+                bidder,
+                format!(
+                    "price {} of value above the bidder's limit {}",
+                    q.discount, b.max_price_fraction
+                ),
+            );
+        }
+        // Nudged up by a millionth so that rounding lands the fill on the restored side.
+        let f = (q.max_fraction * (1.0 + 1e-6)).min(1.0).min(b.max_share);
+        self.fill(now, account, acct, bh, &b, f, f64::NAN, Some(q.discount))
+    }
+
+    /// A bidder takes up to `f` of the whole account (positions and collateral). Solvent: it
+    /// pays `discount` of the value taken. Insolvent (`discount` None): it is paid
+    /// `f·|insolvent_price|` by the insurance fund (down the waterfall).
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+        bh: HolderId,
+        b: &Bidder,
+        f_max: f64,
+        insolvent_price: f64,
+        discount: Option<f64>,
+    ) -> Result<(), LiquidationError> {
+        let p = self.portfolio_of(acct);
+        let health = self.health_of(acct, &p)?;
+        let rate = self.params.auction.liquidator_fee_rate;
+        // The money of a fill of fraction f: (payment by the bidder (negative: to it), fee).
+        let money = |f: f64| -> Result<(Amount, Amount), LiquidationError> {
+            let fa = amt(f, Rounding::Up, "fraction")?;
+            let value = health.equity.checked_mul(fa, Rounding::Down).map_err(arith("fill value"))?;
+            let payment = match discount {
+                Some(d) => value
+                    .checked_mul(amt(d, Rounding::Down, "discount")?, Rounding::Down)
+                    .map_err(arith("fill payment"))?,
+                None => amt(f * insolvent_price, Rounding::Down, "insolvent price")?,
+            };
+            let gain = value.checked_sub(payment).map_err(arith("fill gain"))?.max(Amount::ZERO);
+            let fee = gain
+                .checked_mul(amt(rate, Rounding::Up, "fee rate")?, Rounding::Up)
+                .map_err(arith("fill fee"))?;
+            Ok((payment, fee))
+        };
+        let slices = |engine: &Engine, f: f64| -> Result<(Vec<Take>, Vec<(UnitId, Asset, Amount)>), LiquidationError> {
+            let mut takes = Vec::new();
+            for h in p.positions.iter().filter(|h| !h.qty.is_zero() || !h.cost.is_zero()) {
+                takes.push(Engine::slice(h, f)?);
+            }
+            let mut cash = Vec::new();
+            for (asset, v) in &p.cash {
+                if v.raw() <= 0 {
+                    continue;
+                }
+                let share = if f >= 1.0 {
+                    *v
+                } else {
+                    // The bidder's share of collateral rounds down (it takes no more than f).
+                    v.checked_mul(amt(f, Rounding::Down, "fraction")?, Rounding::Down)
+                        .map_err(arith("collateral share"))?
+                };
+                if let Some(u) = engine.ledger.unit_id(&Unit::Cash(asset.clone())) {
+                    cash.push((u, asset.clone(), share));
+                }
+            }
+            Ok((takes, cash))
+        };
+        // The largest f ≤ f_max (halving) the bidder can pay for and still meet its initial
+        // margin.
+        let mut f = f_max;
+        let mut best = 0.0;
+        for _ in 0..MAX_SIZING_STEPS {
+            if f <= 1e-9 {
+                break;
+            }
+            let (payment, fee) = money(f)?;
+            let (takes, cash) = slices(self, f)?;
+            let mut bp = self.portfolio_of(bh);
+            for t in &takes {
+                bp.add_position(t.instrument, t.dq, t.dc)?;
+            }
+            for (_, asset, v) in &cash {
+                bp.add_cash(asset, *v)?;
+            }
+            let out = payment.checked_add(fee).map_err(arith("fill"))?;
+            bp.add_cash(&self.params.settlement_asset, out.checked_neg().map_err(arith("fill"))?)?;
+            let cash_ok = bp.cash_of(&self.params.settlement_asset).raw() >= 0;
+            if cash_ok && self.health_of(bh, &bp)?.meets_initial() {
+                best = f;
+                break;
+            }
+            f *= 0.5;
+        }
+        if best <= 0.0 {
+            return self.refuse_bid(
+                now,
+                account,
+                &b.name,
+                "bidder collateral: it would not meet its initial margin (or cash) after buying".into(),
+            );
+        }
+        let f = best;
+        let (payment, fee) = money(f)?;
+        let (takes, cash) = slices(self, f)?;
+        let mut notional = Amount::ZERO;
+        for t in &takes {
+            notional = notional
+                .checked_add(self.notional(t.instrument, t.dq)?)
+                .map_err(arith("notional"))?;
+        }
+        if notional < self.params.min_fill_notional && f < 1.0 {
+            return self.refuse_bid(
+                now,
+                account,
+                &b.name,
+                format!("fill notional {notional} below the minimum {}", self.params.min_fill_notional),
+            );
+        }
+        // The bidder's limit for this fill, formed the way the payment is (so that the check
+        // `paid <= limit` is exact): solvent, value · max_price_fraction; insolvent,
+        // f · (E − premium · M).
+        let value_taken = health
+            .equity
+            .checked_mul(amt(f, Rounding::Up, "fraction")?, Rounding::Down)
+            .map_err(arith("value"))?;
+        let limit = match discount {
+            Some(_) => value_taken
+                .checked_mul(amt(b.max_price_fraction, Rounding::Down, "limit")?, Rounding::Down)
+                .map_err(arith("limit"))?,
+            None => amt(
+                f * (health.equity.to_f64()
+                    - b.insolvent_premium_fraction * health.maintenance.to_f64()),
+                Rounding::Down,
+                "limit",
+            )?,
+        };
+        let mut legs = Vec::new();
+        for t in &takes {
+            self.take_legs(&mut legs, acct, bh, t);
+        }
+        for (u, _, v) in &cash {
+            self.push_leg(&mut legs, acct, bh, *u, *v);
+        }
+        if payment.raw() > 0 {
+            self.push_leg(&mut legs, bh, acct, self.settle_unit, payment);
+        }
+        let insolvent = discount.is_none();
+        if !insolvent && fee.raw() > 0 {
+            self.push_leg(&mut legs, bh, self.fees, self.settle_unit, fee);
+        }
+        let op = self.new_op(legs);
+        let details = vec![
+            ("bidder", b.name.clone()),
+            ("fraction", format!("{f}")),
+            ("discount", discount.map_or("insolvent".into(), |d| format!("{d}"))),
+            ("value", value_taken.to_string()),
+            ("limit", limit.to_string()),
+            ("paid", payment.to_string()),
+            ("fee", fee.to_string()),
+        ];
+        self.record(
+            now,
+            Some(account),
+            RecordKind::AuctionFill,
+            if insolvent {
+                "tier 2: insolvent auction fill".to_string()
+            } else {
+                "tier 2: auction fill at the current price".to_string()
+            },
+            details,
+            Some(op),
+        )?;
+        if let Some(case) = self.cases.get_mut(account) {
+            case.fills += 1;
+            case.fees = case.fees.checked_add(fee).map_err(arith("fees"))?;
+        }
+        if insolvent {
+            if payment.is_negative() {
+                let owed = payment.checked_neg().map_err(arith("fill"))?;
+                self.settle(now, account, Payer::Fund, bh, owed)?;
+            }
+            if fee.raw() > 0 {
+                let mut legs = Vec::new();
+                let fee = min_amount(fee, self.ledger.balance(bh, self.settle_unit));
+                self.push_leg(&mut legs, bh, self.fees, self.settle_unit, fee);
+                let op = self.new_op(legs);
+                self.record(
+                    now,
+                    Some(account),
+                    RecordKind::AuctionFill,
+                    "liquidator fee of the insolvent fill",
+                    vec![("bidder", b.name.clone()), ("fee", fee.to_string())],
+                    Some(op),
+                )?;
+            }
+        }
+        let p = self.portfolio_of(acct);
+        if p.is_flat() {
+            return self.finish(now, account, Stage::Closed);
+        }
+        if !insolvent && self.health_of(acct, &p)?.is_restored(self.params.auction.buffer_fraction)? {
+            return self.finish(now, account, Stage::Restored);
+        }
+        Ok(())
+    }
+
+    fn on_sealed_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str, price_fraction: f64) -> Result<(), LiquidationError> {
+        let Some((_, b, view)) = self.bid_guards(now, account, bidder)? else {
+            return Ok(());
+        };
+        if !view.sealed {
+            return self.refuse_bid(now, account, bidder, "this auction is not sealed-bid".into());
+        }
+        if !(price_fraction >= 0.0 && price_fraction <= 1.0) {
+            return self.refuse_bid(now, account, bidder, format!("price_fraction must be in [0, 1], got {price_fraction}"));
+        }
+        if price_fraction > b.max_price_fraction {
+            return self.refuse_bid(
+                now,
+                account,
+                bidder,
+                format!("bid {price_fraction} above the bidder's limit {}", b.max_price_fraction),
+            );
+        }
+        if let Some(case) = self.cases.get_mut(account) {
+            case.sealed_bids.insert(bidder.to_string(), price_fraction);
+        }
+        self.record(
+            now,
+            Some(account),
+            RecordKind::SealedBidAccepted,
+            "sealed bid accepted",
+            vec![("bidder", bidder.to_string()), ("price_fraction", format!("{price_fraction}"))],
+            None,
+        )
+    }
+
+    fn on_tick(&mut self, now: Timestamp) -> Result<(), LiquidationError> {
+        let due: Vec<(AccountId, AuctionView)> = self
+            .open_auctions()
+            .into_iter()
+            .filter(|(_, a)| now >= a.closes)
+            .collect();
+        for (account, view) in due {
+            self.end_auction(now, &account, view)?;
+        }
+        Ok(())
+    }
+
+    fn end_auction(&mut self, now: Timestamp, account: &AccountId, view: AuctionView) -> Result<(), LiquidationError> {
+        self.record(now, Some(account), RecordKind::AuctionEnded, "the auction's time is up", vec![], None)?;
+        if let Some(case) = self.cases.get_mut(account) {
+            case.stage = Stage::Frozen;
+        }
+        let acct = self.holder_of_account(account)?;
+        if view.insolvent {
+            return self.insolvent_remainder(now, account, acct);
+        }
+        let bf = self.params.auction.buffer_fraction;
+        if view.sealed {
+            self.resolve_sealed(now, account, acct)?;
+            if !self.is_active(account) {
+                return Ok(());
+            }
+        }
+        if self.tier3(now, account, acct)? {
+            return self.finish(now, account, Stage::Restored);
+        }
+        // What remains falls to the insurance fund, hedges included, until restored or flat.
+        let pricing = Pricing::Mark {
+            fee_rate: self.params.backstop_fee_rate,
+        };
+        let p = self.portfolio_of(acct);
+        let order = self.rank(acct, &p, pricing, true)?;
+        for instrument in order {
+            let p = self.portfolio_of(acct);
+            let health = self.health_of(acct, &p)?;
+            if health.is_restored(bf)? {
+                return self.finish(now, account, Stage::Restored);
+            }
+            if health.equity.is_negative() {
+                // Nothing partial can help any more: the fund takes everything.
+                return self.insolvent_remainder(now, account, acct);
+            }
+            let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied() else {
+                continue;
+            };
+            let x = self.size_fraction(acct, &p, &holding, 1.0, pricing)?;
+            if x <= 0.0 {
+                continue;
+            }
+            let take = Engine::slice(&holding, x)?;
+            self.execute_take(
+                now,
+                account,
+                acct,
+                self.fund,
+                &take,
+                pricing,
+                RecordKind::FundTake,
+                "what the market could not absorb falls to the insurance fund",
+            )?;
+        }
+        let p = self.portfolio_of(acct);
+        if self.health_of(acct, &p)?.is_restored(bf)? {
+            self.finish(now, account, Stage::Restored)
+        } else {
+            self.insolvent_remainder(now, account, acct)
+        }
+    }
+
+    fn resolve_sealed(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<(), LiquidationError> {
+        let pricing = match self.params.auction_kind {
+            AuctionKind::Sealed { pricing, .. } => pricing,
+            AuctionKind::Dutch => SealedPricing::FirstPrice,
+        };
+        let mut bids: Vec<(String, f64)> = self
+            .cases
+            .get(account)
+            .map(|c| c.sealed_bids.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        // Highest first; ties by name (deterministic).
+        bids.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for i in 0..bids.len() {
+            if !self.is_active(account) {
+                break;
+            }
+            let (name, own) = &bids[i];
+            let price = match pricing {
+                SealedPricing::FirstPrice => *own,
+                SealedPricing::SecondPrice => bids.get(i + 1).map_or(*own, |x| x.1),
+            };
+            let Some(b) = self.bidders.get(name).cloned() else {
+                continue;
+            };
+            let bh = self.ledger.holder(&Holder::Liquidator(name.clone()));
+            let p = self.portfolio_of(acct);
+            let health = self.health_of(acct, &p)?;
+            let e = health.equity.to_f64();
+            let m = health.maintenance.to_f64();
+            let buffer = auction::buffer_margin(e, m, self.params.auction.buffer_fraction);
+            let denominator = buffer - e * price;
+            let f = if buffer >= 0.0 {
+                0.0
+            } else if denominator < 0.0 {
+                (buffer / denominator).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            if f <= 0.0 {
+                break;
+            }
+            if let Some(case) = self.cases.get_mut(account) {
+                case.stage = Stage::Auction;
+            }
+            let f = (f * (1.0 + 1e-6)).min(1.0).min(b.max_share);
+            self.fill(now, account, acct, bh, &b, f, f64::NAN, Some(price))?;
+            if let Some(case) = self.cases.get_mut(account) {
+                if case.stage == Stage::Auction {
+                    case.stage = Stage::Frozen;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tier 3: positions sold into the order book, best first, within the slippage cap and the
+    /// per-underlying notional cap. True when restored.
+    fn tier3(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<bool, LiquidationError> {
+        let bf = self.params.auction.buffer_fraction;
+        let p = self.portfolio_of(acct);
+        let order = self.rank(acct, &p, Pricing::Market, false)?;
+        for instrument in order {
+            let p = self.portfolio_of(acct);
+            let health = self.health_of(acct, &p)?;
+            if health.is_restored(bf)? {
+                return Ok(true);
+            }
+            if health.equity.is_negative() {
+                return Ok(false);
+            }
+            let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied() else {
+                continue;
+            };
+            let underlying = self.risk.meta[instrument].underlying.clone();
+            let full = self.notional(instrument, holding.qty)?.to_f64();
+            let mut room = self.params.depth_capacity().unwrap_or(f64::INFINITY);
+            if let Some(cap) = self.params.notional_cap {
+                let window = self.sold.entry(underlying.clone()).or_default();
+                while window
+                    .front()
+                    .is_some_and(|(t, _)| t.unix_seconds() <= now.unix_seconds() - cap.window_s)
+                {
+                    window.pop_front();
+                }
+                let used: f64 = window.iter().map(|(_, a)| a.to_f64()).sum();
+                room = room.min((cap.max_notional.to_f64() - used).max(0.0));
+            }
+            let x_max = if full > 0.0 { (room / full).min(1.0) } else { 1.0 };
+            if x_max <= 0.0 {
+                continue;
+            }
+            let x = self.size_fraction(acct, &p, &holding, x_max, Pricing::Market)?;
+            if x <= 0.0 {
+                continue;
+            }
+            let take = Engine::slice(&holding, x)?;
+            let n = self.notional(instrument, take.dq)?;
+            if n < self.params.min_fill_notional && take.dq != holding.qty {
+                continue;
+            }
+            if self.params.notional_cap.is_some() {
+                self.sold.entry(underlying).or_default().push_back((now, n));
+            }
+            let reason = format!(
+                "tier 3: market sale at {:.4}% average slippage (cap {}%)",
+                100.0 * self.params.average_slippage(n.to_f64()),
+                100.0 * self.params.max_slippage
+            );
+            self.execute_take(now, account, acct, self.external, &take, Pricing::Market, RecordKind::MarketSale, &reason)?;
+        }
+        let p = self.portfolio_of(acct);
+        self.health_of(acct, &p)?.is_restored(bf)
+    }
+
+    /// The insurance fund takes every position and all collateral of an account that no tier
+    /// could restore; the loss (negative equity) goes down the waterfall.
+    fn insolvent_remainder(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<(), LiquidationError> {
+        let p = self.portfolio_of(acct);
+        let health = self.health_of(acct, &p)?;
+        let mut legs = Vec::new();
+        for h in &p.positions {
+            let take = Take {
+                instrument: h.instrument,
+                dq: h.qty,
+                dc: h.cost,
+            };
+            self.take_legs(&mut legs, acct, self.fund, &take);
+        }
+        for (u, v) in self.ledger.holdings(acct).collect::<Vec<_>>() {
+            if matches!(self.unit_kinds[u.0 as usize], UnitKind::Cash(_)) && v.raw() > 0 {
+                self.push_leg(&mut legs, acct, self.fund, u, v);
+            }
+        }
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            Some(account),
+            RecordKind::FundTake,
+            "closed: the insurance fund takes every position and the account's collateral",
+            vec![("equity", health.equity.to_string())],
+            Some(op),
+        )?;
+        self.ledger.check_balanced()?;
+        if health.equity.is_negative() {
+            let loss = health.equity.checked_neg().map_err(arith("loss"))?;
+            self.settle(now, account, Payer::Fund, self.fund, loss)?;
+        }
+        self.finish(now, account, Stage::Closed)
+    }
+
+    /// Ends a case: socialises any recorded loss, pays the credit providers' premium, logs the
+    /// outcome and unfreezes the account.
+    fn finish(&mut self, now: Timestamp, account: &AccountId, stage: Stage) -> Result<(), LiquidationError> {
+        self.socialise(now, account)?;
+        self.pay_premium(now, account)?;
+        let acct = self.holder_of_account(account)?;
+        let p = self.portfolio_of(acct);
+        let health = self.health_of(acct, &p)?;
+        if let Some(case) = self.cases.get_mut(account) {
+            case.stage = stage;
+        }
+        let (kind, reason) = match stage {
+            Stage::Closed => (RecordKind::Closed, "no position left; unfrozen"),
+            _ => (RecordKind::Restored, "equity back at the buffer margin; unfrozen"),
+        };
+        self.record(
+            now,
+            Some(account),
+            kind,
+            reason,
+            vec![
+                ("equity", health.equity.to_string()),
+                ("maintenance_margin", health.maintenance.to_string()),
+            ],
+            None,
+        )
+    }
+
+    /// Charges a negative socialised-loss balance to traders (pro rata to their settlement
+    /// cash, or the most profitable opposite positions first), never below zero.
+    fn socialise(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
+        let balance = self.ledger.balance(self.socialised, self.settle_unit);
+        if !balance.is_negative() {
+            return Ok(());
+        }
+        let loss = balance.checked_neg().map_err(arith("socialised"))?;
+        let candidates: Vec<(AccountId, HolderId)> = self
+            .owners
+            .keys()
+            .filter(|id| *id != account && !self.is_active(id))
+            .filter_map(|id| {
+                self.ledger
+                    .holder_id(&Holder::Trader(id.clone()))
+                    .map(|h| (id.clone(), h))
+            })
+            .collect();
+        let cash: Vec<Amount> = candidates
+            .iter()
+            .map(|(_, h)| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
+            .collect();
+        let shares = match self.params.loss_mode {
+            LossMode::SocialisedProRata => pro_rata(loss, &cash, &cash)?,
+            LossMode::AutoDeleverage => {
+                // Most profitable first: unrealised profit at mark of the positions held.
+                let mut profit: Vec<(f64, usize)> = Vec::new();
+                for (i, (_, h)) in candidates.iter().enumerate() {
+                    let p = self.portfolio_of(*h);
+                    let mut upnl = 0.0;
+                    for x in &p.positions {
+                        let m = &self.risk.meta[x.instrument];
+                        upnl += x.qty.to_f64() * m.mark - x.cost.to_f64();
+                    }
+                    if upnl > 0.0 {
+                        profit.push((upnl, i));
+                    }
+                }
+                profit.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut shares = vec![Amount::ZERO; candidates.len()];
+                let mut left = loss;
+                for (upnl, i) in profit {
+                    if left.raw() <= 0 {
+                        break;
+                    }
+                    let cap = min_amount(amt(upnl, Rounding::Down, "profit")?, cash[i]);
+                    let take = min_amount(cap, left);
+                    shares[i] = take;
+                    left = left.checked_sub(take).map_err(arith("adl"))?;
+                }
+                shares
+            }
+        };
+        for ((id, h), share) in candidates.iter().zip(shares) {
+            if share.raw() <= 0 {
+                continue;
+            }
+            let mut legs = Vec::new();
+            self.push_leg(&mut legs, *h, self.socialised, self.settle_unit, share);
+            let op = self.new_op(legs);
+            self.record(
+                now,
+                Some(account),
+                RecordKind::SocialisedCharge,
+                match self.params.loss_mode {
+                    LossMode::SocialisedProRata => "socialised loss, pro rata to settlement cash",
+                    LossMode::AutoDeleverage => "socialised loss, most profitable positions first",
+                },
+                vec![("trader", id.to_string()), ("charged", share.to_string())],
+                Some(op),
+            )?;
+            self.ledger.check_balanced()?;
+        }
+        Ok(())
+    }
+
+    fn pay_premium(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
+        let fees = self.cases.get(account).map_or(Amount::ZERO, |c| c.fees);
+        if fees.raw() <= 0 || self.providers.is_empty() {
+            return Ok(());
+        }
+        // The premium is a payout: rounds down.
+        let premium = min_amount(
+            fees.checked_mul(
+                amt(self.params.credit_premium_rate, Rounding::Down, "premium rate")?,
+                Rounding::Down,
+            )
+            .map_err(arith("premium"))?,
+            self.ledger.balance(self.fees, self.settle_unit),
+        );
+        let holders: Vec<(String, HolderId)> =
+            self.providers.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let weights: Vec<Amount> = holders
+            .iter()
+            .map(|(_, h)| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
+            .collect();
+        let caps = vec![premium; holders.len()];
+        let shares = pro_rata(premium, &weights, &caps)?;
+        for ((name, h), s) in holders.iter().zip(shares) {
+            if s.raw() <= 0 {
+                continue;
+            }
+            let mut legs = Vec::new();
+            self.push_leg(&mut legs, self.fees, *h, self.settle_unit, s);
+            let op = self.new_op(legs);
+            self.record(
+                now,
+                Some(account),
+                RecordKind::Premium,
+                "backstop-credit premium: a share of the liquidation's fees",
+                vec![("provider", name.clone()), ("premium", s.to_string())],
+                Some(op),
+            )?;
+        }
+        if let Some(case) = self.cases.get_mut(account) {
+            case.fees = Amount::ZERO;
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds a ledger from a log: applies every record's operation, in order, to a ledger with
+/// the same holders and units interned. The result equals the ledger that wrote the log.
+pub fn replay(like: &Ledger, log: &[Record]) -> Result<Ledger, LiquidationError> {
+    let mut ledger = like.empty_like();
+    for r in log {
+        if let Some(op) = &r.op {
+            ledger.apply(op)?;
+        }
+    }
+    Ok(ledger)
+}

@@ -1,0 +1,49 @@
+//! `ale-liquidation`: when an account's equity falls below its maintenance margin, take just
+//! enough of it, fast and cheaply, that it is healthy again, and make sure nobody but the account
+//! pays.
+//!
+//! It owns:
+//! - the [`ledger`]: exact double-entry balances (`Amount`, 10⁻⁹ units) of traders, the
+//!   insurance fund, backstop pools, liquidators, backstop-credit providers, fees, socialised
+//!   loss and the outside world; idempotent operations with ids;
+//! - the [`auction`] price rule of formats.md (`ale auction quote`);
+//! - the [`engine`]: the lifecycle of a liquidation as a state machine driven by explicit events
+//!   and explicit time (`process(event, now) -> records`): flagged → frozen → tier 1 backstop →
+//!   tier 2 auction (Dutch or sealed; insolvent auction for negative equity) → tier 3 market sale
+//!   → restored or closed, with the loss waterfall (own collateral → insurance fund → backstop
+//!   credit → socialised loss);
+//! - a [`driver`] that orders the events of a run (the CLI, the benches and the simulator use it).
+//!
+//! Invariants:
+//! - Every unit's balances sum to zero after every operation (value conserved to the nano-unit);
+//!   the engine re-checks it after every waterfall step.
+//! - No cash balance is negative except the outside world's and the socialised-loss account's
+//!   (whose negative balance is the recorded socialised loss).
+//! - Replaying the log's operations on an empty ledger gives the same ledger ([`replay`]).
+//! - Rounding never favours the account being liquidated over its counterparties: requirements
+//!   round up, equity and receipts down, fees up, payouts by the fund down.
+//! - A bidder never pays more than its price limit; a bidder never takes an account of its own
+//!   owner; a taker (backstop or bidder) meets its own initial margin after taking.
+//! - Every loop is bounded by a named constant ([`params`]).
+//!
+//! Architecture invariant: no I/O, no clock, no global state. Margins come from `ale-risk`
+//! (`f64`) and become money at one boundary ([`valuation`]).
+
+pub mod auction;
+pub mod driver;
+pub mod engine;
+pub mod error;
+pub mod ledger;
+pub mod params;
+pub mod valuation;
+
+pub use auction::{quote, AuctionParams, Phase, Quote, QuoteInput};
+pub use engine::{
+    replay, AuctionView, Bidder, CaseView, Engine, Event, Record, RecordKind, Stage,
+};
+pub use error::{LedgerError, LiquidationError};
+pub use ledger::{Applied, Holder, HolderId, Leg, Ledger, Op, OpId, Unit, UnitId};
+pub use params::{
+    AuctionKind, DepthLevel, DepthModel, LiquidationParams, LossMode, NotionalCap, SealedPricing,
+};
+pub use valuation::{quantity_from_size, Health, Holding, Portfolio};

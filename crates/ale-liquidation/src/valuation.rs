@@ -1,0 +1,364 @@
+//! The boundary between the exact ledger and the `f64` risk engine: a holder's balances as a
+//! [`Portfolio`], its margin from `ale-risk`, and the conversions with their rounding named.
+//!
+//! Risk numbers convert to money conservatively: equity rounds down, requirements (maintenance,
+//! initial) round up. Quantities convert to the nearest 10⁻⁹ unit (a size is not money).
+
+use std::collections::HashMap;
+
+use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding};
+use ale_market::MarketSnapshot;
+use ale_risk::book::Span;
+use ale_risk::{
+    AccountMargin, Book, BookAccount, BookPosition, MarginPolicy, RiskEngine, UnderlyingIx,
+};
+
+use crate::error::{arith, LiquidationError};
+use crate::ledger::UnitId;
+
+/// What the engine knows of one instrument.
+#[derive(Debug, Clone)]
+pub(crate) struct InstrumentMeta {
+    pub instrument: Instrument,
+    pub underlying: Asset,
+    pub u: UnderlyingIx,
+    pub row: u32,
+    /// Futures and perpetuals: worth `qty · mark − cost`.
+    pub pnl_style: bool,
+    /// Mark per unit (f64, from the risk tables).
+    pub mark: f64,
+    pub qty_unit: UnitId,
+    pub cost_unit: UnitId,
+}
+
+/// One position of a portfolio, exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Holding {
+    /// Index into the engine's instrument table.
+    pub instrument: usize,
+    /// Signed quantity, 10⁻⁹ units of the underlying.
+    pub qty: Amount,
+    /// Cost basis (futures and perpetuals; 0 otherwise).
+    pub cost: Amount,
+}
+
+/// A holder's balances as the risk engine needs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Portfolio {
+    /// Cash by asset (asset order).
+    pub cash: Vec<(Asset, Amount)>,
+    /// Positions with a non-zero quantity or cost, in instrument-index order.
+    pub positions: Vec<Holding>,
+}
+
+impl Portfolio {
+    /// The cash of `asset`.
+    pub fn cash_of(&self, asset: &Asset) -> Amount {
+        self.cash
+            .iter()
+            .find(|(a, _)| a == asset)
+            .map_or(Amount::ZERO, |(_, v)| *v)
+    }
+
+    /// Adds `delta` to the cash of `asset`.
+    pub fn add_cash(&mut self, asset: &Asset, delta: Amount) -> Result<(), LiquidationError> {
+        match self.cash.iter_mut().find(|(a, _)| a == asset) {
+            Some((_, v)) => *v = v.checked_add(delta).map_err(arith("portfolio cash"))?,
+            None => {
+                self.cash.push((asset.clone(), delta));
+                self.cash.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a quantity and cost to the holding of `instrument`.
+    pub fn add_position(
+        &mut self,
+        instrument: usize,
+        qty: Amount,
+        cost: Amount,
+    ) -> Result<(), LiquidationError> {
+        match self.positions.iter_mut().find(|h| h.instrument == instrument) {
+            Some(h) => {
+                h.qty = h.qty.checked_add(qty).map_err(arith("portfolio qty"))?;
+                h.cost = h.cost.checked_add(cost).map_err(arith("portfolio cost"))?;
+            }
+            None => {
+                self.positions.push(Holding {
+                    instrument,
+                    qty,
+                    cost,
+                });
+                self.positions.sort_by_key(|h| h.instrument);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when it holds no position.
+    pub fn is_flat(&self) -> bool {
+        self.positions.iter().all(|h| h.qty.is_zero())
+    }
+}
+
+/// Equity and margins of a holder, in money (rounded conservatively) and as the risk engine
+/// computed them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Health {
+    /// Equity, rounded down.
+    pub equity: Amount,
+    /// Maintenance margin, rounded up.
+    pub maintenance: Amount,
+    /// Initial margin, rounded up.
+    pub initial: Amount,
+    /// Equity as computed (f64).
+    pub equity_f64: f64,
+    /// Maintenance margin as computed (f64).
+    pub maintenance_f64: f64,
+}
+
+impl Health {
+    /// From a risk-engine margin, with the conversions that favour solvency.
+    pub fn from_margin(m: &AccountMargin) -> Result<Health, LiquidationError> {
+        Ok(Health {
+            equity: Amount::from_f64(m.equity, Rounding::Down).map_err(arith("equity"))?,
+            maintenance: Amount::from_f64(m.maintenance, Rounding::Up)
+                .map_err(arith("maintenance margin"))?,
+            initial: Amount::from_f64(m.initial, Rounding::Up).map_err(arith("initial margin"))?,
+            equity_f64: m.equity,
+            maintenance_f64: m.maintenance,
+        })
+    }
+
+    /// Equity < maintenance margin.
+    pub fn is_liquidatable(&self) -> bool {
+        self.equity < self.maintenance
+    }
+
+    /// Equity ≥ maintenance · (1 + buffer_fraction): the buffer margin of formats.md is 0.
+    pub fn is_restored(&self, buffer_fraction: f64) -> Result<bool, LiquidationError> {
+        Ok(self.equity >= self.buffer_target(buffer_fraction)?)
+    }
+
+    /// maintenance · (1 + buffer_fraction), rounded up.
+    pub fn buffer_target(&self, buffer_fraction: f64) -> Result<Amount, LiquidationError> {
+        let bf = Amount::from_f64(buffer_fraction, Rounding::Up).map_err(arith("buffer"))?;
+        let extra = self
+            .maintenance
+            .checked_mul(bf, Rounding::Up)
+            .map_err(arith("buffer"))?;
+        self.maintenance
+            .checked_add(extra)
+            .map_err(arith("buffer"))
+    }
+
+    /// Equity ≥ initial margin.
+    pub fn meets_initial(&self) -> bool {
+        self.equity >= self.initial
+    }
+}
+
+/// A quantity from an `f64` size: the nearest 10⁻⁹ unit (a size is not money; every later
+/// movement of it is exact).
+pub fn quantity_from_size(size: f64) -> Result<Amount, LiquidationError> {
+    let scaled = (size * 1e9).round();
+    if !(scaled.is_finite() && scaled.abs() < 1e36) {
+        return Err(LiquidationError::Invalid {
+            field: "size".into(),
+            reason: format!("must be finite and below 1e27, got {size}"),
+        });
+    }
+    Ok(Amount::from_raw(scaled as i128))
+}
+
+/// The risk side: a [`RiskEngine`] used as a margin oracle (its tables and policy), the
+/// instruments it has listed, and their marks.
+pub(crate) struct Margining {
+    risk: RiskEngine<Box<dyn MarginPolicy>>,
+    pub meta: Vec<InstrumentMeta>,
+    index: HashMap<Instrument, usize>,
+    listing: Account,
+    dirty: bool,
+    scratch: ale_risk::policy::Scratch,
+}
+
+impl Margining {
+    pub fn new(policy: Box<dyn MarginPolicy>, market: MarketSnapshot) -> Margining {
+        let listing = Account::new(
+            AccountId::new("~listing").unwrap_or_else(|_| unreachable!("valid constant")),
+        );
+        Margining {
+            risk: RiskEngine::new(policy, market, Book::new()),
+            meta: Vec::new(),
+            index: HashMap::new(),
+            listing,
+            dirty: true,
+            scratch: ale_risk::policy::Scratch::default(),
+        }
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.risk.policy().name()
+    }
+
+    pub fn index_of(&self, instrument: &Instrument) -> Option<usize> {
+        self.index.get(instrument).copied()
+    }
+
+    /// Lists `instrument` (idempotent); `units` gives its quantity and cost units.
+    pub fn list(
+        &mut self,
+        instrument: &Instrument,
+        units: impl FnOnce() -> (UnitId, UnitId),
+    ) -> Result<usize, LiquidationError> {
+        if let Some(ix) = self.index.get(instrument) {
+            return Ok(*ix);
+        }
+        self.listing.positions.push(Position {
+            instrument: instrument.clone(),
+            size: 1.0,
+            entry_price: None,
+        });
+        let book_ix = self
+            .risk
+            .upsert_account(&self.listing)
+            .map_err(|e| LiquidationError::Risk {
+                holder: instrument.to_string(),
+                reason: e.to_string(),
+            })?;
+        let book = self.risk.book();
+        let account = book.account(book_ix);
+        // The listing account holds every instrument once: find this one's row.
+        let (qty_unit, cost_unit) = units();
+        let u = book
+            .underlying_index(instrument.underlying())
+            .ok_or_else(|| LiquidationError::Unknown {
+                what: "underlying",
+                name: instrument.underlying().to_string(),
+            })?;
+        let row = book
+            .rows(u)
+            .find(|l| &l.instrument == instrument)
+            .map(|l| l.row)
+            .ok_or_else(|| LiquidationError::Unknown {
+                what: "instrument",
+                name: instrument.to_string(),
+            })?;
+        debug_assert!(account.positions.iter().any(|p| p.row == row));
+        let ix = self.meta.len();
+        self.meta.push(InstrumentMeta {
+            instrument: instrument.clone(),
+            underlying: instrument.underlying().clone(),
+            u,
+            row,
+            pnl_style: matches!(
+                instrument,
+                Instrument::Future { .. } | Instrument::Perpetual { .. }
+            ),
+            mark: f64::NAN,
+            qty_unit,
+            cost_unit,
+        });
+        self.index.insert(instrument.clone(), ix);
+        self.dirty = true;
+        Ok(ix)
+    }
+
+    /// Builds the tables when instruments were listed since the last build, and refreshes marks.
+    pub fn ensure_tables(&mut self) -> Result<(), LiquidationError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.risk.remargin_all();
+        for m in &mut self.meta {
+            let table = self.risk.table(m.u).ok_or_else(|| LiquidationError::Risk {
+                holder: m.instrument.to_string(),
+                reason: format!("no scenario table for underlying '{}'", m.underlying),
+            })?;
+            if let Some(Some(issue)) = table.issues.get(m.row as usize) {
+                return Err(LiquidationError::Risk {
+                    holder: m.instrument.to_string(),
+                    reason: format!("{issue:?}"),
+                });
+            }
+            m.mark = table.base[m.row as usize].mark;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// The margin of `portfolio` held by `name`.
+    pub fn margin(
+        &mut self,
+        name: &str,
+        portfolio: &Portfolio,
+    ) -> Result<AccountMargin, LiquidationError> {
+        self.ensure_tables()?;
+        let risk_err = |reason: String| LiquidationError::Risk {
+            holder: name.to_string(),
+            reason,
+        };
+        let id = AccountId::new(name).map_err(risk_err)?;
+        let mut rows: Vec<(UnderlyingIx, BookPosition)> = portfolio
+            .positions
+            .iter()
+            .filter(|h| !h.qty.is_zero())
+            .map(|h| {
+                let m = &self.meta[h.instrument];
+                let size = h.qty.to_f64();
+                (
+                    m.u,
+                    BookPosition {
+                        row: m.row,
+                        size,
+                        entry_price: m.pnl_style.then(|| h.cost.to_f64() / size),
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(u, p)| (*u, p.row));
+        let mut spans: Vec<Span> = Vec::new();
+        for (i, (u, _)) in rows.iter().enumerate() {
+            match spans.last_mut() {
+                Some(span) if span.underlying == *u => span.end = i as u32 + 1,
+                _ => spans.push(Span {
+                    underlying: *u,
+                    start: i as u32,
+                    end: i as u32 + 1,
+                }),
+            }
+        }
+        let account = BookAccount {
+            id,
+            positions: rows.into_iter().map(|(_, p)| p).collect(),
+            spans,
+            collateral: portfolio.cash.clone(),
+        };
+        let mut margin = self
+            .risk
+            .margin_with_tables(&account, &mut self.scratch)
+            .map_err(|e| risk_err(e.to_string()))?;
+        // A future held with quantity 0 but a leftover cost basis (rounding dust) is worth −cost.
+        for h in &portfolio.positions {
+            if h.qty.is_zero() && !h.cost.is_zero() {
+                margin.equity -= h.cost.to_f64();
+            }
+        }
+        Ok(margin)
+    }
+
+    /// Health of `portfolio` held by `name`.
+    pub fn health(&mut self, name: &str, portfolio: &Portfolio) -> Result<Health, LiquidationError> {
+        Health::from_margin(&self.margin(name, portfolio)?)
+    }
+
+    /// Value after haircuts of one unit of collateral `asset` (f64), if priced.
+    pub fn collateral_unit_value(&self, asset: &Asset) -> Option<f64> {
+        self.risk
+            .market()
+            .collateral(asset)
+            .ok()
+            .map(|p| p.price * p.value_factor())
+    }
+}

@@ -1,0 +1,977 @@
+//! Liquidation prices of every account at once: the method of ramm.md (outward scan in steps of
+//! `liq_scan_step`, Brent to `liq_rel_tol`, re-margin check at the root), made fast without
+//! giving up exactness.
+//!
+//! What is approximated, and what is not:
+//! - Sticky moneyness makes an option's value under a fixed vol state a function of the spot
+//!   multiplier m = x·(1 + s) alone (x the liquidation factor, s the scenario's move; the
+//!   term-scaled vol shift does not depend on x). So every listed option is priced once per vol
+//!   state (down, none, up) on a log-spaced lattice of m ([`LATTICE_STEP_LOG`]): price, spot
+//!   gamma and dollar delta. An account's moved scenario table at any x is then interpolated
+//!   (cubic, Catmull-Rom) instead of re-priced, and margined by the policy's own code: the
+//!   *approximate* equity − MM, f̃(x).
+//! - f̃ only decides signs at scan points, and only where |f̃| exceeds a band well above the
+//!   interpolation error; inside the band the exact function decides.
+//! - Scan points are skipped only where a bound on the exact function proves that the sign
+//!   cannot change: equity − (price+vega) is Lipschitz in x with a constant from the positions'
+//!   forwards (deltas of calls lie in [0, D], of puts in [−D, 0], with a safety factor), and the
+//!   gamma and horizon components are non-negative and bounded above by closed forms
+//!   (φ ≤ 1/√(2π), marks ≤ D·max(F, K)).
+//! - Every root is refined by Brent on the *exact* function (the per-account re-pricing of the
+//!   single-account solver), first inside a tight bracket around the root of f̃, and kept only
+//!   if the exact re-margin at the root checks. A false sign change of f̃ is rejected by the
+//!   exact values and the scan goes on.
+//!
+//! So the result is the single-account solver's ([`crate::liquidation_price`]) up to the
+//! tolerance: same brackets (same scan points, same signs), roots within `liq_rel_tol`.
+//! Policies other than `ramm` (whose scan is cheap: no scenarios) and accounts holding a row the
+//! lattice could not price use the single-account solver unchanged.
+
+use ale_core::OptionKind;
+use ale_pricing::Black76;
+use rayon::prelude::*;
+
+use crate::book::{BookAccount, RowKind, UnderlyingIx};
+use crate::engine::{collateral_view, margin_account, Override, RiskEngine};
+use crate::error::RiskError;
+use crate::liquidation_price::{
+    brent, liquidation_prices, prepare, scan_points, LiquidationPrices, MovedAccount, Prepared,
+    Root, MIN_SPOT_FACTOR, ROOT_CHECK_TOLERANCE,
+};
+use crate::params::RammParams;
+use crate::policy::{LiquidationScan, MarginPolicy, Scratch};
+use crate::scenario::{shocked_vol, VolMove};
+use crate::table::{BaseRow, TableSpec, UnderlyingTable};
+
+/// Spacing of the lattice in ln m.
+pub const LATTICE_STEP_LOG: f64 = 0.005;
+/// Most lattice points per curve (a limit: a wider range falls back to the exact solver).
+pub const MAX_LATTICE_POINTS: usize = 8192;
+/// Points beyond the needed range at each end (the cubic reads one neighbour each side).
+const PAD: usize = 3;
+/// Curves per option row: price (down, none, up), gamma·carry² (down, none, up), dollar delta.
+const CURVES: usize = 7;
+/// |f̃ − f| is trusted to stay below this share of the account's forward notional N; inside
+/// the band the exact function decides the sign.
+pub const BAND_REL: f64 = 2e-3;
+/// Safety factor on the deltas' range in the Lipschitz bound (a shocked smile need not be
+/// exactly arbitrage-free).
+const DELTA_SAFETY: f64 = 1.25;
+/// Safety factor on the closed-form bound of the gamma and horizon components.
+const K_SAFETY: f64 = 1.25;
+/// Safety factor on the lowest vol the gamma bound divides by.
+const VOL_LOW_SAFETY: f64 = 0.8;
+/// Attempts to shrink a bracket around the root of f̃ before plain Brent on the scan bracket.
+const TIGHTEN_ATTEMPTS: usize = 3;
+/// Tolerance of the second Brent pass, relative to `liq_rel_tol`, when the first root misses
+/// the re-margin check.
+const SECOND_PASS_TOL: f64 = 1e-4;
+
+/// The lattice curves of one underlying's option rows.
+struct UnderlyingLattice {
+    /// ln m of point 0.
+    ln_m0: f64,
+    inv_h: f64,
+    len: usize,
+    /// Per row: offset of its curves in `data` (None: not an option, unusable, or unpriceable).
+    offsets: Vec<Option<usize>>,
+    /// Per row: lowest vol its curves use (× safety), for the gamma bound.
+    vol_low: Vec<f64>,
+    data: Vec<f64>,
+}
+
+/// Counts of the work a batch did (no clock in this crate: time it outside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Option pricings of the lattice.
+    pub lattice_pricings: usize,
+    /// Evaluations of the interpolated f̃.
+    pub approx_evaluations: usize,
+    /// Evaluations of the exact function (per-account re-pricing).
+    pub exact_evaluations: usize,
+    /// Accounts solved by the single-account solver instead (other policies, unpriceable rows).
+    pub exact_fallbacks: usize,
+}
+
+/// The per-instrument lattices of a venue, built once per market (see the module docs).
+pub struct LiquidationLattice {
+    underlyings: Vec<Option<UnderlyingLattice>>,
+    /// Option pricings spent building it.
+    pub pricings: usize,
+}
+
+fn vol_index(v: VolMove) -> usize {
+    match v {
+        VolMove::Down => 0,
+        VolMove::None => 1,
+        VolMove::Up => 2,
+    }
+}
+
+/// The ramm parameters, when the policy is `ramm` itself (the bounds are derived from its
+/// formula; another policy with a ramm table would not be covered).
+fn ramm_params<P: MarginPolicy + ?Sized>(policy: &P) -> Option<&RammParams> {
+    match policy.table_spec() {
+        TableSpec::Ramm(p) if policy.name() == "ramm" => Some(p),
+        _ => None,
+    }
+}
+
+impl LiquidationLattice {
+    /// Prices every listed option of every underlying on the lattice (all cores). Underlyings
+    /// whose table is missing, or whose range would need more than [`MAX_LATTICE_POINTS`],
+    /// get no lattice (their accounts use the exact solver).
+    pub fn build<P: MarginPolicy>(engine: &RiskEngine<P>) -> LiquidationLattice {
+        let policy = engine.policy();
+        let Some(p) = ramm_params(policy) else {
+            return LiquidationLattice {
+                underlyings: Vec::new(),
+                pricings: 0,
+            };
+        };
+        let scan = policy.liquidation_scan();
+        let mut pricings = 0;
+        let underlyings = (0..engine.book().underlyings().len())
+            .map(|u| {
+                let lattice = build_underlying(engine, p, &scan, u);
+                if let Some(l) = &lattice {
+                    pricings += 3 * l.len * l.offsets.iter().flatten().count();
+                }
+                lattice
+            })
+            .collect();
+        LiquidationLattice {
+            underlyings,
+            pricings,
+        }
+    }
+}
+
+fn build_underlying<P: MarginPolicy>(
+    engine: &RiskEngine<P>,
+    p: &RammParams,
+    scan: &LiquidationScan,
+    u: UnderlyingIx,
+) -> Option<UnderlyingLattice> {
+    let table = engine.table_result(u).ok()?;
+    let market = engine
+        .market()
+        .underlying(&engine.book().underlyings()[u])
+        .ok()?;
+    let now = engine.market().time();
+    let rate = engine.market().rate();
+    let scenarios = table.scenarios();
+    let s_min = scenarios.iter().map(|s| s.spot_move).fold(0.0, f64::min);
+    let s_max = scenarios.iter().map(|s| s.spot_move).fold(0.0, f64::max);
+    let x_lo = (1.0 - scan.reach).max(MIN_SPOT_FACTOR);
+    let x_hi = 1.0 + scan.reach;
+    let ln_lo = (x_lo * (1.0 + s_min)).ln() - PAD as f64 * LATTICE_STEP_LOG;
+    let ln_hi = (x_hi * (1.0 + s_max)).ln() + PAD as f64 * LATTICE_STEP_LOG;
+    if !(ln_lo.is_finite() && ln_hi.is_finite()) {
+        return None;
+    }
+    let len = ((ln_hi - ln_lo) / LATTICE_STEP_LOG).ceil() as usize + 1;
+    if len > MAX_LATTICE_POINTS {
+        return None;
+    }
+    let spot = table.spot;
+    let rows: Vec<Option<(Vec<f64>, f64)>> = (0..table.rows())
+        .into_par_iter()
+        .map(|row| {
+            if table.issues[row].is_some() {
+                return None;
+            }
+            let RowKind::Option {
+                expiry,
+                strike,
+                kind,
+            } = table.kinds[row]
+            else {
+                return None;
+            };
+            let t = expiry.years_from(now);
+            let forward = market.forward(expiry, t, rate);
+            price_row(p, market, kind, strike, t, forward, rate, spot, ln_lo, len)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(rows.len());
+    let mut vol_low = Vec::with_capacity(rows.len());
+    let mut data = Vec::with_capacity(rows.iter().flatten().count() * CURVES * len);
+    for r in rows {
+        match r {
+            Some((curves, low)) => {
+                offsets.push(Some(data.len()));
+                vol_low.push(low);
+                data.extend_from_slice(&curves);
+            }
+            None => {
+                offsets.push(None);
+                vol_low.push(0.0);
+            }
+        }
+    }
+    Some(UnderlyingLattice {
+        ln_m0: ln_lo,
+        inv_h: 1.0 / LATTICE_STEP_LOG,
+        len,
+        offsets,
+        vol_low,
+        data,
+    })
+}
+
+/// One option row's curves on the lattice, as the scenario table prices it (forward F·m, vol
+/// read at the new moneyness then shocked); None if pricing refuses a point.
+#[allow(clippy::too_many_arguments)]
+fn price_row(
+    p: &RammParams,
+    market: &ale_market::UnderlyingMarket,
+    kind: OptionKind,
+    strike: f64,
+    t: f64,
+    forward: f64,
+    rate: f64,
+    spot: f64,
+    ln_m0: f64,
+    len: usize,
+) -> Option<(Vec<f64>, f64)> {
+    let mut curves = vec![0.0; CURVES * len];
+    let carry = forward / spot;
+    let mut low = f64::INFINITY;
+    for k in 0..len {
+        let m = (ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
+        let f = forward * m;
+        let base_vol = market.vol(strike, f, t);
+        for v in [VolMove::Down, VolMove::None, VolMove::Up] {
+            let vol = shocked_vol(p, base_vol, v, t);
+            let g = Black76::new(kind, f, strike, t, vol, rate).ok()?.greeks();
+            let i = vol_index(v);
+            curves[i * len + k] = g.price;
+            curves[(3 + i) * len + k] = g.gamma * carry * carry;
+            if v == VolMove::None {
+                curves[6 * len + k] = g.delta * f;
+            }
+            low = low.min(vol);
+        }
+    }
+    (low.is_finite() && low > 0.0).then_some((curves, low * VOL_LOW_SAFETY))
+}
+
+impl UnderlyingLattice {
+    /// The cubic (Catmull-Rom) interpolant of curve `c` of the row at `offset`, at ln m.
+    #[inline]
+    fn at(&self, offset: usize, c: usize, ln_m: f64) -> Option<f64> {
+        let u = (ln_m - self.ln_m0) * self.inv_h;
+        let i = u.floor();
+        if !(i >= 1.0 && i + 2.0 < self.len as f64) {
+            return None;
+        }
+        let t = u - i;
+        let base = offset + c * self.len + i as usize;
+        let y = &self.data[base - 1..base + 3];
+        let (p0, p1, p2, p3) = (y[0], y[1], y[2], y[3]);
+        Some(
+            p1 + 0.5
+                * t
+                * (p2 - p0
+                    + t * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
+                        + t * (3.0 * (p1 - p2) + p3 - p0))),
+        )
+    }
+}
+
+/// How one position of the moved account is rebuilt at a factor x.
+#[derive(Clone, Copy)]
+enum PosCurve {
+    Option { offset: usize },
+    DeltaOne { mark: f64, pnl_style: bool },
+}
+
+/// The account's moved table, re-filled from the lattice at each x, and its bounds.
+struct Approx<'l> {
+    lattice: &'l UnderlyingLattice,
+    table: UnderlyingTable,
+    curves: Vec<PosCurve>,
+    /// Per scenario: ln(1 + s), vol-state index, ½·(z_h·σ_s·√h)², 1 + s.
+    ln_one_plus: Vec<f64>,
+    vol_ix: Vec<usize>,
+    gamma_c: Vec<f64>,
+    one_plus: Vec<f64>,
+    spot0: f64,
+    /// Lipschitz constant of equity − (price + vega) in x.
+    lambda: f64,
+    /// K(x) = k_x·x + k_c bounds gamma + horizon from above.
+    k_x: f64,
+    k_c: f64,
+    band: f64,
+}
+
+impl Approx<'_> {
+    fn k_max(&self, x: f64) -> f64 {
+        K_SAFETY * (self.k_x * x + self.k_c)
+    }
+
+    /// Re-fills the table at factor x; false when x leaves the lattice.
+    fn fill(&mut self, x: f64) -> bool {
+        let n = self.table.n_scenarios;
+        let ln_x = x.ln();
+        let spot = self.spot0 * x;
+        self.table.spot = spot;
+        self.table.spot_factor = x;
+        for i in 0..n {
+            let s_spot = spot * self.one_plus[i];
+            self.table.gamma_scale[i] = self.gamma_c[i] * s_spot * s_spot;
+        }
+        let scenarios = self.table.grid.as_ref().map_or(&[][..], |g| &g.scenarios);
+        for (r, c) in self.curves.iter().enumerate() {
+            let pnl = &mut self.table.pnl[r * n..(r + 1) * n];
+            let gamma = &mut self.table.gamma[r * n..(r + 1) * n];
+            match *c {
+                PosCurve::DeltaOne { mark, pnl_style } => {
+                    let mark = mark * x;
+                    for (o, s) in pnl.iter_mut().zip(scenarios) {
+                        *o = mark * s.spot_move;
+                    }
+                    gamma.fill(0.0);
+                    self.table.base[r] = BaseRow {
+                        mark,
+                        delta_dollar: mark,
+                        slippage_notional: mark.abs(),
+                        is_option: false,
+                        pnl_style,
+                    };
+                }
+                PosCurve::Option { offset } => {
+                    let l = self.lattice;
+                    let (Some(mark), Some(dd)) = (l.at(offset, 1, ln_x), l.at(offset, 6, ln_x))
+                    else {
+                        return false;
+                    };
+                    for i in 0..n {
+                        let ln_m = ln_x + self.ln_one_plus[i];
+                        let v = self.vol_ix[i];
+                        let (Some(price), Some(g)) = (l.at(offset, v, ln_m), l.at(offset, 3 + v, ln_m))
+                        else {
+                            return false;
+                        };
+                        pnl[i] = price - mark;
+                        gamma[i] = g;
+                    }
+                    self.table.base[r] = BaseRow {
+                        mark,
+                        delta_dollar: dd,
+                        slippage_notional: mark.abs(),
+                        is_option: true,
+                        pnl_style: false,
+                    };
+                }
+            }
+        }
+        true
+    }
+}
+
+/// One value of equity − MM and the gamma + horizon components there.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    x: f64,
+    f: f64,
+    k: f64,
+    /// The value is the exact function's.
+    exact: bool,
+}
+
+fn ramm_k(m: &crate::engine::AccountMargin) -> f64 {
+    m.components[2] + m.components[3]
+}
+
+/// The exact evaluator with a small cache (the check at a root re-reads a bracket end).
+struct Exact<'a, P: MarginPolicy + ?Sized> {
+    moved: MovedAccount<'a, P>,
+    cache: Vec<(f64, Point, f64)>,
+}
+
+impl<P: MarginPolicy + ?Sized> Exact<'_, P> {
+    fn eval(&mut self, x: f64) -> Result<(Point, f64), RiskError> {
+        if let Some((_, p, gross)) = self.cache.iter().find(|(cx, _, _)| *cx == x) {
+            return Ok((*p, *gross));
+        }
+        let (m, gross) = self.moved.margin_at(x)?;
+        let p = Point {
+            x,
+            f: m.equity - m.maintenance,
+            k: ramm_k(&m),
+            exact: true,
+        };
+        if self.cache.len() >= 8 {
+            self.cache.remove(0);
+        }
+        self.cache.push((x, p, gross));
+        Ok((p, gross))
+    }
+}
+
+struct Solver<'a, 'l, P: MarginPolicy + ?Sized> {
+    exact: Exact<'a, P>,
+    approx: Approx<'l>,
+    scratch: Scratch,
+    scan: LiquidationScan,
+    stats: BatchStats,
+}
+
+impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
+    /// f̃ at x, or the exact value where f̃ cannot be had or sits inside the band.
+    fn sign_point(&mut self, x: f64) -> Result<Point, RiskError> {
+        if self.approx.fill(x) {
+            self.stats.approx_evaluations += 1;
+            let m = {
+                let mv = &self.exact.moved;
+                let ov = Override {
+                    underlying: mv.underlying,
+                    table: &self.approx.table,
+                    positions: &mv.positions,
+                    original_rows: &mv.original_rows,
+                };
+                margin_account(
+                    mv.policy,
+                    mv.market,
+                    mv.book,
+                    mv.account,
+                    &mut self.scratch,
+                    mv.venue_tables,
+                    &[ov],
+                )
+            };
+            if let Ok(m) = m {
+                let f = m.equity - m.maintenance;
+                if f.abs() > self.approx.band {
+                    return Ok(Point {
+                        x,
+                        f,
+                        k: ramm_k(&m),
+                        exact: false,
+                    });
+                }
+            }
+        }
+        self.exact_point(x)
+    }
+
+    fn exact_point(&mut self, x: f64) -> Result<Point, RiskError> {
+        self.stats.exact_evaluations += 1;
+        Ok(self.exact.eval(x)?.0)
+    }
+
+    /// The approximate value alone (for the root estimate), if the lattice covers x.
+    fn approx_f(&mut self, x: f64) -> Option<f64> {
+        if !self.approx.fill(x) {
+            return None;
+        }
+        self.stats.approx_evaluations += 1;
+        let mv = &self.exact.moved;
+        let ov = Override {
+            underlying: mv.underlying,
+            table: &self.approx.table,
+            positions: &mv.positions,
+            original_rows: &mv.original_rows,
+        };
+        margin_account(
+            mv.policy,
+            mv.market,
+            mv.book,
+            mv.account,
+            &mut self.scratch,
+            mv.venue_tables,
+            &[ov],
+        )
+        .ok()
+        .map(|m| m.equity - m.maintenance)
+    }
+
+    /// Whether the sign of the exact function at `x` is proven equal to its sign at `anchor`.
+    fn certified(&self, anchor: &Point, x: f64) -> bool {
+        // An approximate anchor is within the band of the exact value (twice the band for the
+        // upper bound, which also reads its approximate gamma and horizon).
+        let band = if anchor.exact { 0.0 } else { self.approx.band };
+        let d = (x - anchor.x).abs();
+        let lambda_d = self.approx.lambda * d;
+        if anchor.f >= 0.0 {
+            anchor.f - band - lambda_d - self.approx.k_max(x.max(anchor.x)) > 0.0
+        } else {
+            anchor.f + anchor.k + 2.0 * band + lambda_d < 0.0
+        }
+    }
+
+    /// One side of the scan (ramm.md), as the single-account solver does it.
+    fn side(&mut self, start: Point, direction: f64, spot: f64) -> Result<Option<Root>, RiskError> {
+        let points: Vec<f64> = scan_points(&self.scan, direction).collect();
+        let mut anchor = start;
+        let mut prev = start;
+        let mut j = 0;
+        while j < points.len() {
+            // Skip the points whose sign the bound proves (they are the anchor's).
+            let mut jn = j;
+            while jn < points.len() && self.certified(&anchor, points[jn]) {
+                jn += 1;
+            }
+            if jn == points.len() {
+                return Ok(None);
+            }
+            if jn > j {
+                prev = Point {
+                    x: points[jn - 1],
+                    f: anchor.f,
+                    k: anchor.k,
+                    exact: false,
+                };
+            }
+            let cur = self.sign_point(points[jn])?;
+            let changed = cur.f == 0.0 || (cur.f < 0.0) != (prev.f < 0.0);
+            let mut next = cur;
+            if changed {
+                if cur.exact && cur.f == 0.0 {
+                    let (p, gross) = self.exact.eval(cur.x)?;
+                    if p.f.abs() <= ROOT_CHECK_TOLERANCE * gross.max(1.0) {
+                        return Ok(Some(Root {
+                            spot: spot * cur.x,
+                            residual: p.f,
+                        }));
+                    }
+                } else {
+                    let (root, at_cur) = self.refine(prev, cur)?;
+                    if let Some(r) = root {
+                        return Ok(Some(Root {
+                            spot: spot * r.x,
+                            residual: r.f,
+                        }));
+                    }
+                    next = at_cur;
+                }
+            }
+            anchor = next;
+            prev = next;
+            j = jn + 1;
+        }
+        Ok(None)
+    }
+
+    /// A sign change between consecutive scan points `prev` and `cur` (signs proven, values
+    /// exact or approximate): the checked root, if any, and the exact value at `cur` when the
+    /// scan must go on.
+    fn refine(&mut self, prev: Point, cur: Point) -> Result<(Option<Point>, Point), RiskError> {
+        let tol = self.scan.rel_tol * cur.x;
+        let (mut lo, mut hi) = if prev.x < cur.x {
+            (prev, cur)
+        } else {
+            (cur, prev)
+        };
+        // Root estimate on f̃: Brent on the approximate function, else the secant.
+        let estimate = {
+            let (a, b) = (lo.x, hi.x);
+            match (self.approx_f(a), self.approx_f(b)) {
+                (Some(fa), Some(fb)) if (fa < 0.0) != (fb < 0.0) => {
+                    let secant = a - fa * (b - a) / (fb - fa);
+                    let approx = brent(
+                        |z| {
+                            self.approx_f(z)
+                                .ok_or_else(|| RiskError::Limit("off the lattice".into()))
+                        },
+                        a,
+                        b,
+                        fa,
+                        fb,
+                        0.1 * tol,
+                    );
+                    match approx {
+                        Ok(r) if r > a && r < b => r,
+                        _ if secant > a && secant < b => secant,
+                        _ => 0.5 * (a + b),
+                    }
+                }
+                _ => 0.5 * (a + b),
+            }
+        };
+        let mut delta = 0.45 * tol;
+        for _ in 0..TIGHTEN_ATTEMPTS {
+            if hi.x - lo.x <= tol {
+                break;
+            }
+            for z in [estimate - delta, estimate + delta] {
+                if z > lo.x && z < hi.x {
+                    let p = self.exact_point(z)?;
+                    if p.f == 0.0 || (p.f < 0.0) != (lo.f < 0.0) {
+                        hi = p;
+                    } else {
+                        lo = p;
+                    }
+                }
+            }
+            delta *= 20.0;
+        }
+        // Brent needs exact values at both ends.
+        if !lo.exact {
+            lo = self.exact_point(lo.x)?;
+        }
+        if !hi.exact {
+            hi = self.exact_point(hi.x)?;
+        }
+        let cur_exact = if cur.x == lo.x {
+            lo
+        } else if cur.x == hi.x {
+            hi
+        } else {
+            self.exact_point(cur.x)?
+        };
+        if !(lo.f == 0.0 || hi.f == 0.0 || (lo.f < 0.0) != (hi.f < 0.0)) {
+            // f̃ saw a sign change the exact function does not have: no root here.
+            return Ok((None, cur_exact));
+        }
+        let root = if lo.f == 0.0 {
+            lo.x
+        } else if hi.f == 0.0 {
+            hi.x
+        } else {
+            self.exact_brent(lo, hi, tol)?
+        };
+        let (p, gross) = self.exact.eval(root)?;
+        let checks = |p: &Point| p.f.abs() <= ROOT_CHECK_TOLERANCE * gross.max(1.0);
+        if checks(&p) {
+            return Ok((Some(p), cur_exact));
+        }
+        // The tight bracket met the tolerance in x before Brent's own steps brought the residual
+        // down (the single-account solver's longer run usually lands closer): go on inside it.
+        let root = self.exact_brent(lo, hi, SECOND_PASS_TOL * tol)?;
+        let (p, _) = self.exact.eval(root)?;
+        Ok((checks(&p).then_some(p), cur_exact))
+    }
+
+    /// Brent on the exact function inside [lo, hi] (exact values of opposite signs).
+    fn exact_brent(&mut self, lo: Point, hi: Point, tol: f64) -> Result<f64, RiskError> {
+        let exact = &mut self.exact;
+        let stats = &mut self.stats;
+        brent(
+            |z| {
+                stats.exact_evaluations += 1;
+                exact.eval(z).map(|(p, _)| p.f)
+            },
+            lo.x,
+            hi.x,
+            lo.f,
+            hi.f,
+            tol,
+        )
+    }
+}
+
+/// The liquidation prices of account `ix` with the fast path (see the module docs), adding the
+/// work done to `stats`.
+pub fn liquidation_prices_fast<P: MarginPolicy>(
+    engine: &RiskEngine<P>,
+    lattice: &LiquidationLattice,
+    ix: usize,
+    stats: &mut BatchStats,
+) -> Result<Option<LiquidationPrices>, RiskError> {
+    let tables = |u: UnderlyingIx| engine.table_result(u);
+    let policy = engine.policy();
+    let market = engine.market();
+    let book = engine.book();
+    let account: &BookAccount = book.account(ix);
+    let fallback = |stats: &mut BatchStats| {
+        stats.exact_fallbacks += 1;
+        liquidation_prices(policy, market, book, account, &tables)
+    };
+    let Some(p) = ramm_params(policy) else {
+        return fallback(stats);
+    };
+    let Some(Prepared {
+        moved,
+        base,
+        main,
+        spot,
+    }) = prepare(policy, market, book, account, &tables)?
+    else {
+        return Ok(None);
+    };
+    let u = moved.underlying;
+    let Some(lat) = lattice.underlyings.get(u).and_then(|l| l.as_ref()) else {
+        return fallback(stats);
+    };
+    let venue = engine.table_result(u)?;
+    let n = venue.n_scenarios;
+    let rows = moved.positions.len();
+    // Curves and bounds of the positions.
+    let mut curves = Vec::with_capacity(rows);
+    let (mut n_forward, mut short_gamma, mut slip_x, mut slip_c) = (0.0, 0.0, 0.0, 0.0);
+    let now = market.time();
+    let rate = market.rate();
+    for (pos, &row) in moved.positions.iter().zip(&moved.original_rows) {
+        let row = row as usize;
+        let base_row = venue.base[row];
+        let size = pos.size.abs();
+        match venue.kinds[row] {
+            RowKind::Option { expiry, strike, .. } => {
+                let Some(offset) = lat.offsets[row] else {
+                    return fallback(stats);
+                };
+                curves.push(PosCurve::Option { offset });
+                let t = expiry.years_from(now);
+                let forward = market.underlying(&main)?.forward(expiry, t, rate);
+                let disc = venue.discount[row];
+                n_forward += DELTA_SAFETY * size * disc * forward;
+                slip_x += size * disc * forward * p.slippage_option;
+                slip_c += size * disc * strike * p.slippage_option;
+                if pos.size < 0.0 {
+                    if !(t > 0.0) {
+                        return fallback(stats);
+                    }
+                    short_gamma += size * disc * forward
+                        / ((2.0 * std::f64::consts::PI).sqrt() * lat.vol_low[row] * t.sqrt());
+                }
+            }
+            _ => {
+                curves.push(PosCurve::DeltaOne {
+                    mark: base_row.mark,
+                    pnl_style: base_row.pnl_style,
+                });
+                n_forward += size * base_row.mark.abs();
+                slip_x += size * base_row.mark.abs() * p.slippage_delta_one;
+            }
+        }
+    }
+    let moving = collateral_view(market, book, account)?
+        .moving
+        .iter()
+        .find(|(x, _)| *x == u)
+        .map_or(0.0, |(_, v)| v.abs());
+    n_forward += moving;
+    let scenarios = venue.scenarios();
+    let Some(grid) = venue.grid.clone() else {
+        return fallback(stats);
+    };
+    let h_years = p.gamma_horizon_hours / (365.0 * 24.0);
+    let t_ref = p.vol_ref_days / 365.0;
+    let gamma_c: Vec<f64> = scenarios
+        .iter()
+        .map(|s| {
+            let c = p.z_horizon * shocked_vol(p, grid.sigma_ref, s.vol, t_ref) * h_years.sqrt();
+            0.5 * c * c
+        })
+        .collect();
+    let c_g = scenarios
+        .iter()
+        .map(|s| (1.0 - s.weight) + s.weight * (1.0 + s.spot_move))
+        .fold(1.0, f64::max);
+    let gamma_coef = scenarios
+        .iter()
+        .zip(&gamma_c)
+        .filter(|(s, _)| !s.extreme)
+        .map(|(s, c)| c * (1.0 + s.spot_move))
+        .fold(0.0, f64::max);
+    let sigma_hist = venue.realized_vol.unwrap_or(grid.sigma_ref);
+    let c_h = p.z_horizon * sigma_hist * (p.auction_minutes / (365.0 * 24.0 * 60.0)).sqrt();
+    let table = UnderlyingTable {
+        spot: venue.spot,
+        spot_factor: 1.0,
+        sigma_atm: venue.sigma_atm,
+        realized_vol: venue.realized_vol,
+        grid: Some(grid),
+        n_scenarios: n,
+        pnl: vec![0.0; rows * n],
+        gamma: vec![0.0; rows * n],
+        gamma_scale: vec![0.0; n],
+        base: vec![
+            BaseRow {
+                mark: 0.0,
+                delta_dollar: 0.0,
+                slippage_notional: 0.0,
+                is_option: false,
+                pnl_style: false,
+            };
+            rows
+        ],
+        issues: moved
+            .original_rows
+            .iter()
+            .map(|&r| venue.issues[r as usize].clone())
+            .collect(),
+        kinds: moved.kinds.clone(),
+        discount: moved
+            .original_rows
+            .iter()
+            .map(|&r| venue.discount[r as usize])
+            .collect(),
+    };
+    let approx = Approx {
+        lattice: lat,
+        table,
+        curves,
+        ln_one_plus: scenarios.iter().map(|s| s.spot_move.ln_1p()).collect(),
+        vol_ix: scenarios.iter().map(|s| vol_index(s.vol)).collect(),
+        one_plus: scenarios.iter().map(|s| 1.0 + s.spot_move).collect(),
+        gamma_c,
+        spot0: venue.spot,
+        lambda: c_g * n_forward,
+        k_x: gamma_coef * short_gamma + c_h * n_forward + slip_x,
+        k_c: slip_c,
+        band: BAND_REL * n_forward,
+    };
+    let mut solver = Solver {
+        exact: Exact {
+            moved,
+            cache: Vec::new(),
+        },
+        approx,
+        scratch: Scratch::default(),
+        scan: policy.liquidation_scan(),
+        stats: BatchStats::default(),
+    };
+    let start = Point {
+        x: 1.0,
+        f: base.equity - base.maintenance,
+        k: ramm_k(&base),
+        exact: true,
+    };
+    let below = solver.side(start, -1.0, spot);
+    let above = match below {
+        Ok(_) => solver.side(start, 1.0, spot),
+        Err(_) => Ok(None),
+    };
+    stats.approx_evaluations += solver.stats.approx_evaluations;
+    stats.exact_evaluations += solver.stats.exact_evaluations;
+    let (below, above) = (below?, above?);
+    Ok(Some(LiquidationPrices {
+        underlying: main,
+        below,
+        above,
+    }))
+}
+
+impl<P: MarginPolicy> RiskEngine<P> {
+    /// The liquidation prices of every account (all cores), by account index: the lattice is
+    /// built once, then each account is solved by the fast path (see [`crate::liq_batch`]).
+    /// Call after a re-margin.
+    pub fn liquidation_prices_all(
+        &self,
+    ) -> (
+        Vec<Result<Option<LiquidationPrices>, RiskError>>,
+        BatchStats,
+    ) {
+        let lattice = LiquidationLattice::build(self);
+        let lattice_pricings = lattice.pricings;
+        let (results, mut stats) = self.liquidation_prices_with(&lattice);
+        stats.lattice_pricings = lattice_pricings;
+        (results, stats)
+    }
+
+    /// The liquidation prices of every account from a lattice built on the current market.
+    pub fn liquidation_prices_with(
+        &self,
+        lattice: &LiquidationLattice,
+    ) -> (
+        Vec<Result<Option<LiquidationPrices>, RiskError>>,
+        BatchStats,
+    ) {
+        let per: Vec<(Result<Option<LiquidationPrices>, RiskError>, BatchStats)> = (0..self
+            .book()
+            .accounts()
+            .len())
+            .into_par_iter()
+            .map(|ix| {
+                let mut stats = BatchStats::default();
+                let r = liquidation_prices_fast(self, lattice, ix, &mut stats);
+                (r, stats)
+            })
+            .collect();
+        let mut stats = BatchStats::default();
+        let mut results = Vec::with_capacity(per.len());
+        for (r, s) in per {
+            stats.approx_evaluations += s.approx_evaluations;
+            stats.exact_evaluations += s.exact_evaluations;
+            stats.exact_fallbacks += s.exact_fallbacks;
+            results.push(r);
+        }
+        (results, stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{synthetic_venue, VenueSpec};
+    use crate::{Book, Ramm, Static};
+
+    fn engine<P: MarginPolicy>(policy: P, accounts: usize) -> RiskEngine<P> {
+        let venue = synthetic_venue(&VenueSpec {
+            accounts,
+            options_per_underlying: 200,
+            max_positions: 30,
+            seed: 11,
+        });
+        let mut book = Book::new();
+        for i in &venue.instruments {
+            book.list(i);
+        }
+        for a in &venue.accounts {
+            book.upsert_account(a).unwrap();
+        }
+        let mut e = RiskEngine::new(policy, venue.market.clone(), book);
+        e.remargin_all();
+        e
+    }
+
+    fn same_root(fast: Option<Root>, exact: Option<Root>, rel_tol: f64) -> bool {
+        match (fast, exact) {
+            (None, None) => true,
+            // Both within the tolerance of a root of the same bracket.
+            (Some(a), Some(b)) => (a.spot - b.spot).abs() <= 2.5 * rel_tol * b.spot,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn fast_path_finds_the_single_account_solvers_roots() {
+        let e = engine(Ramm::default(), 300);
+        let rel_tol = e.policy().params.liq_rel_tol;
+        let (fast, stats) = e.liquidation_prices_all();
+        assert_eq!(stats.exact_fallbacks, 0);
+        assert!(stats.lattice_pricings > 0);
+        let exact: Vec<_> = (0..e.book().accounts().len())
+            .into_par_iter()
+            .map(|ix| e.liquidation_prices(ix))
+            .collect();
+        let mut roots = 0;
+        for (ix, (f, x)) in fast.iter().zip(&exact).enumerate() {
+            let (f, x) = (f.as_ref().unwrap(), x.as_ref().unwrap());
+            match (f, x) {
+                (Some(f), Some(x)) => {
+                    assert_eq!(f.underlying, x.underlying);
+                    assert!(
+                        same_root(f.below, x.below, rel_tol) && same_root(f.above, x.above, rel_tol),
+                        "account {ix}: fast {f:?}, exact {x:?}"
+                    );
+                    roots += usize::from(x.below.is_some()) + usize::from(x.above.is_some());
+                    // Every reported root checks when re-margined there.
+                    for r in [f.below, f.above].into_iter().flatten() {
+                        assert!(r.residual.is_finite());
+                    }
+                }
+                (None, None) => {}
+                _ => panic!("account {ix}: fast {f:?}, exact {x:?}"),
+            }
+        }
+        // The venue has roots on both sides to compare, and most accounts none within reach.
+        assert!(roots > 30, "only {roots} roots");
+        // The fast path re-prices exactly only around roots.
+        assert!(stats.exact_evaluations < 10 * fast.len());
+    }
+
+    #[test]
+    fn other_policies_use_the_single_account_solver() {
+        let e = engine(Static::default(), 20);
+        let (fast, stats) = e.liquidation_prices_all();
+        assert_eq!(stats.exact_fallbacks, 20);
+        for (ix, f) in fast.iter().enumerate() {
+            assert_eq!(f, &e.liquidation_prices(ix));
+        }
+    }
+}
