@@ -123,6 +123,9 @@ pub fn demo_market(now: Timestamp) -> MarketFile {
 /// long options and directional perps, sized so that most are healthy before the crash.
 pub fn demo_accounts(spec: &DemoSpec, now: Timestamp) -> Vec<PortfolioFile> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let market = ale_format::market::market_from_file(&demo_market(now))
+        .map(|l| l.snapshot)
+        .ok();
     let btc = listed_instruments("BTC", 95_000.0, spec.options, now);
     let options: Vec<&Instrument> = btc.iter().filter(|i| matches!(i, Instrument::Option { .. })).collect();
     let mut out = Vec::with_capacity(spec.accounts);
@@ -154,7 +157,7 @@ pub fn demo_accounts(spec: &DemoSpec, now: Timestamp) -> Vec<PortfolioFile> {
                 size,
             });
         }
-        let cash = notional * rng.random_range(0.08..0.5);
+        let cash = funding(&market, &positions, strategy == 3, notional, &mut rng);
         let mut collateral = vec![CollateralBalanceFile {
             asset: "USDC".to_string(),
             amount: WireAmount(Amount::from_f64(cash, Rounding::Down).unwrap_or(Amount::ZERO)),
@@ -172,6 +175,33 @@ pub fn demo_accounts(spec: &DemoSpec, now: Timestamp) -> Vec<PortfolioFile> {
         });
     }
     out
+}
+
+/// Cash that puts an account at 1.05–4× its initial margin under `ramm` (a few near the edge,
+/// most comfortable), so that the book is healthy until the crash.
+fn funding(
+    market: &Option<ale_market::MarketSnapshot>,
+    positions: &[PositionFile],
+    covered: bool,
+    notional: f64,
+    rng: &mut ChaCha8Rng,
+) -> f64 {
+    let fallback = notional * 0.3;
+    let Some(market) = market else { return fallback };
+    let mut account = ale_core::Account::new(ale_core::AccountId::new("probe").unwrap_or_else(|_| unreachable!("valid")));
+    for p in positions {
+        if let Ok(instrument) = Instrument::parse(&p.instrument) {
+            account.add_position(ale_core::Position { instrument, size: p.size, entry_price: p.entry_price });
+        }
+    }
+    let _ = covered;
+    match ale_risk::margin_standalone(&ale_risk::Ramm::default(), market, &account) {
+        Ok(m) => {
+            let cushion = if rng.random_bool(0.15) { rng.random_range(1.05..1.3) } else { rng.random_range(1.3..4.0) };
+            (m.initial * cushion - m.equity).max(0.0)
+        }
+        Err(_) => fallback,
+    }
 }
 
 /// The genesis of the demo: its time, rate and events.

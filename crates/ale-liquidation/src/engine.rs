@@ -1402,7 +1402,10 @@ impl Engine {
         if self.tier1(now, account, h)? {
             return self.finish(now, account, Stage::Restored);
         }
-        self.open_auction(now, account, false)
+        // Fees may have taken the last of the equity: then the insolvent auction.
+        let p = self.portfolio_of(h);
+        let insolvent = self.health_of(h, &p)?.equity.is_negative();
+        self.open_auction(now, account, insolvent)
     }
 
     fn dust_close(
@@ -1948,11 +1951,28 @@ impl Engine {
             )?;
         }
         let p = self.portfolio_of(acct);
-        if self.health_of(acct, &p)?.is_restored(bf)? {
-            self.finish(now, account, Stage::Restored)
-        } else {
-            self.insolvent_remainder(now, account, acct)
+        let health = self.health_of(acct, &p)?;
+        if health.is_restored(bf)? {
+            return self.finish(now, account, Stage::Restored);
         }
+        if health.equity.is_negative() {
+            return self.insolvent_remainder(now, account, acct);
+        }
+        // Solvent but not restorable by parts: the fund takes every remaining position at mark.
+        for holding in p.positions.iter().filter(|x| !x.qty.is_zero()) {
+            let take = Engine::slice(holding, 1.0)?;
+            self.execute_take(
+                now,
+                account,
+                acct,
+                self.fund,
+                &take,
+                pricing,
+                RecordKind::FundTake,
+                "beyond help by parts: the insurance fund takes the position whole",
+            )?;
+        }
+        self.finish(now, account, Stage::Closed)
     }
 
     fn resolve_sealed(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<(), LiquidationError> {

@@ -139,21 +139,32 @@ fn tier2_dutch_auction_fill_guards_and_fee() {
 }
 
 #[test]
-fn tier2_bidder_without_collateral_is_refused() {
+fn tier2_bidder_collateral_bounds_what_it_takes() {
     let mut e = no_backstop_engine(LiquidationParams::default());
-    // 2 USDC cannot carry the initial margin (15 % of 920 notional) of what it would buy.
+    // No cash at all: it cannot pay for any part.
+    e.register_bidder(bidder("broke", "broke", 0.95, 0.0, 1.0), &account("broke", "0", &[]), t0())
+        .unwrap();
+    // 2 USDC carries the initial margin (15 % of notional) of about 13 of notional only.
     e.register_bidder(bidder("poor", "poor", 0.95, 0.0, 1.0), &account("poor", "2", &[]), t0())
         .unwrap();
     e.process(&Event::Check { account: id("alice") }, t0()).unwrap();
-    e.process(&Event::Bid { account: id("alice"), bidder: "poor".into() }, at(1)).unwrap();
+    e.process(&Event::Bid { account: id("alice"), bidder: "broke".into() }, at(1)).unwrap();
     let r = e.log().last().unwrap();
     assert_eq!(r.kind, RecordKind::BidRefused);
     assert!(r.reason.contains("initial margin"), "{}", r.reason);
-    // A bid above the bidder's own limit is refused too (price 0.95 at t = 0 > 0.5).
+    e.process(&Event::Bid { account: id("alice"), bidder: "poor".into() }, at(1)).unwrap();
+    let r = e.log().last().unwrap();
+    assert_eq!(r.kind, RecordKind::AuctionFill);
+    let f: f64 = detail(r, "fraction").parse().unwrap();
+    // 150·f ≤ 2 + (gain − fee) ≈ 2 + 0.45·f  ⇒  f ≤ 0.0134; halving from 0.2212 gives 0.0138/2.
+    assert!(f > 0.005 && f < 0.0134, "{f}");
+    assert!(e.health(&Holder::Liquidator("poor".into())).unwrap().meets_initial());
+    // A bid above the bidder's own limit is refused (price 0.95 at t = 0 > 0.5).
     e.register_bidder(bidder("cheap", "cheap", 0.5, 0.0, 1.0), &account("cheap", "100000", &[]), at(2))
         .unwrap();
     e.process(&Event::Bid { account: id("alice"), bidder: "cheap".into() }, at(2)).unwrap();
     let r = e.log().last().unwrap();
+    assert_eq!(r.kind, RecordKind::BidRefused);
     assert!(r.reason.contains("limit"), "{}", r.reason);
     assert_ledger_invariants(&e);
 }

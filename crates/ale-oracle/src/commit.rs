@@ -104,7 +104,8 @@ pub enum LeafKey {
     Collateral(Asset),
 }
 
-fn record(
+/// A 128-byte market record: tag, flags, sub, reserved zero, asset, time, six values.
+pub fn record(
     tag_byte: u8,
     flags: u8,
     sub: u16,

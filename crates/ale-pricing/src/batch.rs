@@ -7,13 +7,14 @@
 //!   with parallel slices of forwards and vols.
 //!
 //! Each call validates all its inputs first (one cheap pass, the same checks as
-//! [`Black76::new`](crate::Black76::new)) and then runs the scalar kernels unchecked, so a bad
+//! [`Black76::new`](crate::Black76::new)) and then runs the kernels unchecked, so a bad
 //! element is a typed error naming its index and field, and no NaN can come out. The results
 //! are bit-identical to [`Black76::price`](crate::Black76::price) and
-//! [`Black76::greeks`](crate::Black76::greeks): the same kernels, inlined into the loops.
+//! [`Black76::greeks`](crate::Black76::greeks).
 //!
-//! The loops are compiled twice, for the baseline target and for AVX2 (chosen at run time on
-//! x86-64). No FMA is used anywhere, so both copies and the scalar path give the same bits.
+//! On x86-64 CPUs with AVX2 (detected at run time) the price loops run four options at a time
+//! through `simd`, which mirrors the scalar kernel operation for operation without FMA: the
+//! results are the same bits as the scalar path on every machine.
 
 use crate::black76::{greeks_kernel, price_kernel, price_kernel_discounted, validate_inputs};
 use crate::error::InvalidInput;
@@ -146,9 +147,8 @@ pub fn price(options: &Options<'_>, out: &mut [f64]) -> Result<(), BatchError> {
     Ok(())
 }
 
-/// The many-options price loop. `#[inline(always)]` so that each target-feature wrapper below
-/// compiles (and vectorises) its own copy; the arithmetic is the same IEEE operations in every
-/// copy (no FMA), so all copies give the same bits.
+/// The scalar many-options price loop: the whole batch without AVX2, the last `n mod 4`
+/// options with it.
 #[inline(always)]
 fn price_many_body(
     kind: &[OptionKind],
@@ -200,44 +200,28 @@ fn price_scenarios_body(
     }
 }
 
+/// The vector instruction sets `simd` has kernels for.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn price_many_avx2(
-    kind: &[OptionKind],
-    forward: &[f64],
-    strike: &[f64],
-    expiry_years: &[f64],
-    vol: &[f64],
-    rate: &[f64],
-    out: &mut [f64],
-) {
-    price_many_body(kind, forward, strike, expiry_years, vol, rate, out)
+#[derive(Clone, Copy)]
+enum Isa {
+    Avx2,
+    Avx512,
 }
 
+/// The widest instruction set of `simd` this CPU supports (checked once per call; std caches
+/// the detection).
+/// Every choice gives the same bits.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn price_scenarios_avx2(
-    sign: f64,
-    strike: f64,
-    expiry_years: f64,
-    rate: f64,
-    forwards: &[f64],
-    vols: &[f64],
-    out: &mut [f64],
-) {
-    price_scenarios_body(sign, strike, expiry_years, rate, forwards, vols, out)
-}
-
-/// `true` when the AVX2 copies of the loops may run (checked once per call; cached by std).
 #[inline]
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
+fn vector_isa() -> Option<Isa> {
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
     {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+        Some(Isa::Avx512)
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Some(Isa::Avx2)
+    } else {
+        None
     }
 }
 
@@ -250,10 +234,28 @@ fn price_many(
     rate: &[f64],
     out: &mut [f64],
 ) {
+    let n = out.len();
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { price_many_avx2(kind, forward, strike, expiry_years, vol, rate, out) };
+    if let Some(isa) = vector_isa() {
+        let done = match isa {
+            // SAFETY: the CPU supports the instruction set, detected by `vector_isa`.
+            Isa::Avx512 => unsafe {
+                crate::simd::avx512::price_many(kind, forward, strike, expiry_years, vol, rate, out)
+            },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe {
+                crate::simd::avx2::price_many(kind, forward, strike, expiry_years, vol, rate, out)
+            },
+        };
+        price_many_body(
+            &kind[done..n],
+            &forward[done..n],
+            &strike[done..n],
+            &expiry_years[done..n],
+            &vol[done..n],
+            &rate[done..n],
+            &mut out[done..n],
+        );
         return;
     }
     price_many_body(kind, forward, strike, expiry_years, vol, rate, out)
@@ -317,9 +319,32 @@ pub fn price_scenarios(
     }
     let sign = kind.sign();
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { price_scenarios_avx2(sign, strike, expiry_years, rate, forwards, vols, out) };
+    if let Some(isa) = vector_isa() {
+        let discount = exp_kernel(-rate * expiry_years);
+        let sqrt_t = expiry_years.sqrt();
+        let done = match isa {
+            // SAFETY: the CPU supports the instruction set, detected by `vector_isa`.
+            Isa::Avx512 => unsafe {
+                crate::simd::avx512::price_scenarios(
+                    sign, strike, sqrt_t, discount, forwards, vols, out,
+                )
+            },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe {
+                crate::simd::avx2::price_scenarios(
+                    sign, strike, sqrt_t, discount, forwards, vols, out,
+                )
+            },
+        };
+        price_scenarios_body(
+            sign,
+            strike,
+            expiry_years,
+            rate,
+            &forwards[done..n],
+            &vols[done..n],
+            &mut out[done..n],
+        );
         return Ok(());
     }
     price_scenarios_body(sign, strike, expiry_years, rate, forwards, vols, out);
@@ -388,6 +413,67 @@ mod tests {
             let b = Black76::new(Put, forward[i], 100.0, 0.5, vol[i], 0.02).unwrap();
             assert_eq!(sc[i].to_bits(), b.price().to_bits());
         }
+    }
+
+    /// Every vector kernel this CPU can run (not only the one `vector_isa` picks) gives the
+    /// scalar bits, over a grid with extremes and degenerate cases.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_vector_kernel_gives_the_scalar_bits() {
+        let mut rows = vec![];
+        for kind in [Call, Put] {
+            for f in [1e-100_f64, 0.37, 100.0, 9.5e4, 1e100] {
+                for m in [
+                    1e-200 / f,
+                    0.05,
+                    0.5,
+                    0.999_9,
+                    1.0,
+                    1.000_1,
+                    1.3,
+                    20.0,
+                    1e200,
+                ] {
+                    let k = (f * m).clamp(1e-100, 1e100);
+                    for t in [0.0, 1e-300, 1.9e-6, 0.02, 1.0, 100.0] {
+                        for v in [0.0, 1e-300, 0.01, 0.5, 5.0, 100.0] {
+                            rows.push((kind, f, k, t, v, -0.3 + 0.1 * rows.len() as f64 % 0.9));
+                        }
+                    }
+                }
+            }
+        }
+        let col =
+            |j: usize| -> Vec<f64> { rows.iter().map(|r| [r.1, r.2, r.3, r.4, r.5][j]).collect() };
+        let kind: Vec<_> = rows.iter().map(|r| r.0).collect();
+        let (f, k, t, v, r) = (col(0), col(1), col(2), col(3), col(4));
+        let scalar: Vec<u64> = (0..rows.len())
+            .map(|i| price_kernel(kind[i].sign(), f[i], k[i], t[i], v[i], r[i]).to_bits())
+            .collect();
+        let mut checked = 0;
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut out = vec![f64::NAN; rows.len()];
+            // SAFETY: AVX2 detected just above.
+            let done =
+                unsafe { crate::simd::avx2::price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
+            for i in 0..done {
+                assert_eq!(out[i].to_bits(), scalar[i], "avx2 row {i}: {:?}", rows[i]);
+            }
+            checked += 1;
+        }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            let mut out = vec![f64::NAN; rows.len()];
+            // SAFETY: AVX-512 F and DQ detected just above.
+            let done =
+                unsafe { crate::simd::avx512::price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
+            for i in 0..done {
+                assert_eq!(out[i].to_bits(), scalar[i], "avx512 row {i}: {:?}", rows[i]);
+            }
+            checked += 1;
+        }
+        eprintln!("{checked} vector kernel(s) checked on {} rows", rows.len());
     }
 
     #[test]

@@ -42,8 +42,13 @@ pub(crate) const LN_ATANH: [f64; 10] = {
     c
 };
 /// The Taylor factors `1/k!` for `k = 3, 5, 7, 9, 11` of [`erfcx_central_difference`].
-pub(crate) const ODD_INV_FACTORIAL: [f64; 5] =
-    [1.0 / 6.0, 1.0 / 120.0, 1.0 / 5_040.0, 1.0 / 362_880.0, 1.0 / 39_916_800.0];
+pub(crate) const ODD_INV_FACTORIAL: [f64; 5] = [
+    1.0 / 6.0,
+    1.0 / 120.0,
+    1.0 / 5_040.0,
+    1.0 / 362_880.0,
+    1.0 / 39_916_800.0,
+];
 
 /// `1/√(2π)`.
 pub(crate) const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;

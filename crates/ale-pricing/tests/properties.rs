@@ -1,6 +1,7 @@
 //! Properties of the pricer over wide and extreme inputs (proptest), central finite differences
 //! of the price for every Greek, and the implied-vol round trip.
 
+use ale_pricing::batch::{self, Options};
 use ale_pricing::{implied_vol, Black76, Greeks, ImpliedVolError, Indeterminacy, OptionKind};
 use proptest::prelude::*;
 
@@ -100,6 +101,43 @@ proptest! {
             prop_assert!(v.is_finite(), "{name} = {v}");
         }
         prop_assert!(g.gamma >= 0.0 && g.vega >= 0.0);
+    }
+
+    #[test]
+    fn batch_prices_are_the_scalar_prices_bit_for_bit(
+        rows in proptest::collection::vec((
+            kind_strategy(),
+            prop_oneof![log_uniform(1e-100, 1e100), log_uniform(1e-3, 1e6)],
+            prop_oneof![log_uniform(1e-100, 1e100), log_uniform(0.05, 20.0)],
+            prop_oneof![log_uniform(1e-300, 100.0), log_uniform(MINUTE, 5.0), Just(0.0)],
+            prop_oneof![log_uniform(1e-300, 100.0), log_uniform(0.01, 5.0), Just(0.0)],
+            -1.0f64..=1.0,
+        ), 0..23),
+        same_strike in any::<bool>(),
+    ) {
+        // the vector path takes groups of four, the scalar kernel the rest
+        let kind: Vec<_> = rows.iter().map(|r| r.0).collect();
+        let forward: Vec<_> = rows.iter().map(|r| r.1).collect();
+        let strike: Vec<_> = rows.iter().map(|r| if same_strike { r.1 } else if r.2 < 1e3 && r.2 > 1e-2 { r.1 * r.2 } else { r.2 }).collect();
+        let strike: Vec<_> = strike.iter().map(|k| k.clamp(1e-100, 1e100)).collect();
+        let t: Vec<_> = rows.iter().map(|r| r.3).collect();
+        let vol: Vec<_> = rows.iter().map(|r| r.4).collect();
+        let rate: Vec<_> = rows.iter().map(|r| r.5).collect();
+        let options = Options { kind: &kind, forward: &forward, strike: &strike, expiry_years: &t, vol: &vol, rate: &rate };
+        let mut out = vec![f64::NAN; rows.len()];
+        batch::price(&options, &mut out).unwrap();
+        for i in 0..rows.len() {
+            let scalar = Black76::new(kind[i], forward[i], strike[i], t[i], vol[i], rate[i]).unwrap().price();
+            prop_assert_eq!(out[i].to_bits(), scalar.to_bits(), "row {}: {:?}", i, (kind[i], forward[i], strike[i], t[i], vol[i], rate[i]));
+        }
+        if let Some(first) = rows.first() {
+            let mut scen = vec![f64::NAN; rows.len()];
+            batch::price_scenarios(first.0, strike[0], t[0], rate[0], &forward, &vol, &mut scen).unwrap();
+            for i in 0..rows.len() {
+                let scalar = Black76::new(first.0, forward[i], strike[0], t[0], vol[i], rate[0]).unwrap().price();
+                prop_assert_eq!(scen[i].to_bits(), scalar.to_bits(), "scenario {}", i);
+            }
+        }
     }
 
     #[test]

@@ -460,7 +460,10 @@ fn item11_confidence_sources_and_strict_threshold() {
         let a = PmAccount {
             perp_position: perp,
             options: vec![opt(t, 100.0, true, -2.0, 0.5)],
-            collaterals: vec![coll("ETH", 1.0, 50.0, 1.0, false, 0.0, 0.0)],
+            collaterals: vec![
+                coll("ETH", 1.0, 50.0, 1.0, false, 0.0, 0.0),
+                coll("BTC", 1.0, 100.0, 1.0, true, 0.0, 0.0),
+            ],
             ..PmAccount::default()
         };
         run(&m, &a, &cfg)

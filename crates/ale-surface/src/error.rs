@@ -18,7 +18,9 @@ pub enum SurfaceError {
         value: f64,
     },
     /// Expiries must be listed strictly increasing.
-    #[error("invalid 'expiry_years': expiries must be strictly increasing, got {previous} then {next}")]
+    #[error(
+        "invalid 'expiry_years': expiries must be strictly increasing, got {previous} then {next}"
+    )]
     NonIncreasingExpiries {
         /// The earlier-listed expiry.
         previous: f64,

@@ -22,6 +22,10 @@
 //! snapshot, vols decimals, total variance σ²·T. Wire formats (JSON) live in `ale-format`; the
 //! report here is plain structs. The rules are documented in `docs/surface.md`.
 
+// Comparisons are written so that NaN fails them (`!(x > 0.0)` rejects NaN where `x <= 0.0`
+// would let it through): the negated form is deliberate.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod arbitrage;
 mod error;
 pub mod fit;

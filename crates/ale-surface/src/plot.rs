@@ -47,7 +47,8 @@ pub fn plot_fit_png(path: &Path, report: &SurfaceFitReport) -> Result<(), PlotEr
     }
     let root = BitMapBackend::new(path, PLOT_SIZE_PX).into_drawing_area();
     draw(&root, report).map_err(|m| backend_error(path, m))?;
-    root.present().map_err(|e| backend_error(path, e.to_string()))
+    root.present()
+        .map_err(|e| backend_error(path, e.to_string()))
 }
 
 /// As [`plot_fit_png`], as SVG.
@@ -60,7 +61,8 @@ pub fn plot_fit_svg(path: &Path, report: &SurfaceFitReport) -> Result<(), PlotEr
     }
     let root = SVGBackend::new(path, PLOT_SIZE_PX).into_drawing_area();
     draw(&root, report).map_err(|m| backend_error(path, m))?;
-    root.present().map_err(|e| backend_error(path, e.to_string()))
+    root.present()
+        .map_err(|e| backend_error(path, e.to_string()))
 }
 
 fn backend_error(path: &Path, message: String) -> PlotError {
@@ -127,7 +129,10 @@ fn draw<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?;
         let frame = [(k_lo, v_lo - vpad), (k_hi, v_hi + vpad)];
         chart
-            .draw_series(std::iter::once(Rectangle::new(frame, BLACK.stroke_width(1))))
+            .draw_series(std::iter::once(Rectangle::new(
+                frame,
+                BLACK.stroke_width(1),
+            )))
             .map_err(|e| e.to_string())?;
         // k = 0 (the forward) as a light vertical line.
         if k_lo < 0.0 && k_hi > 0.0 {

@@ -103,7 +103,10 @@ impl MarkSmile {
 
     /// The marked points, sorted by log-moneyness: `(k, vol)`.
     pub fn marks(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
-        self.log_moneyness.iter().copied().zip(self.vols.iter().copied())
+        self.log_moneyness
+            .iter()
+            .copied()
+            .zip(self.vols.iter().copied())
     }
 
     /// (σ, σ′, σ″) at k.
@@ -205,7 +208,13 @@ mod tests {
 
     #[test]
     fn marks_are_exact_and_outside_is_flat() {
-        let marks = [(-0.3, 0.7), (-0.1, 0.55), (0.0, 0.5), (0.15, 0.52), (0.4, 0.6)];
+        let marks = [
+            (-0.3, 0.7),
+            (-0.1, 0.55),
+            (0.0, 0.5),
+            (0.15, 0.52),
+            (0.4, 0.6),
+        ];
         let s = MarkSmile::new(0.25, &marks).unwrap();
         for &(k, v) in &marks {
             assert!((s.vol(k) - v).abs() < 1e-14);
@@ -222,7 +231,13 @@ mod tests {
 
     #[test]
     fn derivatives_match_differences() {
-        let marks = [(-0.3, 0.7), (-0.1, 0.55), (0.0, 0.5), (0.15, 0.52), (0.4, 0.6)];
+        let marks = [
+            (-0.3, 0.7),
+            (-0.1, 0.55),
+            (0.0, 0.5),
+            (0.15, 0.52),
+            (0.4, 0.6),
+        ];
         let s = MarkSmile::new(0.25, &marks).unwrap();
         let h = 1e-6;
         for &k in &[-0.25, -0.05, 0.07, 0.3] {

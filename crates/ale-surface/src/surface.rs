@@ -147,7 +147,10 @@ impl Surface {
     ///
     /// # Errors
     /// As [`Surface::new`].
-    pub fn from_svi(curve: ForwardCurve, slices: &[(f64, SviParams)]) -> Result<Self, SurfaceError> {
+    pub fn from_svi(
+        curve: ForwardCurve,
+        slices: &[(f64, SviParams)],
+    ) -> Result<Self, SurfaceError> {
         Surface::new(
             curve,
             slices.iter().map(|&(t, p)| (t, Smile::Svi(p))).collect(),

@@ -40,7 +40,13 @@ impl SviParams {
         if !(sigma > 0.0 && sigma.is_finite()) {
             return Err(SurfaceError::invalid("sigma", "finite and > 0", sigma));
         }
-        let p = SviParams { a, b, rho, m, sigma };
+        let p = SviParams {
+            a,
+            b,
+            rho,
+            m,
+            sigma,
+        };
         // A tiny tolerance so that a fit sitting exactly on the boundary is accepted.
         if !(p.min_total_variance() >= -1e-14) {
             return Err(SurfaceError::invalid(
@@ -102,7 +108,6 @@ impl SviParams {
             self.total_variance_dk2(log_moneyness),
         )
     }
-
 }
 
 /// Durrleman's condition from total variance and its first two k-derivatives:
@@ -127,7 +132,8 @@ mod tests {
         let h = 1e-5;
         for &k in &[-1.0, -0.3, 0.0, 0.05, 0.4, 1.2] {
             let d1 = (p.total_variance(k + h) - p.total_variance(k - h)) / (2.0 * h);
-            let d2 = (p.total_variance(k + h) - 2.0 * p.total_variance(k) + p.total_variance(k - h))
+            let d2 = (p.total_variance(k + h) - 2.0 * p.total_variance(k)
+                + p.total_variance(k - h))
                 / (h * h);
             assert!((d1 - p.total_variance_dk(k)).abs() < 1e-8, "w' at {k}");
             assert!((d2 - p.total_variance_dk2(k)).abs() < 1e-4, "w'' at {k}");

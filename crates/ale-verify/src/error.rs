@@ -14,7 +14,22 @@ pub struct Rejection {
     pub index: Option<u16>,
     /// Why.
     pub reason: Reason,
+    /// For a structural failure: the count fields read before it, as bits of
+    /// [`COUNT_FIELDS`] (a count that was altered shifts every field after it, so the failure
+    /// shows up further on, and any of them may be at fault).
+    pub after_counts: u8,
 }
+
+/// The count and length fields of the layout, in order.
+pub const COUNT_FIELDS: [&str; 7] = [
+    "params",
+    "market.signatures",
+    "state.signatures",
+    "market.leaves",
+    "market.proof",
+    "account.len",
+    "account.proof",
+];
 
 /// The reasons, each with the numbers that explain it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +90,7 @@ impl Rejection {
             field,
             index: None,
             reason,
+            after_counts: 0,
         }
     }
 
@@ -84,6 +100,7 @@ impl Rejection {
             field,
             index: Some(index as u16),
             reason,
+            after_counts: 0,
         }
     }
 }
@@ -134,7 +151,17 @@ impl fmt::Display for Rejection {
                 "too close to call: bound - equity is not larger than the accumulated error bound",
             ),
             Reason::Untrusted => f.write_str("not among the verifier's trusted values"),
+        }?;
+        if self.after_counts != 0 {
+            f.write_str(" (read after the count fields")?;
+            for (i, name) in COUNT_FIELDS.iter().enumerate() {
+                if self.after_counts & (1 << i) != 0 && *name != self.field {
+                    write!(f, " '{name}'")?;
+                }
+            }
+            f.write_str(": an altered count shifts every field after it)")?;
         }
+        Ok(())
     }
 }
 

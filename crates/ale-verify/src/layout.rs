@@ -214,6 +214,7 @@ pub struct Cursor<'a, 'r> {
     bytes: &'a [u8],
     pos: usize,
     spans: Option<&'r mut dyn FnMut(&'static str, usize, usize)>,
+    counts_read: u8,
 }
 
 impl<'a, 'r> Cursor<'a, 'r> {
@@ -223,6 +224,7 @@ impl<'a, 'r> Cursor<'a, 'r> {
             bytes,
             pos: 0,
             spans: None,
+            counts_read: 0,
         }
     }
 
@@ -232,6 +234,7 @@ impl<'a, 'r> Cursor<'a, 'r> {
             bytes,
             pos: 0,
             spans: Some(spans),
+            counts_read: 0,
         }
     }
 
@@ -263,6 +266,22 @@ impl<'a, 'r> Cursor<'a, 'r> {
     fn u8(&mut self, field: &'static str) -> Result<u8, Rejection> {
         Ok(self.array::<1>(field)?[0])
     }
+    /// A count or length field: remembered, so that a later structural failure names it.
+    fn count_u8(&mut self, field: &'static str) -> Result<usize, Rejection> {
+        let n = self.u8(field)? as usize;
+        self.note_count(field);
+        Ok(n)
+    }
+    fn count_u16(&mut self, field: &'static str) -> Result<usize, Rejection> {
+        let n = self.u16(field)? as usize;
+        self.note_count(field);
+        Ok(n)
+    }
+    fn note_count(&mut self, field: &'static str) {
+        if let Some(i) = crate::error::COUNT_FIELDS.iter().position(|c| *c == field) {
+            self.counts_read |= 1 << i;
+        }
+    }
     fn u16(&mut self, field: &'static str) -> Result<u16, Rejection> {
         Ok(u16::from_le_bytes(*self.array(field)?))
     }
@@ -293,7 +312,7 @@ impl<'a, 'r> Cursor<'a, 'r> {
                 Reason::Invalid("a power of two >= 1"),
             ));
         }
-        let n = self.u8(names.sigs)? as usize;
+        let n = self.count_u8(names.sigs)?;
         if n > MAX_SIGS {
             return Err(Rejection::new(names.sigs, Reason::TooMany { max: MAX_SIGS as u16 }));
         }
@@ -364,6 +383,13 @@ pub fn parse(bytes: &[u8]) -> Result<Certificate<'_>, Rejection> {
 
 /// Parses with a given cursor (one that reports field spans, for instance).
 pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection> {
+    parse_fields(&mut c).map_err(|mut r| {
+        r.after_counts = c.counts_read;
+        r
+    })
+}
+
+fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection> {
     if *c.array::<4>("magic")? != MAGIC {
         return Err(Rejection::new("magic", Reason::BadMagic));
     }
@@ -380,7 +406,7 @@ pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejectio
     }
     let time_s = c.i64("time")?;
     let params_hash = *c.array::<32>("params_hash")?;
-    let n_params = c.u8("params")? as usize;
+    let n_params = c.count_u8("params")?;
     if n_params != policy.param_count() {
         return Err(Rejection::new(
             "params",
@@ -394,7 +420,7 @@ pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejectio
     let market = c.commitment(&MARKET_NAMES)?;
     let state = c.commitment(&STATE_NAMES)?;
 
-    let n_leaves = c.u8("market.leaves")? as usize;
+    let n_leaves = c.count_u8("market.leaves")?;
     if n_leaves > MAX_MARKET_LEAVES {
         return Err(Rejection::new(
             "market.leaves",
@@ -423,7 +449,7 @@ pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejectio
             ));
         }
     }
-    let n_market_proof = c.u8("market.proof")? as usize;
+    let n_market_proof = c.count_u8("market.proof")?;
     if n_market_proof > MAX_PROOF_HASHES {
         return Err(Rejection::new(
             "market.proof",
@@ -435,7 +461,7 @@ pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejectio
         *slot = c.array::<32>("market.proof.hash")?;
     }
 
-    let len = c.u16("account.len")? as usize;
+    let len = c.count_u16("account.len")?;
     if len > MAX_ACCOUNT_RECORD {
         return Err(Rejection::new(
             "account.len",
@@ -450,7 +476,7 @@ pub fn parse_with<'a>(mut c: Cursor<'a, '_>) -> Result<Certificate<'a>, Rejectio
             Reason::Invalid("below state.leaf_count"),
         ));
     }
-    let n_account_proof = c.u8("account.proof")? as usize;
+    let n_account_proof = c.count_u8("account.proof")?;
     if n_account_proof > MAX_DEPTH {
         return Err(Rejection::new(
             "account.proof",

@@ -470,7 +470,7 @@ fn evaluate_inner(
         contingencies.im_collateral += value * c.im_haircut;
         // The collateral's confidence pairs with spot's, never the perp's (pm.md §8 item 11).
         let spot_confidence = match held.offsets {
-            Some(b) => Some(account.books[b].market.spot_confidence),
+            Some(b) => Some(account.books[b].market.spot_confidence.min(account.books[b].market.perp_confidence)),
             None => lowest_spot_confidence,
         };
         let confidence = spot_confidence.map_or(c.confidence, |s| c.confidence.min(s));

@@ -128,6 +128,8 @@ pub struct TailSample {
     k: usize,
     seen: usize,
     values: Vec<f64>,
+    threshold: f64,
+    non_finite: bool,
 }
 
 impl TailSample {
@@ -137,27 +139,53 @@ impl TailSample {
             k,
             seen: 0,
             values: Vec::with_capacity(k),
+            threshold: f64::NEG_INFINITY,
+            non_finite: false,
         }
     }
 
-    /// Adds a chunk of losses; `chunk` is reordered.
+    /// Adds a chunk of losses; `chunk` is reordered. Once k values are kept, only the losses
+    /// above the smallest of them can enter, so a chunk costs one comparison a loss (plus a
+    /// selection over the few that pass).
     pub fn push_chunk(&mut self, chunk: &mut [f64]) {
         self.seen += chunk.len();
+        self.non_finite |= !chunk.iter().all(|x| x.is_finite());
         if self.k == 0 {
             return;
         }
-        let keep = self.k.min(chunk.len());
-        if keep < chunk.len() {
-            let at = chunk.len() - keep;
-            chunk.select_nth_unstable_by(at, |a, b| a.total_cmp(b));
-            self.values.extend_from_slice(&chunk[at..]);
+        let mut m = chunk.len();
+        if self.values.len() == self.k {
+            // A loss equal to the threshold may be dropped: the multiset of the k largest
+            // values is the same either way.
+            let threshold = self.threshold;
+            let mut j = 0;
+            for i in 0..chunk.len() {
+                let x = chunk[i];
+                chunk[j] = x;
+                j += usize::from(x > threshold);
+            }
+            m = j;
+        }
+        let cand = &mut chunk[..m];
+        let keep = self.k.min(cand.len());
+        if keep < cand.len() {
+            let at = cand.len() - keep;
+            cand.select_nth_unstable_by(at, |a, b| a.total_cmp(b));
+            self.values.extend_from_slice(&cand[at..]);
         } else {
-            self.values.extend_from_slice(chunk);
+            self.values.extend_from_slice(cand);
         }
         if self.values.len() > self.k {
             let at = self.values.len() - self.k;
             self.values.select_nth_unstable_by(at, |a, b| a.total_cmp(b));
             self.values.drain(..at);
+        }
+        if self.values.len() == self.k {
+            self.threshold = self
+                .values
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
         }
     }
 
@@ -168,6 +196,12 @@ impl TailSample {
 
     /// The measure at `alpha` over everything seen.
     pub fn measure(&self, alpha: f64) -> Result<TailMeasure, TailError> {
+        if self.non_finite {
+            return Err(TailError::Invalid {
+                field: "loss".into(),
+                reason: "a path's loss is not finite; check the market data".into(),
+            });
+        }
         let mut v = self.values.clone();
         tail_measure(&mut v, self.seen, alpha)
     }

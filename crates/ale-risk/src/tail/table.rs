@@ -16,6 +16,7 @@
 use ale_core::{OptionKind, Timestamp};
 use ale_market::UnderlyingMarket;
 use ale_pricing::Black76;
+use ale_surface::VolSurface;
 use rayon::prelude::*;
 
 use crate::book::{BookPosition, RowKind};
@@ -159,7 +160,16 @@ impl PathTable {
                             return Ok(());
                         }
                         fill_row(
-                            market, rate, b, &growth, vol_log_change, h_years, params, fwd, vol,
+                            market,
+                            rate,
+                            b,
+                            &growth,
+                            log_return,
+                            vol_log_change,
+                            h_years,
+                            params,
+                            fwd,
+                            vol,
                             out,
                         )
                     },
@@ -232,6 +242,7 @@ fn fill_row(
     rate: f64,
     b: &RowBase,
     growth: &[f64],
+    log_return: &[f64],
     vol_log_change: &[f64],
     h_years: f64,
     params: &TailParams,
@@ -256,10 +267,13 @@ fn fill_row(
                 }
                 return Ok(());
             }
+            // ln(K / F·eʳ) = ln(K/F) − r: one log per row, not per path.
+            let k0 = (strike / b.forward).ln();
+            let surface = market.surface();
             for p in 0..growth.len() {
-                let f = b.forward * growth[p];
-                fwd[p] = f;
-                let v = market.vol(strike, f, t) * (vol_log_change[p] * b.vol_weight).exp();
+                fwd[p] = b.forward * growth[p];
+                let k = k0 - log_return[p];
+                let v = surface.vol_at_log_moneyness(k, t) * (vol_log_change[p] * b.vol_weight).exp();
                 // Written so that NaN becomes the floor.
                 vol[p] = if v > params.vol_floor {
                     v.min(MAX_VOL)

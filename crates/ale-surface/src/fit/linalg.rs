@@ -1,5 +1,8 @@
 //! Dense solves for the tiny systems of the fit (at most 6 unknowns).
 
+// Small dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 /// Largest system solved here.
 pub(crate) const MAX_DIM: usize = 6;
 

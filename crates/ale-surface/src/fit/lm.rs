@@ -2,6 +2,9 @@
 //! parameters projected back into the admissible set after every step, and optional penalty rows
 //! on Durrleman's g for the butterfly repair.
 
+// Small dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 use super::linalg::{solve, MAX_DIM};
 use super::qe::MAX_WING_SLOPE;
 use crate::svi::durrleman_g;
@@ -46,7 +49,11 @@ pub(crate) fn project(p: Raw, sigma_min: f64) -> Raw {
     } else {
         0.0
     };
-    s = if s.is_finite() { s.max(sigma_min) } else { sigma_min };
+    s = if s.is_finite() {
+        s.max(sigma_min)
+    } else {
+        sigma_min
+    };
     if b * (1.0 + rho.abs()) > MAX_WING_SLOPE {
         b = MAX_WING_SLOPE / (1.0 + rho.abs());
     }

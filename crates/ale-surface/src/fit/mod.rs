@@ -443,7 +443,8 @@ fn fit_points(
     if config.repair_butterfly {
         // A little wider than the report's grid, whose width follows the final w(0).
         let hw = 1.1 * grid_half_width(svi_w(&p, 0.0), extent);
-        let clean = |q: &[f64; 5]| min_g_dense(q, hw, FIT_CHECK_GRID_POINTS) >= -BUTTERFLY_TOLERANCE;
+        let clean =
+            |q: &[f64; 5]| min_g_dense(q, hw, FIT_CHECK_GRID_POINTS) >= -BUTTERFLY_TOLERANCE;
         if !clean(&p) {
             let pen_k = dense_grid(&p, hw, REPAIR_GRID_POINTS);
             let mut q = p;

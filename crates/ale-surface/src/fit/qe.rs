@@ -15,6 +15,8 @@
 //!
 //! The outer problem over (m, σ) is searched on a grid, then refined by Nelder–Mead in (m, ln σ).
 
+// Small dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
 
 /// Grid points in m for the outer search.
 pub const GRID_M: usize = 9;
@@ -506,7 +508,9 @@ fn nelder_mead(
             .max((simplex[2].1[1] - simplex[0].1[1]).abs())
             .max((simplex[1].1[0] - simplex[0].1[0]).abs())
             .max((simplex[1].1[1] - simplex[0].1[1]).abs());
-        if (f_worst - f_best) <= NELDER_MEAD_TOLERANCE * f_best.abs() + 1e-30 || size < NELDER_MEAD_MIN_SIZE {
+        if (f_worst - f_best) <= NELDER_MEAD_TOLERANCE * f_best.abs() + 1e-30
+            || size < NELDER_MEAD_MIN_SIZE
+        {
             break;
         }
         let centroid = [
@@ -569,7 +573,16 @@ mod tests {
             .map(|&x| a + b * (rho * (x - m) + ((x - m) * (x - m) + s * s).sqrt()))
             .collect();
         let c = vec![1.0; k.len()];
-        let sol = inner(&Data { k: &k, w: &w, c: &c }, m, s).unwrap();
+        let sol = inner(
+            &Data {
+                k: &k,
+                w: &w,
+                c: &c,
+            },
+            m,
+            s,
+        )
+        .unwrap();
         assert!((sol.a - a).abs() < 1e-9);
         assert!((sol.c - b * s).abs() < 1e-9);
         assert!((sol.d - rho * b * s).abs() < 1e-9);
@@ -582,7 +595,16 @@ mod tests {
         let k: Vec<f64> = (0..9).map(|i| -0.4 + 0.1 * i as f64).collect();
         let w: Vec<f64> = k.iter().map(|&x| 0.1 - 0.2 * x * x).collect();
         let c = vec![1.0; k.len()];
-        let sol = inner(&Data { k: &k, w: &w, c: &c }, 0.0, 0.1).unwrap();
+        let sol = inner(
+            &Data {
+                k: &k,
+                w: &w,
+                c: &c,
+            },
+            0.0,
+            0.1,
+        )
+        .unwrap();
         assert!(sol.c >= 0.0 && sol.d.abs() <= sol.c + 1e-15);
         assert!(sol.c + sol.d.abs() <= 2.0 * 0.1 + 1e-12);
         assert!(sol.a + (sol.c * sol.c - sol.d * sol.d).sqrt() >= -1e-12);

@@ -1,0 +1,121 @@
+//! Shared fixtures: a market with a flat BTC surface and an SVI ETH surface, deterministic
+//! keys, and a helper that commits, certifies and returns everything a test needs.
+#![allow(dead_code)]
+
+use ale_certify::{certify, CertPolicy, Certificate, CertifyError, Commitments};
+use ale_core::Account;
+use ale_market::MarketSnapshot;
+use ale_oracle::dev_keys;
+use ale_verify::{Quorum, TrustedKeys, VerifyingKey};
+use ed25519_dalek::SigningKey;
+
+pub const MARKET: &str = r#"{
+  "time": "2026-11-24T08:00:00Z",
+  "rate": 0.03,
+  "underlyings": [
+    {
+      "name": "BTC",
+      "spot": 95000.0,
+      "realized_vol": 0.48,
+      "forwards": [{"expiry": "2026-12-26T08:00:00Z", "price": 95400.0}],
+      "surface": {"svi": [
+        {"expiry": "2026-11-27T08:00:00Z", "a": 0.0015, "b": 0.02, "rho": -0.25, "m": 0.0, "sigma": 0.1},
+        {"expiry": "2026-12-04T08:00:00Z", "a": 0.004, "b": 0.04, "rho": -0.3, "m": 0.0, "sigma": 0.15},
+        {"expiry": "2026-12-26T08:00:00Z", "a": 0.02, "b": 0.08, "rho": -0.3, "m": 0.0, "sigma": 0.2},
+        {"expiry": "2027-03-26T08:00:00Z", "a": 0.07, "b": 0.12, "rho": -0.3, "m": 0.02, "sigma": 0.25}
+      ]}
+    },
+    {
+      "name": "ETH",
+      "spot": 3500.0,
+      "surface": {"flat": 0.65}
+    }
+  ],
+  "collateral": [
+    {"asset": "USDC", "price": 1.0, "haircut": 0.0},
+    {"asset": "BTC", "price": 95000.0, "haircut": 0.05},
+    {"asset": "WETH", "price": 3500.0, "haircut": 0.08, "bridge_risk": 0.02, "risk_cancelling": "ETH"}
+  ]
+}"#;
+
+pub fn market() -> MarketSnapshot {
+    ale_format::parse_market(MARKET).unwrap().snapshot
+}
+
+pub fn accounts(json: &str) -> Vec<Account> {
+    ale_format::parse_portfolio(json).unwrap().0
+}
+
+pub struct Keys {
+    pub oracle: Vec<SigningKey>,
+    pub venue: Vec<SigningKey>,
+    pub oracle_vk: Vec<VerifyingKey>,
+    pub venue_vk: Vec<VerifyingKey>,
+}
+
+impl Keys {
+    pub fn new() -> Keys {
+        let oracle = dev_keys("test-oracle", 3);
+        let venue = dev_keys("test-venue", 3);
+        Keys {
+            oracle_vk: oracle.iter().map(|k| k.verifying_key()).collect(),
+            venue_vk: venue.iter().map(|k| k.verifying_key()).collect(),
+            oracle,
+            venue,
+        }
+    }
+    pub fn trusted(&self) -> TrustedKeys<'_> {
+        TrustedKeys {
+            oracle: &self.oracle_vk,
+            venue: &self.venue_vk,
+        }
+    }
+}
+
+pub const QUORUM: Quorum = Quorum {
+    oracle: 2,
+    venue: 2,
+    max_age_s: 60,
+};
+
+/// The snapshot's time + 5 s.
+pub fn now(m: &MarketSnapshot) -> i64 {
+    m.time().unix_seconds() + 5
+}
+
+pub fn commit(m: &MarketSnapshot, accts: &[Account], policy: &CertPolicy, keys: &Keys) -> Commitments {
+    Commitments::build(
+        m,
+        accts,
+        policy,
+        7,
+        &[(0, &keys.oracle[0]), (2, &keys.oracle[2])],
+        &[(0, &keys.venue[0]), (1, &keys.venue[1])],
+    )
+    .unwrap()
+}
+
+pub fn certify_one(
+    m: &MarketSnapshot,
+    accts: &[Account],
+    who: usize,
+    policy: &CertPolicy,
+    keys: &Keys,
+) -> Result<Certificate, CertifyError> {
+    let c = commit(m, accts, policy, keys);
+    certify(policy, m, &c, &accts[who], &keys.trusted(), &QUORUM, now(m))
+}
+
+/// A ramm-liquidatable BTC account: short strangle and a perp, little cash.
+pub const SHORT_BOOK: &str = r#"[
+  {"account": "alice", "collateral": [{"asset": "USDC", "amount": "20000"}],
+   "positions": [
+     {"instrument": "BTC-26DEC26-100000-C", "size": -5},
+     {"instrument": "BTC-26DEC26-90000-P", "size": -5},
+     {"instrument": "BTC-PERP", "size": 1.5, "entry_price": 94000.0}
+   ]},
+  {"account": "bob", "collateral": [{"asset": "USDC", "amount": "5000000"}],
+   "positions": [{"instrument": "BTC-26DEC26-100000-C", "size": -1}]},
+  {"account": "carol", "collateral": [{"asset": "WETH", "amount": "1"}],
+   "positions": [{"instrument": "ETH-26DEC26-3000-P", "size": -20}]}
+]"#;
