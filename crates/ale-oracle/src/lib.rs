@@ -1,8 +1,8 @@
 //! `ale-oracle`: the oracle side of ALE.
 //!
-//! For now it holds the commitments the liquidation certificates rest on (issue 10); feed
-//! aggregation (median, staleness, deviation guard) will join as its own modules.
-//!
+//! - [`aggregate`]: several sources per value aggregated by median, with staleness and
+//!   deviation guards, a circuit breaker for a jump no second source confirms, TWAP and EMA
+//!   smoothing; every rejected value carries its reason and is never used.
 //! - [`commit`]: the market snapshot and the venue's account state as Merkle trees (SHA-256,
 //!   `rs_merkle`) of fixed-point leaves — market records of 128 bytes (underlying header,
 //!   forward per expiry, SVI slice, collateral price), one leaf per account — padded to a power
@@ -17,8 +17,10 @@
 //!
 //! Architecture invariant: no I/O, no clock (times are arguments), no global state.
 
+pub mod aggregate;
 pub mod commit;
 pub mod quorum;
 
+pub use aggregate::{Aggregated, Aggregator, AggregatorConfig, OracleError, Rejection, Smoothing, SourceQuote};
 pub use commit::{AccountStateTree, CommitError, LeafKey, MarketTree};
 pub use quorum::{dev_keys, SignedRoot};
