@@ -30,6 +30,7 @@ pub fn router(keeper: Arc<Keeper>) -> Router {
         .route("/api/book", get(book))
         .route("/api/book/heatmap", get(heatmap))
         .route("/api/params", get(params))
+        .route("/api/risk-oracle", get(risk_oracle))
         .route("/api/what-if", post(what_if))
         .route("/api/events", post(submit))
         .route("/api/ws", get(ws))
@@ -182,6 +183,10 @@ async fn heatmap(State(k): State<Arc<Keeper>>, Query(q): Query<HeatQuery>) -> Re
         Ok(v) => Json(v).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, e),
     }
+}
+
+async fn risk_oracle(State(k): State<Arc<Keeper>>) -> Json<Value> {
+    Json(crate::heatmap::book_greeks(k.node().engine()))
 }
 
 async fn params(State(k): State<Arc<Keeper>>) -> Json<Value> {

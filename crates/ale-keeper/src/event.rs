@@ -15,6 +15,14 @@ pub enum Event {
         time: String,
         underlying: UnderlyingFile,
     },
+    /// Spot quotes of one underlying from several sources: aggregated by the oracle (median,
+    /// staleness and deviation guards, circuit breaker), then the underlying's whole market moves
+    /// with the aggregated spot (forwards, perp mark; vols sticky-moneyness).
+    Quotes {
+        time: String,
+        underlying: String,
+        quotes: Vec<QuoteFile>,
+    },
     /// A collateral asset's price and haircuts.
     CollateralPrice {
         time: String,
@@ -54,6 +62,7 @@ impl Event {
     pub fn time(&self) -> &str {
         match self {
             Event::Market { time, .. }
+            | Event::Quotes { time, .. }
             | Event::CollateralPrice { time, .. }
             | Event::Account { time, .. }
             | Event::Deposit { time, .. }
@@ -66,6 +75,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Market { .. } => "market",
+            Event::Quotes { .. } => "quotes",
             Event::CollateralPrice { .. } => "collateral_price",
             Event::Account { .. } => "account",
             Event::Deposit { .. } => "deposit",
@@ -84,6 +94,17 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// One source's quote.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuoteFile {
+    /// The source's name.
+    pub source: String,
+    /// The value (JSON cannot carry NaN; a bad value is any number ≤ 0, or stale).
+    pub value: f64,
+    /// When the source observed it (RFC 3339).
+    pub time: String,
 }
 
 /// What applying an event changed, for subscribers (WebSocket, logs, the liquidation queue).
@@ -108,6 +129,14 @@ pub enum Effect {
     },
     /// An account is healthy again.
     Restored { account: String },
+    /// A source's quote was not used (and why).
+    FeedRejected {
+        underlying: String,
+        source: String,
+        reason: String,
+    },
+    /// The oracle published a new spot.
+    Spot { underlying: String, spot: f64, sources: usize },
     /// An account could not be margined (the reason names what is wrong).
     MarginError { account: String, error: String },
 }

@@ -112,3 +112,55 @@ pub fn book_heatmap<P: MarginPolicy>(engine: &RiskEngine<P>, underlying: &str) -
         "pnl": pnl,
     }))
 }
+
+/// The "risk oracle": the book's aggregated Greeks per underlying and expiry (net of all
+/// accounts), published like a price feed. Delta in units of the underlying (∂V/∂F summed with
+/// sizes; perps and futures count 1 per unit), gamma per unit of forward, vega per 1.00 of vol,
+/// theta per year.
+pub fn book_greeks<P: MarginPolicy>(engine: &RiskEngine<P>) -> Value {
+    let market = engine.market();
+    let book = engine.book();
+    let now = market.time();
+    let rate = market.rate();
+    let mut out = Vec::new();
+    for (u, name) in book.underlyings().iter().enumerate() {
+        let Ok(um) = market.underlying(name) else { continue };
+        let mut net: HashMap<u32, f64> = HashMap::new();
+        for account in book.accounts() {
+            if let Some(span) = account.spans.iter().find(|s| s.underlying == u) {
+                for p in &account.positions[span.start as usize..span.end as usize] {
+                    *net.entry(p.row).or_insert(0.0) += p.size;
+                }
+            }
+        }
+        // (expiry or "undated") -> [delta, gamma, vega, theta]
+        let mut by_expiry: std::collections::BTreeMap<String, [f64; 4]> = std::collections::BTreeMap::new();
+        for (&row, &size) in &net {
+            let listed = book.row(u, row);
+            let (key, g) = match listed.kind {
+                RowKind::Spot | RowKind::Perpetual => ("undated".to_string(), [size, 0.0, 0.0, 0.0]),
+                RowKind::Future { expiry } => (expiry.instant().to_string(), [size, 0.0, 0.0, 0.0]),
+                RowKind::Option { expiry, strike, kind } => {
+                    let t = expiry.years_from(now);
+                    if t <= 0.0 {
+                        continue;
+                    }
+                    let f = um.forward(expiry, t, rate);
+                    let Ok(o) = Black76::new(kind, f, strike, t, um.vol(strike, f, t), rate) else { continue };
+                    let gk = o.greeks();
+                    (expiry.instant().to_string(), [size * gk.delta, size * gk.gamma, size * gk.vega, size * gk.theta])
+                }
+            };
+            let slot = by_expiry.entry(key).or_insert([0.0; 4]);
+            for (s, x) in slot.iter_mut().zip(g) {
+                *s += x;
+            }
+        }
+        let expiries: Vec<Value> = by_expiry
+            .into_iter()
+            .map(|(e, g)| json!({"expiry": e, "delta": g[0], "gamma": g[1], "vega": g[2], "theta": g[3]}))
+            .collect();
+        out.push(json!({"underlying": name.as_str(), "spot": um.spot(), "expiries": expiries}));
+    }
+    json!({"time": now.to_string(), "underlyings": out})
+}

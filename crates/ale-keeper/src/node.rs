@@ -10,6 +10,7 @@ use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding
 use ale_format::market::underlying_from_file;
 use ale_format::portfolio::account_from_file;
 use ale_market::{CollateralPrice, MarketSnapshot};
+use ale_oracle::{Aggregator, AggregatorConfig, SourceQuote};
 use ale_risk::{AccountMargin, Book, MarginPolicy, RiskEngine, Status};
 use thiserror::Error;
 
@@ -57,6 +58,10 @@ pub struct Node {
     /// Seconds between full re-margins as time passes (options' time to expiry moves).
     full_remargin_s: i64,
     last_full: Timestamp,
+    /// The spot oracle of each underlying.
+    oracles: BTreeMap<Asset, Aggregator>,
+    /// Guards of a new oracle.
+    oracle_config: AggregatorConfig,
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, NodeError> {
@@ -93,6 +98,8 @@ impl Node {
             statuses: HashMap::new(),
             full_remargin_s: 60,
             last_full,
+            oracles: BTreeMap::new(),
+            oracle_config: AggregatorConfig::default(),
         };
         node.statuses = (0..node.engine.book().accounts().len())
             .map(|ix| (ix, node.engine.margins()[ix].as_ref().ok().map(AccountMargin::status)))
@@ -154,7 +161,57 @@ impl Node {
                 node: now.to_string(),
             });
         }
+        let mut effects = Vec::new();
         let touched: Vec<usize> = match event {
+            Event::Quotes { underlying, quotes, .. } => {
+                let name = asset("underlying", underlying)?;
+                let current = self
+                    .engine
+                    .market()
+                    .underlying(&name)
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?
+                    .clone();
+                let mut parsed = Vec::with_capacity(quotes.len());
+                for q in quotes {
+                    parsed.push(SourceQuote {
+                        source: q.source.clone(),
+                        value: q.value,
+                        time: parse_time(&q.time)?,
+                    });
+                }
+                // Check on a copy: a refused update leaves the oracle as it was.
+                let mut oracle = self
+                    .oracles
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| Aggregator::new(self.oracle_config));
+                let out = oracle
+                    .update(&parsed, time)
+                    .map_err(|e| NodeError::Invalid(format!("oracle {name}: {e}")))?;
+                let moved = current
+                    .moved(out.value / current.spot(), 0.0)
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                self.engine
+                    .update_underlying(moved)
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                self.oracles.insert(name.clone(), oracle);
+                for (source, reason) in &out.rejected {
+                    effects.push(Effect::FeedRejected {
+                        underlying: name.to_string(),
+                        source: source.clone(),
+                        reason: reason.to_string(),
+                    });
+                }
+                effects.push(Effect::Spot {
+                    underlying: name.to_string(),
+                    spot: out.value,
+                    sources: out.used.len(),
+                });
+                match self.engine.book().underlying_index(&name) {
+                    Some(u) => self.engine.holders(u).to_vec(),
+                    None => Vec::new(),
+                }
+            }
             Event::Market { underlying, .. } => {
                 let (market, _) = underlying_from_file(underlying, "underlying", now, self.engine.market().rate())
                     .map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -257,7 +314,6 @@ impl Node {
                 vec![self.upsert(acct)?]
             }
         };
-        let mut effects = Vec::new();
         if time.unix_seconds() - self.last_full.unix_seconds() >= self.full_remargin_s {
             self.engine.advance_time(time).map_err(|e| NodeError::Invalid(e.to_string()))?;
             self.last_full = time;

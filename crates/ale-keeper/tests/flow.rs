@@ -201,3 +201,32 @@ async fn the_websocket_streams_effects() {
     assert!(v["effect"]["type"].is_string());
     server.abort();
 }
+
+#[tokio::test]
+async fn the_oracle_aggregates_quotes_and_rejects_bad_ones_with_reasons() {
+    let k = keeper(Store::in_memory().unwrap());
+    let q = |source: &str, value: f64, time: &str| ale_keeper::event::QuoteFile { source: source.into(), value, time: time.into() };
+    let now = "2026-11-24T08:00:30Z";
+    let (_, effects) = k
+        .submit(Event::Quotes {
+            time: now.into(),
+            underlying: "BTC".into(),
+            quotes: vec![q("a", 94_000.0, now), q("b", 94_100.0, now), q("c", 93_900.0, now), q("neg", -1.0, now), q("old", 94_000.0, "2026-11-24T07:00:00Z"), q("fat", 140_000.0, now)],
+        })
+        .unwrap();
+    let rejected: Vec<&Effect> = effects.iter().filter(|e| matches!(e, Effect::FeedRejected { .. })).collect();
+    assert_eq!(rejected.len(), 3, "{effects:?}");
+    assert!(effects.iter().any(|e| matches!(e, Effect::Spot { spot, sources: 3, .. } if (*spot - 94_000.0).abs() < 1e-9)));
+    let spot = k.node().engine().market().underlying(&ale_core::Asset::new("BTC").unwrap()).unwrap().spot();
+    assert!((spot - 94_000.0).abs() < 1e-9);
+    // One source alone claims −40 %: the circuit breaker refuses it and nothing moves.
+    let before = k.node().engine().margins().to_vec();
+    let later = "2026-11-24T08:00:40Z";
+    let err = k.submit(Event::Quotes { time: later.into(), underlying: "BTC".into(), quotes: vec![q("a", 56_000.0, later)] }).unwrap_err();
+    assert!(err.to_string().contains("circuit breaker"), "{err}");
+    assert_eq!(k.node().engine().margins(), &before[..]);
+    // The risk oracle publishes the book's Greeks.
+    let (status, greeks) = get(&k, "/api/risk-oracle").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!greeks["underlyings"][0]["expiries"].as_array().unwrap().is_empty());
+}
