@@ -67,6 +67,17 @@ fn the_dashboard_renders_the_book_in_headless_chromium() {
     let html = String::from_utf8_lossy(&dom.stdout).to_string();
     let shot = out_dir.join("dashboard.png");
     browser(&chrome, &profile, &[&format!("--screenshot={}", shot.display())], &url);
+    // The account page of the account ranked first.
+    let first = html
+        .split("data-id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("trader-00000")
+        .to_string();
+    let account_url = format!("{url}#account={first}");
+    let account_dom = browser(&chrome, &profile, &["--dump-dom"], &account_url);
+    let account_html = String::from_utf8_lossy(&account_dom.stdout).to_string();
+    browser(&chrome, &profile, &[&format!("--screenshot={}", out_dir.join("account.png").display())], &account_url);
     demo.kill().unwrap();
     demo.wait().unwrap();
     let _ = std::fs::remove_dir_all(&profile);
@@ -77,4 +88,8 @@ fn the_dashboard_renders_the_book_in_headless_chromium() {
     // The heat map was drawn (its header row names the spot moves).
     assert!(html.contains("-30%") && html.contains("+40"), "no heat map");
     assert!(shot.exists(), "no screenshot");
+    // The account page explains the margin: components, liquidation prices, top-up.
+    for needle in ["Components", "price", "vega", "gamma", "horizon", "top-up", "liquidation price", &first] {
+        assert!(account_html.contains(needle), "account page lacks {needle:?}");
+    }
 }

@@ -112,7 +112,8 @@ impl RammGrid {
         let mut scenarios = Vec::with_capacity(steps * 3 + 2);
         for i in 0..steps {
             let spot_move = (range * (i as f64 - half) / half).max(-params.max_down_move);
-            for vol in [VolMove::Down, VolMove::None, VolMove::Up] {
+            // No shock first, so that a tie (a book without vega) reports the plain move.
+            for vol in [VolMove::None, VolMove::Up, VolMove::Down] {
                 scenarios.push(Scenario {
                     spot_move,
                     vol,
