@@ -119,3 +119,27 @@ pub fn account_from_file(file: &PortfolioFile) -> Result<Account, FormatError> {
     }
     Ok(account)
 }
+
+/// The portfolio file of an account (the inverse of [`account_from_file`]).
+pub fn file_from_account(account: &Account) -> PortfolioFile {
+    PortfolioFile {
+        account: account.id.to_string(),
+        collateral: account
+            .collateral
+            .iter()
+            .map(|(a, amt)| CollateralBalanceFile {
+                asset: a.to_string(),
+                amount: WireAmount(*amt),
+            })
+            .collect(),
+        positions: account
+            .positions
+            .iter()
+            .map(|p| PositionFile {
+                instrument: p.instrument.to_string(),
+                size: p.size,
+                entry_price: p.entry_price,
+            })
+            .collect(),
+    }
+}

@@ -41,14 +41,7 @@ fn bench_eval(c: &mut Criterion) {
     let (curve, quotes) = chain();
     let (surface, _) = fit_surface("BTC", &curve, &quotes, &FitConfig::default()).unwrap();
     // Points spread over strikes and expiries, including between listed expiries.
-    let points: Vec<(f64, f64)> = (0..1024)
-        .map(|i| {
-            let t = 1.0 / 365.0 + 1.6 * (i as f64 * 0.618_033_988_7).fract();
-            let strike =
-                95_000.0 * (0.6f64 * (2.0 * (i as f64 * 0.414_213_562_3).fract() - 1.0)).exp();
-            (strike, t)
-        })
-        .collect();
+    let points = eval_points();
     let mut g = c.benchmark_group("vol_strike_expiry");
     g.throughput(Throughput::Elements(points.len() as u64));
     g.bench_function("surface", |b| {

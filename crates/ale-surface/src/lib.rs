@@ -13,7 +13,7 @@
 //! - shocked views for margin scenarios ([`ShockedSurface`], [`Shock`]): spot moves
 //!   sticky-moneyness or sticky-strike, additive and multiplicative term-scaled vol shocks, skew
 //!   rotation, vol floor — cheap borrowed views that allocate nothing;
-//! - with the `plot` feature, a plot of a fit ([`plot::plot_fit_png`]).
+//! - with the `plot` feature, a plot of a fit (`plot::plot_fit_png`).
 //!
 //! Every base surface and every view answers through one trait, [`VolSurface`].
 //!

@@ -25,11 +25,7 @@ impl Smile {
     /// (w, w′, w″) at k.
     pub fn total_variance_with_derivatives(&self, log_moneyness: f64) -> (f64, f64, f64) {
         match self {
-            Smile::Svi(p) => (
-                p.total_variance(log_moneyness),
-                p.total_variance_dk(log_moneyness),
-                p.total_variance_dk2(log_moneyness),
-            ),
+            Smile::Svi(p) => p.total_variance_with_derivatives(log_moneyness),
             Smile::Marks(m) => m.total_variance_with_derivatives(log_moneyness),
         }
     }

@@ -93,6 +93,21 @@ impl SviParams {
         self.b * s2 / (r2 * r2.sqrt())
     }
 
+    /// (w, w′, w″) at k, sharing one square root.
+    #[inline]
+    pub fn total_variance_with_derivatives(&self, log_moneyness: f64) -> (f64, f64, f64) {
+        let x = log_moneyness - self.m;
+        let s2 = self.sigma * self.sigma;
+        let r2 = x * x + s2;
+        let r = r2.sqrt();
+        let inv_r = 1.0 / r;
+        (
+            self.a + self.b * (self.rho * x + r),
+            self.b * (self.rho + x * inv_r),
+            self.b * s2 * inv_r / r2,
+        )
+    }
+
     /// The smallest total variance over all k: `a + b·σ·√(1 − ρ²)`.
     pub fn min_total_variance(&self) -> f64 {
         self.a + self.b * self.sigma * (1.0 - self.rho * self.rho).sqrt()
@@ -101,12 +116,8 @@ impl SviParams {
     /// Durrleman's butterfly density function g(k); the smile is free of butterfly arbitrage at
     /// k when g(k) ≥ 0. See [`durrleman_g`].
     pub fn durrleman_g(&self, log_moneyness: f64) -> f64 {
-        durrleman_g(
-            log_moneyness,
-            self.total_variance(log_moneyness),
-            self.total_variance_dk(log_moneyness),
-            self.total_variance_dk2(log_moneyness),
-        )
+        let (w, w1, w2) = self.total_variance_with_derivatives(log_moneyness);
+        durrleman_g(log_moneyness, w, w1, w2)
     }
 }
 
@@ -137,6 +148,10 @@ mod tests {
                 / (h * h);
             assert!((d1 - p.total_variance_dk(k)).abs() < 1e-8, "w' at {k}");
             assert!((d2 - p.total_variance_dk2(k)).abs() < 1e-4, "w'' at {k}");
+            let (w, w1, w2) = p.total_variance_with_derivatives(k);
+            assert!((w - p.total_variance(k)).abs() < 1e-15);
+            assert!((w1 - p.total_variance_dk(k)).abs() < 1e-14);
+            assert!((w2 - p.total_variance_dk2(k)).abs() < 1e-12);
         }
     }
 

@@ -111,6 +111,57 @@ mod fit_recovery {
     }
 
     #[test]
+    fn weights_follow_spreads_or_vega() {
+        let t = 0.25;
+        let p = known_smiles()[1].1;
+        let curve = ForwardCurve::new(100.0, 0.0, &[(t, 100.0)]).unwrap();
+        let strikes = [80.0, 90.0, 100.0, 110.0, 125.0];
+        let vol_at = |s: f64| (p.total_variance((s / 100.0f64).ln()) / t).sqrt();
+        // Spreads of 2, 1, 0.5, 1, 2 vol points: weights 1/spread², relative to the largest.
+        let spreads = [0.02, 0.01, 0.005, 0.01, 0.02];
+        let quotes: Vec<Quote> = strikes
+            .iter()
+            .zip(&spreads)
+            .map(|(&s, &sp)| {
+                Quote::vol(s, vol_at(s))
+                    .with_bid_ask_vol(vol_at(s) - sp / 2.0, vol_at(s) + sp / 2.0)
+            })
+            .collect();
+        let e = ExpiryQuotes {
+            expiry_years: t,
+            quotes: quotes.clone(),
+        };
+        let r = fit_expiry(&curve, &e, &FitConfig::default()).unwrap();
+        let w: Vec<f64> = r.points.iter().map(|q| q.weight).collect();
+        for (got, sp) in w.iter().zip(&spreads) {
+            assert!((got - (0.005 / sp) * (0.005 / sp)).abs() < 1e-12, "{w:?}");
+        }
+        // One quote without a spread: vega weights for all (largest near the money).
+        let mut mixed = quotes.clone();
+        mixed[0].bid_ask_vol = None;
+        let r = fit_expiry(
+            &curve,
+            &ExpiryQuotes {
+                expiry_years: t,
+                quotes: mixed,
+            },
+            &FitConfig::default(),
+        )
+        .unwrap();
+        let w: Vec<f64> = r.points.iter().map(|q| q.weight).collect();
+        assert!(
+            w[2] > w[1] && w[1] > w[0] && w[2] > w[3] && w[3] > w[4],
+            "{w:?}"
+        );
+        let uniform = FitConfig {
+            weighting: Weighting::Uniform,
+            ..FitConfig::default()
+        };
+        let r = fit_expiry(&curve, &e, &uniform).unwrap();
+        assert!(r.points.iter().all(|q| q.weight == 1.0));
+    }
+
+    #[test]
     fn flat_vols_fit_flat() {
         let k = strikes_grid(9, -0.4, 0.4);
         let vols = vec![0.6; 9];

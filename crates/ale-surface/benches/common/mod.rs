@@ -10,6 +10,7 @@ pub fn noise(i: usize) -> f64 {
     ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
 }
 
+/// The smile of the benches at one expiry.
 pub fn smile_params(expiry_years: f64) -> SviParams {
     // A crypto-like smile that grows with T.
     let atm = 0.55f64.powi(2) * expiry_years;
@@ -23,6 +24,7 @@ pub fn smile_params(expiry_years: f64) -> SviParams {
     .unwrap()
 }
 
+/// `n` quotes over ±3 ATM standard deviations with ±0.2 vol point of deterministic noise.
 pub fn smile_points(expiry_years: f64, n: usize, seed: usize) -> (Vec<f64>, Vec<f64>) {
     let p = smile_params(expiry_years);
     let sd = p.total_variance(0.0).sqrt();
@@ -37,6 +39,7 @@ pub fn smile_points(expiry_years: f64, n: usize, seed: usize) -> (Vec<f64>, Vec<
     (k, vols)
 }
 
+/// A 10-expiry chain (2 days to 1.5 years), 30 strikes each, as vol quotes.
 pub fn chain() -> (ForwardCurve, Vec<ExpiryQuotes>) {
     let expiries: [f64; 10] = [
         2.0 / 365.0,
@@ -73,7 +76,6 @@ pub fn chain() -> (ForwardCurve, Vec<ExpiryQuotes>) {
         .collect();
     (curve, quotes)
 }
-
 
 /// Strike/expiry points spread over the chain, between listed expiries too.
 pub fn eval_points() -> Vec<(f64, f64)> {

@@ -79,9 +79,10 @@ fn g_at(p: &Raw, k: f64) -> f64 {
     let x = k - m;
     let r2 = x * x + s * s;
     let r = r2.sqrt();
+    let inv_r = 1.0 / r;
     let w = a + b * (rho * x + r);
-    let w1 = b * (rho + x / r);
-    let w2 = b * s * s / (r2 * r);
+    let w1 = b * (rho + x * inv_r);
+    let w2 = b * s * s * inv_r / r2;
     durrleman_g(k, w, w1, w2)
 }
 

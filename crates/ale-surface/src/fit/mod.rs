@@ -4,12 +4,12 @@
 //! vols through `ale-pricing`, weights chosen ([`Weighting`]), then
 //!
 //! 1. the quasi-explicit reduction: for fixed (m, σ) the best (a, b·ρ·σ, b·σ) is a linearly
-//!    constrained least-squares problem in total variance, solved exactly (active set); (m, σ) searched on a
-//!    9×7 grid, then Nelder–Mead from each of the three best local minima of the grid (plus the
-//!    best grid point with its vertex inside the quoted range, unrefined);
+//!    constrained least-squares problem in total variance, solved exactly (active set); (m, σ)
+//!    searched on a 9×7 grid, then Nelder–Mead from each of the three best local minima of the
+//!    grid (plus the best grid point with its vertex inside the quoted range, unrefined);
 //! 2. Levenberg–Marquardt on all five parameters on the vol residuals — a few steps from each
-//!    candidate, then the best one to convergence — projected onto the
-//!    admissible set (b ≥ 0, |ρ| ≤ 0.9999, σ > 0, b(1 + |ρ|) ≤ 2, a + b·σ·√(1 − ρ²) ≥ 0);
+//!    candidate, then the best one to convergence — projected onto the admissible set (b ≥ 0,
+//!    |ρ| ≤ 0.9999, σ > 0, b(1 + |ρ|) ≤ 2, a + b·σ·√(1 − ρ²) ≥ 0);
 //! 3. if Durrleman's g is negative anywhere on the check grid, the refinement is repeated with
 //!    penalty rows on g (weights 1, 10, 100, 1000 until the smile is clean).
 
@@ -49,7 +49,7 @@ pub const MIN_SPREAD_VOL: f64 = 1e-4;
 pub const REPAIR_PENALTY_WEIGHTS: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
 /// Grid points (twice: uniform, and sinh-spaced around the vertex) of the butterfly check made
 /// inside the fit to decide on a repair; the report's check is [`crate::check_arbitrage`].
-pub const FIT_CHECK_GRID_POINTS: usize = 201;
+pub const FIT_CHECK_GRID_POINTS: usize = 151;
 /// Grid points (twice, as for the check) of the repair penalty.
 pub const REPAIR_GRID_POINTS: usize = 121;
 

@@ -1,0 +1,101 @@
+//! The keeper's numbers on a 100,000-account book (issue 9): restart (replay) time, latency from
+//! one underlying's price update to every affected account's new margin, and read-API latency
+//! under a bounded load on 127.0.0.1.
+//!
+//! `cargo run --release -p ale-keeper --example keeper_load [ACCOUNTS]`
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ale_format::portfolio::file_from_account;
+use ale_keeper::event::{Event, QuoteFile};
+use ale_keeper::service::{genesis_events, Keeper};
+use ale_keeper::store::Store;
+use ale_risk::synthetic::{synthetic_venue, VenueSpec};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let venue = synthetic_venue(&VenueSpec { accounts, ..VenueSpec::default() });
+    let market = ale_keeper::demo::demo_market(venue.market.time());
+    let portfolios: Vec<_> = venue.accounts.iter().map(file_from_account).collect();
+    let events = genesis_events(&market, &portfolios);
+    let db = std::env::temp_dir().join(format!("ale-keeper-load-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let t = Instant::now();
+    let keeper = Keeper::start(Store::open(&db).unwrap(), "ramm", None, Some((venue.market.time(), 0.0, events)), vec!["k".into()]).unwrap();
+    println!("first start (log written, then replayed): {:.2?}", t.elapsed());
+    drop(keeper);
+    let t = Instant::now();
+    let keeper = Keeper::start(Store::open(&db).unwrap(), "ramm", None, None, vec!["k".into()]).unwrap();
+    println!("restart to serving ({accounts} accounts, replay of the log): {:.2?}", t.elapsed());
+
+    // Price updates: quotes for BTC from three sources, 30 s apart (below the full re-margin
+    // interval, so each is the incremental path).
+    let start = venue.market.time().unix_seconds();
+    let mut latencies = Vec::new();
+    for i in 1..=40 {
+        let time = ale_core::Timestamp::from_unix_seconds(start + i).unwrap().to_string();
+        let spot = 95_000.0 * (1.0 + 0.001 * ((i % 7) as f64 - 3.0));
+        let quotes = ["a", "b", "c"].iter().map(|s| QuoteFile { source: s.to_string(), value: spot, time: time.clone() }).collect();
+        let t = Instant::now();
+        keeper.submit(Event::Quotes { time, underlying: "BTC".into(), quotes }).unwrap();
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "price update -> every affected margin (incl. SQLite commit): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} updates",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+        latencies.len()
+    );
+
+    // Read API under load: 4 client threads pacing 250 requests/s each for 10 s.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let k2: Arc<Keeper> = keeper.clone();
+    runtime.spawn(async move { ale_keeper::service::serve(k2, listener).await });
+    std::thread::sleep(Duration::from_millis(200));
+    let ids: Vec<String> = venue.accounts.iter().take(1000).map(|a| a.id.to_string()).collect();
+    let ids = Arc::new(ids);
+    let threads: Vec<_> = (0..4)
+        .map(|c| {
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let begin = Instant::now();
+                for i in 0..2500usize {
+                    let due = begin + Duration::from_micros(4000 * i as u64);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let id = &ids[(i * 4 + c) % ids.len()];
+                    let t = Instant::now();
+                    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    write!(s, "GET /api/accounts/{id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                    let mut buf = Vec::new();
+                    s.read_to_end(&mut buf).unwrap();
+                    assert!(buf.starts_with(b"HTTP/1.1 200"));
+                    lat.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    all.sort_by(f64::total_cmp);
+    println!(
+        "read API GET /api/accounts/{{id}} at 1,000 req/s (4 clients, new connection each): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.len()
+    );
+    let _ = std::fs::remove_file(&db);
+}
