@@ -12,9 +12,9 @@
 //! are bit-identical to [`Black76::price`](crate::Black76::price) and
 //! [`Black76::greeks`](crate::Black76::greeks).
 //!
-//! On x86-64 CPUs with AVX2 (detected at run time) the price loops run four options at a time
-//! through `simd`, which mirrors the scalar kernel operation for operation without FMA: the
-//! results are the same bits as the scalar path on every machine.
+//! On x86-64 CPUs with AVX-512 (F + DQ) or AVX2, detected at run time, the loops run eight or
+//! four options at a time through `simd`, which mirrors the scalar kernels operation for
+//! operation without FMA: the results are the same bits as the scalar path on every machine.
 
 use crate::black76::{greeks_kernel, price_kernel, price_kernel_discounted, validate_inputs};
 use crate::error::InvalidInput;
@@ -147,8 +147,8 @@ pub fn price(options: &Options<'_>, out: &mut [f64]) -> Result<(), BatchError> {
     Ok(())
 }
 
-/// The scalar many-options price loop: the whole batch without AVX2, the last `n mod 4`
-/// options with it.
+/// The scalar many-options price loop: the whole batch without a vector kernel, the last
+/// `n mod LANES` options with one.
 #[inline(always)]
 fn price_many_body(
     kind: &[OptionKind],
@@ -276,7 +276,28 @@ pub fn price_greeks(options: &Options<'_>, out: &mut GreeksOut<'_>) -> Result<()
     ] {
         check_len(field, len, n)?;
     }
-    for i in 0..n {
+    let mut start = 0;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = vector_isa() {
+        let columns = [
+            &mut *out.price,
+            &mut *out.delta,
+            &mut *out.gamma,
+            &mut *out.vega,
+            &mut *out.theta,
+            &mut *out.vanna,
+            &mut *out.volga,
+        ];
+        let o = options;
+        let (k, f, s, t, v, r) = (o.kind, o.forward, o.strike, o.expiry_years, o.vol, o.rate);
+        start = match isa {
+            // SAFETY: the CPU supports the instruction set, detected by `vector_isa`.
+            Isa::Avx512 => unsafe { crate::simd::avx512::greeks_many(k, f, s, t, v, r, columns) },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { crate::simd::avx2::greeks_many(k, f, s, t, v, r, columns) },
+        };
+    }
+    for i in start..n {
         let g = greeks_kernel(
             options.kind[i].sign(),
             options.forward[i],
@@ -450,28 +471,66 @@ mod tests {
         let scalar: Vec<u64> = (0..rows.len())
             .map(|i| price_kernel(kind[i].sign(), f[i], k[i], t[i], v[i], r[i]).to_bits())
             .collect();
-        let mut checked = 0;
+        let scalar_greeks: Vec<[u64; 7]> = (0..rows.len())
+            .map(|i| {
+                let g = greeks_kernel(kind[i].sign(), f[i], k[i], t[i], v[i], r[i]);
+                [g.price, g.delta, g.gamma, g.vega, g.theta, g.vanna, g.volga].map(f64::to_bits)
+            })
+            .collect();
+        type PriceMany =
+            unsafe fn(&[OptionKind], &[f64], &[f64], &[f64], &[f64], &[f64], &mut [f64]) -> usize;
+        type GreeksMany = unsafe fn(
+            &[OptionKind],
+            &[f64],
+            &[f64],
+            &[f64],
+            &[f64],
+            &[f64],
+            [&mut [f64]; 7],
+        ) -> usize;
+        let mut kernels: Vec<(&str, PriceMany, GreeksMany)> = vec![];
         if std::arch::is_x86_feature_detected!("avx2") {
-            let mut out = vec![f64::NAN; rows.len()];
-            // SAFETY: AVX2 detected just above.
-            let done =
-                unsafe { crate::simd::avx2::price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
-            for i in 0..done {
-                assert_eq!(out[i].to_bits(), scalar[i], "avx2 row {i}: {:?}", rows[i]);
-            }
-            checked += 1;
+            kernels.push((
+                "avx2",
+                crate::simd::avx2::price_many,
+                crate::simd::avx2::greeks_many,
+            ));
         }
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
+            kernels.push((
+                "avx512",
+                crate::simd::avx512::price_many,
+                crate::simd::avx512::greeks_many,
+            ));
+        }
+        let checked = kernels.len();
+        for (name, price_many, greeks_many) in kernels {
             let mut out = vec![f64::NAN; rows.len()];
-            // SAFETY: AVX-512 F and DQ detected just above.
-            let done =
-                unsafe { crate::simd::avx512::price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
+            // SAFETY: the instruction set was detected above.
+            let done = unsafe { price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
+            assert!(done + 8 > rows.len());
             for i in 0..done {
-                assert_eq!(out[i].to_bits(), scalar[i], "avx512 row {i}: {:?}", rows[i]);
+                assert_eq!(out[i].to_bits(), scalar[i], "{name} row {i}: {:?}", rows[i]);
             }
-            checked += 1;
+            let mut cols = vec![vec![f64::NAN; rows.len()]; 7];
+            let [c0, c1, c2, c3, c4, c5, c6] = &mut cols[..] else {
+                unreachable!()
+            };
+            let columns = [&mut c0[..], c1, c2, c3, c4, c5, c6];
+            // SAFETY: as above.
+            let done = unsafe { greeks_many(&kind, &f, &k, &t, &v, &r, columns) };
+            for i in 0..done {
+                for j in 0..7 {
+                    assert_eq!(
+                        cols[j][i].to_bits(),
+                        scalar_greeks[i][j],
+                        "{name} greek {j} row {i}: {:?}",
+                        rows[i]
+                    );
+                }
+            }
         }
         eprintln!("{checked} vector kernel(s) checked on {} rows", rows.len());
     }

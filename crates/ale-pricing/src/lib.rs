@@ -9,8 +9,8 @@
 //!   "Let's Be Rational" (the `implied-vol` crate) that turns impossible or uninformative prices
 //!   into typed errors;
 //! - [`batch`]: the same kernels over slices (many options; one option under many scenarios),
-//!   for the risk engine's instrument × scenario table — four options at a time with AVX2 where
-//!   the CPU has it, bit-identical to the scalar path;
+//!   for the risk engine's instrument × scenario table — eight or four options at a time with
+//!   AVX-512 or AVX2 where the CPU has them, bit-identical to the scalar path;
 //! - [`norm_cdf`], [`norm_pdf`], [`erfcx`]: the normal distribution to about one ulp in both tails.
 //!
 //! It does no I/O and holds no state. Every input either gives a finite answer or a typed error

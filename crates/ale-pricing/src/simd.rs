@@ -202,15 +202,23 @@ macro_rules! vector_kernels {
             mul(splat(-2.0), sum)
         }
 
-        /// `black76::price_kernel_discounted`.
+        /// `black76::log_moneyness`, `otm_parts` and what the Greeks reuse.
+        struct Parts {
+            otm: V,
+            e: V,
+            y_near: V,
+            y_far: V,
+            use_series: M,
+            x: V,
+            sqrt_fk: V,
+        }
+
+        /// `black76::otm_parts` with its inputs (`x`, `√(FK)`) computed as the scalar kernels do.
         #[inline]
         #[target_feature(enable = $feature)]
-        fn price_discounted(sign: V, forward: V, strike: V, sqrt_t: V, vol: V, discount: V) -> V {
+        fn parts(forward: V, strike: V, s: V) -> Parts {
             const SQRT_2: f64 = std::f64::consts::SQRT_2;
             let zero = splat(0.0);
-            let intrinsic = max_sel(mul(sign, sub(forward, strike)), zero);
-            let s = mul(vol, sqrt_t);
-            let has_time_value = ge(s, splat(TOTAL_VOL_MIN));
             // log_moneyness
             let q = div(forward, strike);
             let p = mul(q, strike);
@@ -236,13 +244,137 @@ macro_rules! vector_kernels {
                 let series = mul(half_scale, erfcx_central_difference(m, delta));
                 otm = sel(use_series, series, otm);
             }
-            let otm = min_sel(max_sel(otm, zero), lower);
+            Parts {
+                otm: min_sel(max_sel(otm, zero), lower),
+                e,
+                y_near,
+                y_far,
+                use_series,
+                x,
+                sqrt_fk,
+            }
+        }
+
+        /// `black76::price_kernel_discounted`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn price_discounted(sign: V, forward: V, strike: V, sqrt_t: V, vol: V, discount: V) -> V {
+            let zero = splat(0.0);
+            let intrinsic = max_sel(mul(sign, sub(forward, strike)), zero);
+            let s = mul(vol, sqrt_t);
+            let has_time_value = ge(s, splat(TOTAL_VOL_MIN));
+            let otm = parts(forward, strike, s).otm;
             let bound = sel(gt(sign, zero), forward, strike);
             let price = mul(
                 discount,
                 min_sel(max_sel(add(intrinsic, otm), intrinsic), bound),
             );
             sel(has_time_value, price, mul(discount, intrinsic))
+        }
+
+        /// `black76::greeks_kernel` (and `degenerate_greeks`, selected per lane): price, delta,
+        /// gamma, vega, theta, vanna, volga.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn greeks(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> [V; 7] {
+            const INV_SQRT_2PI: f64 = crate::special::INV_SQRT_2PI;
+            let (zero, one, half) = (splat(0.0), splat(1.0), splat(0.5));
+            let discount = exp(mul(neg(rate), t));
+            let intrinsic = max_sel(mul(sign, sub(forward, strike)), zero);
+            let sqrt_t = sqrt(t);
+            let s = mul(vol, sqrt_t);
+            let has_time_value = ge(s, splat(TOTAL_VOL_MIN));
+            let p = parts(forward, strike, s);
+            let is_call = gt(sign, zero);
+            let bound = sel(is_call, forward, strike);
+            let price = mul(
+                discount,
+                min_sel(max_sel(add(intrinsic, p.otm), intrinsic), bound),
+            );
+            let h = div(p.x, s);
+            let d1 = add(h, mul(half, s));
+            let d2 = sub(h, mul(half, s));
+            let f_phi = mul(mul(p.sqrt_fk, p.e), splat(INV_SQRT_2PI));
+            let mut y_d1 = sel(le(p.x, zero), p.y_near, p.y_far);
+            if any(p.use_series) {
+                let direct = erfcx(mul(abs(d1), splat(std::f64::consts::FRAC_1_SQRT_2)));
+                y_d1 = sel(p.use_series, direct, y_d1);
+            }
+            let tail = mul(mul(half, div(mul(p.sqrt_fk, p.e), forward)), y_d1);
+            let d1_positive = gt(d1, zero);
+            let delta_call = sel(d1_positive, sub(one, tail), tail);
+            let delta_put = sel(d1_positive, neg(tail), sub(tail, one));
+            let delta = mul(discount, sel(is_call, delta_call, delta_put));
+            let dv = mul(discount, f_phi);
+            let gamma = div(dv, mul(mul(forward, forward), s));
+            let vega = mul(dv, sqrt_t);
+            let theta = sub(mul(rate, price), div(mul(dv, vol), mul(splat(2.0), sqrt_t)));
+            let vanna = div(mul(neg(div(dv, forward)), d2), vol);
+            let volga = div(mul(mul(mul(dv, sqrt_t), d1), d2), vol);
+            // degenerate_greeks
+            let price_0 = mul(discount, intrinsic);
+            let at_kink = eq(forward, strike);
+            let moneyness = mul(sign, sub(forward, strike));
+            let delta_0 = sel(
+                gt(moneyness, zero),
+                mul(discount, sign),
+                sel(at_kink, mul(mul(half, discount), sign), zero),
+            );
+            let vega_0 = sel(
+                at_kink,
+                mul(mul(mul(discount, forward), sqrt_t), splat(INV_SQRT_2PI)),
+                zero,
+            );
+            let vanna_0 = sel(
+                at_kink,
+                mul(mul(mul(half, discount), sqrt_t), splat(INV_SQRT_2PI)),
+                zero,
+            );
+            let theta_0 = mul(rate, price_0);
+            let pick = |a: V, b: V| sel(has_time_value, a, b);
+            [
+                pick(price, price_0),
+                pick(delta, delta_0),
+                pick(gamma, zero),
+                pick(vega, vega_0),
+                pick(theta, theta_0),
+                pick(vanna, vanna_0),
+                pick(volga, zero),
+            ]
+        }
+
+        /// Many options, price and Greeks: the vectorised part of `batch::price_greeks`;
+        /// returns how many options it priced. `out` holds the seven output slices (price,
+        /// delta, gamma, vega, theta, vanna, volga), each as long as the inputs.
+        #[target_feature(enable = $feature)]
+        pub(crate) fn greeks_many(
+            kind: &[OptionKind],
+            forward: &[f64],
+            strike: &[f64],
+            expiry_years: &[f64],
+            vol: &[f64],
+            rate: &[f64],
+            out: [&mut [f64]; 7],
+        ) -> usize {
+            let n = forward.len() / LANES * LANES;
+            let mut out = out;
+            let mut i = 0;
+            while i < n {
+                let sign: [f64; LANES] = std::array::from_fn(|j| kind[i + j].sign());
+                let g = greeks(
+                    load(&sign),
+                    load(&forward[i..]),
+                    load(&strike[i..]),
+                    load(&expiry_years[i..]),
+                    load(&vol[i..]),
+                    load(&rate[i..]),
+                );
+                for (column, value) in out.iter_mut().zip(g) {
+                    store(&mut column[i..], value);
+                }
+                i += LANES;
+            }
+            n
         }
 
         /// Many options: the vectorised part of `batch::price` (whole groups of `LANES`);
@@ -392,6 +524,16 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     fn ge(a: V, b: V) -> M {
         _mm256_cmp_pd::<_CMP_GE_OQ>(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn le(a: V, b: V) -> M {
+        _mm256_cmp_pd::<_CMP_LE_OQ>(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn eq(a: V, b: V) -> M {
+        _mm256_cmp_pd::<_CMP_EQ_OQ>(a, b)
     }
     /// `!(a < b)`, true for NaN.
     #[inline]
@@ -563,6 +705,16 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f,avx512dq")]
     fn ge(a: V, b: V) -> M {
         _mm512_cmp_pd_mask::<_CMP_GE_OQ>(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn le(a: V, b: V) -> M {
+        _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn eq(a: V, b: V) -> M {
+        _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(a, b)
     }
     /// `!(a < b)`, true for NaN.
     #[inline]

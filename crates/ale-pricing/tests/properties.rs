@@ -104,7 +104,7 @@ proptest! {
     }
 
     #[test]
-    fn batch_prices_are_the_scalar_prices_bit_for_bit(
+    fn batch_prices_and_greeks_are_the_scalar_ones_bit_for_bit(
         rows in proptest::collection::vec((
             kind_strategy(),
             prop_oneof![log_uniform(1e-100, 1e100), log_uniform(1e-3, 1e6)],
@@ -126,9 +126,18 @@ proptest! {
         let options = Options { kind: &kind, forward: &forward, strike: &strike, expiry_years: &t, vol: &vol, rate: &rate };
         let mut out = vec![f64::NAN; rows.len()];
         batch::price(&options, &mut out).unwrap();
+        let mut cols = vec![vec![f64::NAN; rows.len()]; 7];
+        {
+            let [p, d, g, v, th, va, vo] = &mut cols[..] else { unreachable!() };
+            let mut greeks_out = batch::GreeksOut { price: p, delta: d, gamma: g, vega: v, theta: th, vanna: va, volga: vo };
+            batch::price_greeks(&options, &mut greeks_out).unwrap();
+        }
         for i in 0..rows.len() {
-            let scalar = Black76::new(kind[i], forward[i], strike[i], t[i], vol[i], rate[i]).unwrap().price();
-            prop_assert_eq!(out[i].to_bits(), scalar.to_bits(), "row {}: {:?}", i, (kind[i], forward[i], strike[i], t[i], vol[i], rate[i]));
+            let o = Black76::new(kind[i], forward[i], strike[i], t[i], vol[i], rate[i]).unwrap();
+            prop_assert_eq!(out[i].to_bits(), o.price().to_bits(), "row {}: {:?}", i, o);
+            for (j, (name, value)) in all(&o.greeks()).into_iter().enumerate() {
+                prop_assert_eq!(cols[j][i].to_bits(), value.to_bits(), "{} row {}: {:?}", name, i, o);
+            }
         }
         if let Some(first) = rows.first() {
             let mut scen = vec![f64::NAN; rows.len()];

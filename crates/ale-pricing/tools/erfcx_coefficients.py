@@ -9,6 +9,7 @@ DEGREE in t = (z - centre) / half_width, t in [-1, 1], converted to monomial coe
 rounded to binary64. Beyond z = 64 the crate uses the asymptotic series in 1/z^2.
 
 Run: python3 crates/ale-pricing/tools/erfcx_coefficients.py 12 > crates/ale-pricing/src/erfcx_table.rs
+     && cargo fmt -p ale-pricing
 Needs mpmath. Prints the worst relative error of each fit (evaluated in binary64 Horner) on stderr.
 """
 import sys
