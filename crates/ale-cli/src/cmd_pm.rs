@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-/// `ale pm` subcommands.
+/// Portfolio margin `pm` (Deribit / Derive PMRM_2): replay and check conformance cases.
 #[derive(Subcommand, Debug)]
 pub enum PmCommand {
     /// Evaluate `pm` conformance cases and print one JSON line per case.

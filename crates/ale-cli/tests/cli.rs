@@ -202,3 +202,48 @@ fn params_default_is_commented_toml_that_reads_back() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn surface_fit_reports_each_expiry_and_rejections() {
+    let out = ale()
+        .args(["surface", "fit", "--json"])
+        .arg(repo("examples/market-quotes.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = lines(&out);
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r["underlying"], "BTC");
+    let expiries = r["expiries"].as_array().unwrap();
+    assert_eq!(expiries.len(), 2);
+    for e in expiries {
+        for key in ["a", "b", "rho", "m", "sigma"] {
+            assert!(e["svi"][key].is_f64(), "{key}");
+        }
+        // The quotes were generated from an SVI smile: the fit recovers it.
+        assert!(e["rmse_vol"].as_f64().unwrap() < 1e-4);
+        assert!(e["max_error_vol"].as_f64().unwrap() < 1e-4);
+        assert!(e["expiry"].as_str().unwrap().ends_with("T08:00:00Z"));
+    }
+    assert_eq!(expiries[0]["quotes"], 19);
+    assert_eq!(expiries[0]["rejected"], 1);
+    assert!(r["arbitrage"].as_array().unwrap().is_empty());
+    // A plot is drawn on request.
+    let png = temp_file("smiles.png", "");
+    let out = ale().args(["surface", "fit", "--plot"]).arg(&png).arg(repo("examples/market-quotes.json")).output().unwrap();
+    assert!(out.status.success());
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    // A market without quotes, or with degenerate quotes, is a clear error.
+    let out = ale().args(["surface", "fit"]).arg(repo("examples/market.json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("quotes"));
+    let one = temp_file(
+        "one-quote.json",
+        r#"{"time":"2026-11-24T08:00:00Z","underlyings":[{"name":"BTC","spot":95000,"surface":{"quotes":[{"expiry":"2026-12-26T08:00:00Z","strike":95000,"iv":0.5}]}}]}"#,
+    );
+    let out = ale().args(["surface", "fit"]).arg(&one).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("quotes") && !stderr.contains("panicked"), "{stderr}");
+}

@@ -1126,3 +1126,114 @@ fn report_components_are_non_negative_and_sum_to_the_totals() {
         assert!(close(r.equity - e.im_surplus, r.initial_margin, 1e-12));
     }
 }
+
+/// A stand-in for the batch engine's instrument × scenario table: per-option unit values
+/// looked up from a precomputed list, summed per expiry.
+struct TableSource {
+    /// (sec_to_expiry, strike, kind, shock index) → unit value; shock 0 = mark, 1/2 = basis,
+    /// 3.. = scenarios.
+    rows: Vec<(u64, u64, OptionKind, usize, f64)>,
+    truncate: bool,
+}
+
+impl pm::ExpiryValueSource for TableSource {
+    fn expiry_values(
+        &self,
+        _book: usize,
+        context: &ExpiryContext,
+        options: &[&PmOption],
+        _params: &PmParams,
+        scenarios: &[Scenario],
+    ) -> Result<pm::ExpiryValues, PmError> {
+        let column = |shock: usize| {
+            options
+                .iter()
+                .map(|o| {
+                    let unit = self
+                        .rows
+                        .iter()
+                        .find(|r| {
+                            r.0 == context.sec_to_expiry
+                                && r.1 == o.strike.to_bits()
+                                && r.2 == o.kind
+                                && r.3 == shock
+                        })
+                        .map(|r| r.4)
+                        .expect("row in table");
+                    o.amount * unit
+                })
+                .sum::<f64>()
+        };
+        let n = if self.truncate {
+            scenarios.len() - 1
+        } else {
+            scenarios.len()
+        };
+        Ok(pm::ExpiryValues {
+            mark: column(0),
+            basis_up: column(1),
+            basis_down: column(2),
+            scenarios: (0..n).map(|j| column(3 + j)).collect(),
+        })
+    }
+}
+
+#[test]
+fn aggregation_accepts_values_from_an_instrument_scenario_table() {
+    let (t1, t2) = (7 * DAY, 60 * DAY);
+    let m = market(
+        100.0,
+        vec![expiry(t1, 100.2, 0.03), expiry(t2, 101.0, 0.05)],
+    );
+    let a = PmAccount {
+        cash: 20.0,
+        options: vec![
+            opt(t1, 105.0, true, -2.0, 0.6),
+            opt(t1, 95.0, false, 1.0, 0.65),
+            opt(t2, 110.0, true, -1.0, 0.55),
+        ],
+        ..PmAccount::default()
+    };
+    let cfg = PmConfig::from_set(ParamSet::DeriveTest);
+    let params = cfg.params;
+    // Build the table once: every listed instrument under every shock.
+    let mut rows = Vec::new();
+    for o in &a.options {
+        let mk = m
+            .underlying
+            .expiries
+            .iter()
+            .find(|e| e.sec_to_expiry == o.sec_to_expiry)
+            .expect("expiry");
+        let ctx = ExpiryContext::new(mk, &params);
+        let mut shocks = vec![
+            Shock::Mark,
+            Shock::Spot {
+                spot_shock: params.basis_contingency.scenario_spot_up,
+                vol: V::None,
+            },
+            Shock::Spot {
+                spot_shock: params.basis_contingency.scenario_spot_down,
+                vol: V::None,
+            },
+        ];
+        shocks.extend(cfg.scenarios.as_slice().iter().map(Shock::of_scenario));
+        for (i, shock) in shocks.into_iter().enumerate() {
+            let v = option_unit_value(&ctx, o, shock).expect("unit value");
+            rows.push((o.sec_to_expiry, o.strike.to_bits(), o.kind, i, v));
+        }
+    }
+    let multi = MultiAccount::single(&m, &a);
+    let direct = evaluate_account(&multi, &cfg).expect("priced");
+    let table = TableSource {
+        rows,
+        truncate: false,
+    };
+    let fed = pm::evaluate_account_with(&multi, &cfg, &table).expect("fed");
+    assert_eq!(fed, direct);
+    let short = TableSource {
+        truncate: true,
+        ..table
+    };
+    assert!(pm::evaluate_account_with(&multi, &cfg, &short).is_err());
+}

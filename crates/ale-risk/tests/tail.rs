@@ -105,14 +105,30 @@ fn delta_one_under_normal_returns_matches_the_closed_form() {
         let q = norm_inv(1.0 - m.alpha);
         // Lognormal partial expectation: E[e^(σz); z ≤ q] = e^(σ²/2)·Φ(q − σ).
         let es = 100_000.0
-            * (1.0 - (0.5 * scale * scale).exp() * ale_pricing::norm_cdf(q - scale) / (1.0 - m.alpha));
+            * (1.0
+                - (0.5 * scale * scale).exp() * ale_pricing::norm_cdf(q - scale) / (1.0 - m.alpha));
         let var = 100_000.0 * (1.0 - (scale * q).exp());
-        let (var_q, es_q) =
-            delta_one_exact(100_000.0, scale, m.alpha, q, &|z| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt());
-        assert!((es - es_q).abs() < 1e-6 * es, "quadrature {es_q} vs closed form {es}");
+        let (var_q, es_q) = delta_one_exact(100_000.0, scale, m.alpha, q, &|z| {
+            (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+        });
+        assert!(
+            (es - es_q).abs() < 1e-6 * es,
+            "quadrature {es_q} vs closed form {es}"
+        );
         assert!((var - var_q).abs() < 1e-9 * var);
-        assert!((m.es - es).abs() < 4.0 * m.es_stderr, "alpha {}: ES {} vs exact {es} (se {})", m.alpha, m.es, m.es_stderr);
-        assert!((m.var - var).abs() < 0.01 * var, "alpha {}: VaR {} vs exact {var}", m.alpha, m.var);
+        assert!(
+            (m.es - es).abs() < 4.0 * m.es_stderr,
+            "alpha {}: ES {} vs exact {es} (se {})",
+            m.alpha,
+            m.es,
+            m.es_stderr
+        );
+        assert!(
+            (m.var - var).abs() < 0.01 * var,
+            "alpha {}: VaR {} vs exact {var}",
+            m.alpha,
+            m.var
+        );
         assert!(m.es_stderr > 0.0 && m.es_stderr < 0.01 * m.es);
     }
 }
@@ -153,8 +169,19 @@ fn delta_one_under_student_t_returns_matches_the_closed_form() {
         let ez_q = simpson(&|z| z * pdf(z), -400.0, q, 400_000) / (1.0 - m.alpha);
         assert!((ez - ez_q).abs() < 1e-4 * ez.abs(), "{ez} vs {ez_q}");
         let (var, es) = delta_one_exact(100_000.0, scale, m.alpha, q, &pdf);
-        assert!((m.es - es).abs() < 4.0 * m.es_stderr, "alpha {}: ES {} vs exact {es} (se {})", m.alpha, m.es, m.es_stderr);
-        assert!((m.var - var).abs() < 0.015 * var, "alpha {}: VaR {} vs exact {var}", m.alpha, m.var);
+        assert!(
+            (m.es - es).abs() < 4.0 * m.es_stderr,
+            "alpha {}: ES {} vs exact {es} (se {})",
+            m.alpha,
+            m.es,
+            m.es_stderr
+        );
+        assert!(
+            (m.var - var).abs() < 0.015 * var,
+            "alpha {}: VaR {} vs exact {var}",
+            m.alpha,
+            m.var
+        );
     }
 }
 
@@ -198,11 +225,19 @@ fn monte_carlo_es_converges_as_paths_grow() {
         // The standard error halves (about) when the paths quadruple; its own estimate is
         // noisy under fat tails (ν ≈ 3.6: the tail's fourth moment is infinite), so the check
         // per step is loose and the overall one (64 × the paths: 1/8 in theory) firmer.
-        assert!(m.es_stderr < 0.9 * prev_se, "{n} paths: se {} after {prev_se}", m.es_stderr);
+        assert!(
+            m.es_stderr < 0.9 * prev_se,
+            "{n} paths: se {} after {prev_se}",
+            m.es_stderr
+        );
         prev_se = m.es_stderr;
         let first = *first_se.get_or_insert(m.es_stderr);
         if n == 128_000 {
-            assert!(m.es_stderr < 0.25 * first, "se {} vs {first} at 2,000 paths", m.es_stderr);
+            assert!(
+                m.es_stderr < 0.25 * first,
+                "se {} vs {first} at 2,000 paths",
+                m.es_stderr
+            );
         }
     }
 }
@@ -224,6 +259,7 @@ fn the_same_seed_gives_the_same_numbers_on_any_number_of_threads() {
         paths: 3_000,
         seed: 42,
         chunk_paths: 1_000,
+        single_chunk_values: 0,
         ..TailParams::default()
     };
     let run = |threads: usize| {
@@ -247,7 +283,10 @@ fn the_same_seed_gives_the_same_numbers_on_any_number_of_threads() {
         }
     }
     // Another seed gives other numbers.
-    let params2 = TailParams { seed: 43, ..params.clone() };
+    let params2 = TailParams {
+        seed: 43,
+        ..params.clone()
+    };
     let p2 = mc_paths(&TailModel::crypto_default(), &market, &params2).unwrap();
     assert_ne!(p2.log_return, p1.log_return);
 }
@@ -259,6 +298,7 @@ fn es_is_at_least_var_and_sub_additive() {
         paths: 4_000,
         seed: 8,
         chunk_paths: 1_500,
+        single_chunk_values: 0,
         ..TailParams::default()
     };
     let paths = mc_paths(&TailModel::crypto_default(), &market, &params).unwrap();
@@ -274,7 +314,12 @@ fn es_is_at_least_var_and_sub_additive() {
     assert_eq!(out.venue_accounts, book.accounts().len());
     for (i, m) in out.venue.iter().enumerate() {
         assert!(m.es >= m.var);
-        assert!(m.es <= sum_es[i] * (1.0 + 1e-12), "venue ES {} > sum {}", m.es, sum_es[i]);
+        assert!(
+            m.es <= sum_es[i] * (1.0 + 1e-12),
+            "venue ES {} > sum {}",
+            m.es,
+            sum_es[i]
+        );
     }
     // Pairs: ES(A ∪ B) ≤ ES(A) + ES(B) on the same paths, exactly.
     let venue = synthetic_venue(&VenueSpec {
@@ -301,8 +346,12 @@ fn es_is_at_least_var_and_sub_additive() {
     let out2 = tail_risk(&book2, &market, &paths, &params).unwrap();
     for (k, m) in merged.iter().enumerate() {
         let ix = |id: &AccountId| book2.account_index(id).unwrap();
-        let a = out2.accounts[ix(&venue.accounts[2 * k].id)].as_ref().unwrap();
-        let b = out2.accounts[ix(&venue.accounts[2 * k + 1].id)].as_ref().unwrap();
+        let a = out2.accounts[ix(&venue.accounts[2 * k].id)]
+            .as_ref()
+            .unwrap();
+        let b = out2.accounts[ix(&venue.accounts[2 * k + 1].id)]
+            .as_ref()
+            .unwrap();
         let ab = out2.accounts[ix(&m.id)].as_ref().unwrap();
         for i in 0..params.alphas.len() {
             let bound = a[i].es + b[i].es;
@@ -326,8 +375,28 @@ fn chunking_and_the_single_table_hook_give_the_same_numbers() {
         ..TailParams::default()
     };
     let paths = mc_paths(&TailModel::crypto_default(), &market, &base).unwrap();
-    let whole = tail_risk(&book, &market, &paths, &TailParams { chunk_paths: 10_000, ..base.clone() }).unwrap();
-    let chunked = tail_risk(&book, &market, &paths, &TailParams { chunk_paths: 333, ..base.clone() }).unwrap();
+    let whole = tail_risk(
+        &book,
+        &market,
+        &paths,
+        &TailParams {
+            chunk_paths: 10_000,
+            single_chunk_values: 0,
+            ..base.clone()
+        },
+    )
+    .unwrap();
+    let chunked = tail_risk(
+        &book,
+        &market,
+        &paths,
+        &TailParams {
+            chunk_paths: 333,
+            single_chunk_values: 0,
+            ..base.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(whole.venue, chunked.venue);
     for (a, b) in whole.accounts.iter().zip(&chunked.accounts) {
         assert_eq!(a, b);
@@ -338,9 +407,23 @@ fn chunking_and_the_single_table_hook_give_the_same_numbers() {
     let u = span.underlying;
     let asset = &book.underlyings()[u];
     let m = market.underlying(asset).unwrap();
-    let rows = RowSet::build(m, market.time(), market.rate(), book.rows(u).map(|l| &l.kind), &base);
+    let rows = RowSet::build(
+        m,
+        market.time(),
+        market.rate(),
+        book.rows(u).map(|l| &l.kind),
+        &base,
+    );
     let pi = paths.index_of(asset.as_str()).unwrap();
-    let table = PathTable::build(m, market.rate(), &rows, &paths.log_return[pi], &paths.vol_log_change[pi], &base).unwrap();
+    let table = PathTable::build(
+        m,
+        market.rate(),
+        &rows,
+        &paths.log_return[pi],
+        &paths.vol_log_change[pi],
+        &base,
+    )
+    .unwrap();
     let positions = &account.positions[span.start as usize..span.end as usize];
     let hook = table.measure(positions, 0.0, &base.alphas).unwrap();
     let mut single = book_of(&[]);
@@ -356,7 +439,12 @@ fn chunking_and_the_single_table_hook_give_the_same_numbers() {
     let direct = tail_risk(&single, &market, &paths, &base).unwrap();
     let d = direct.accounts[0].as_ref().unwrap();
     for (x, y) in hook.iter().zip(d) {
-        assert!((x.es - y.es).abs() <= 1e-9 * x.es.abs().max(1.0), "{} vs {}", x.es, y.es);
+        assert!(
+            (x.es - y.es).abs() <= 1e-9 * x.es.abs().max(1.0),
+            "{} vs {}",
+            x.es,
+            y.es
+        );
         assert!((x.var - y.var).abs() <= 1e-9 * x.var.abs().max(1.0));
     }
     assert_eq!(es_excess(hook[0].es, 0.0, 0.0), hook[0].es.max(0.0));
@@ -369,7 +457,8 @@ fn load_history(dir: &str) -> Option<History> {
     let mut h = History::default();
     for name in ["BTC", "ETH"] {
         let f = daily_file_name(name).unwrap();
-        h.closes.insert(name.into(), parse_daily_csv(&read(f)?, "close", f).unwrap());
+        h.closes
+            .insert(name.into(), parse_daily_csv(&read(f)?, "close", f).unwrap());
     }
     h.dvol = Some(parse_daily_csv(&read(DVOL_FILE)?, "dvol_close", DVOL_FILE).unwrap());
     Some(h)
@@ -393,7 +482,10 @@ fn the_estimates_reproduce_the_built_in_model() {
     let model = est.to_model();
     let dflt = TailModel::crypto_default();
     let close = |a: f64, b: f64, what: &str| {
-        assert!((a - b).abs() <= 5e-4 * b.abs().max(1e-3), "{what}: estimated {a}, built in {b}")
+        assert!(
+            (a - b).abs() <= 5e-4 * b.abs().max(1e-3),
+            "{what}: estimated {a}, built in {b}"
+        )
     };
     close(model.dof.unwrap(), dflt.dof.unwrap(), "dof");
     close(model.return_corr[1], dflt.return_corr[1], "correlation");
@@ -414,7 +506,10 @@ fn filtered_historical_simulation_uses_the_dvol_days() {
     let h = load_history(DATA).unwrap();
     let market = flat_market(95_000.0, 0.55, Some(0.5));
     let names = vec!["BTC".to_string()];
-    let sigma = vec![todays_vol(market.underlying(&common::asset("BTC")).unwrap(), 30.0)];
+    let sigma = vec![todays_vol(
+        market.underlying(&common::asset("BTC")).unwrap(),
+        30.0,
+    )];
     let paths = fhs_paths(&h, &names, &sigma, Filter::Garch, 1.0, default_window()).unwrap();
     // DVOL log-changes between consecutive days 2022-11-07 .. 2025-11-12: 1,102 closes over
     // 1,103 days (one day missing) give 1,100.
@@ -422,21 +517,43 @@ fn filtered_historical_simulation_uses_the_dvol_days() {
     let book = book_of(&[account("a", &[("BTC-PERP", 1.0)]), straddle_account()]);
     let params = TailParams::default();
     let fhs = tail_risk(&book, &market, &paths, &params).unwrap();
-    let mc = tail_risk(&book, &market, &mc_paths(&TailModel::crypto_default(), &market, &params).unwrap(), &params).unwrap();
+    let mc = tail_risk(
+        &book,
+        &market,
+        &mc_paths(&TailModel::crypto_default(), &market, &params).unwrap(),
+        &params,
+    )
+    .unwrap();
     for (f, m) in fhs.accounts.iter().zip(&mc.accounts) {
         for (f, m) in f.as_ref().unwrap().iter().zip(m.as_ref().unwrap()) {
             assert!(f.es >= f.var);
-            assert!(f.es > 0.4 * m.es && f.es < 2.5 * m.es, "fhs ES {} vs mc ES {}", f.es, m.es);
+            assert!(
+                f.es > 0.4 * m.es && f.es < 2.5 * m.es,
+                "fhs ES {} vs mc ES {}",
+                f.es,
+                m.es
+            );
         }
     }
-    let ewma = fhs_paths(&h, &names, &sigma, Filter::Ewma(0.94), 2.0, default_window()).unwrap();
+    let ewma = fhs_paths(
+        &h,
+        &names,
+        &sigma,
+        Filter::Ewma(0.94),
+        2.0,
+        default_window(),
+    )
+    .unwrap();
     assert!(ewma.len() > 1_000);
     let err = fhs_paths(&h, &names, &sigma, Filter::Garch, 0.5, default_window()).unwrap_err();
     assert!(err.to_string().contains("horizon"), "{err}");
 }
 
 fn straddle_account() -> Account {
-    account("s", &[("BTC-26DEC26-95000-C", -1.0), ("BTC-26DEC26-95000-P", -1.0)])
+    account(
+        "s",
+        &[("BTC-26DEC26-95000-C", -1.0), ("BTC-26DEC26-95000-P", -1.0)],
+    )
 }
 
 #[test]
@@ -466,15 +583,30 @@ fn bad_input_is_answered_by_a_clear_error() {
     let market = flat_market(100_000.0, 0.6, None);
     let model = TailModel::crypto_default();
     for alpha in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
-        let p = TailParams { alphas: vec![alpha], ..TailParams::default() };
+        let p = TailParams {
+            alphas: vec![alpha],
+            ..TailParams::default()
+        };
         let err = mc_paths(&model, &market, &p).unwrap_err();
         assert!(err.to_string().contains("'alpha'"), "{err}");
     }
-    let p = TailParams { paths: 0, ..TailParams::default() };
+    let p = TailParams {
+        paths: 0,
+        ..TailParams::default()
+    };
     let err = mc_paths(&model, &market, &p).unwrap_err();
-    assert_eq!(err.to_string(), "invalid 'paths': must be in [1, 10000000], got 0");
-    let p = TailParams { horizon_days: f64::NAN, ..TailParams::default() };
-    assert!(mc_paths(&model, &market, &p).unwrap_err().to_string().contains("'horizon'"));
+    assert_eq!(
+        err.to_string(),
+        "invalid 'paths': must be in [1, 10000000], got 0"
+    );
+    let p = TailParams {
+        horizon_days: f64::NAN,
+        ..TailParams::default()
+    };
+    assert!(mc_paths(&model, &market, &p)
+        .unwrap_err()
+        .to_string()
+        .contains("'horizon'"));
     let err = tail_measure(&mut [], 0, 0.99).unwrap_err();
     assert!(err.to_string().contains("'paths'"), "{err}");
     // An underlying the model does not know.
@@ -488,20 +620,53 @@ fn bad_input_is_answered_by_a_clear_error() {
     assert!(err.to_string().contains("'BTC'"));
     // Missing data.
     let mut h = load_history(DATA).unwrap();
-    let err = fhs_paths(&h, &["SOL".into()], &[0.5], Filter::Garch, 1.0, default_window()).unwrap_err();
-    assert_eq!(err.to_string(), "history: no daily closes for underlying 'SOL'");
+    let err = fhs_paths(
+        &h,
+        &["SOL".into()],
+        &[0.5],
+        Filter::Garch,
+        1.0,
+        default_window(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "history: no daily closes for underlying 'SOL'"
+    );
     h.dvol = None;
-    let err = fhs_paths(&h, &["BTC".into()], &[0.5], Filter::Garch, 1.0, default_window()).unwrap_err();
+    let err = fhs_paths(
+        &h,
+        &["BTC".into()],
+        &[0.5],
+        Filter::Garch,
+        1.0,
+        default_window(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("DVOL"), "{err}");
     let err = parse_daily_csv("date_utc,close\n2020-01-01,abc\n", "close", "f.csv").unwrap_err();
-    assert_eq!(err.to_string(), "history: f.csv line 2: 'close' is not a number: 'abc'");
+    assert_eq!(
+        err.to_string(),
+        "history: f.csv line 2: 'close' is not a number: 'abc'"
+    );
     let err = parse_daily_csv("date,close\n", "close", "f.csv").unwrap_err();
     assert!(err.to_string().contains("no column 'date_utc'"), "{err}");
-    let err = parse_daily_csv("date_utc,close\n2020-01-02,1\n2020-01-01,2\n", "close", "f.csv").unwrap_err();
+    let err = parse_daily_csv(
+        "date_utc,close\n2020-01-02,1\n2020-01-01,2\n",
+        "close",
+        "f.csv",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("ascending"), "{err}");
     // An expired instrument fails its account by name, not the run.
-    let book = book_of(&[account("old", &[("BTC-1JAN26-90000-C", 1.0)]), account("ok", &[("BTC-PERP", 1.0)])]);
-    let params = TailParams { paths: 500, ..TailParams::default() };
+    let book = book_of(&[
+        account("old", &[("BTC-1JAN26-90000-C", 1.0)]),
+        account("ok", &[("BTC-PERP", 1.0)]),
+    ]);
+    let params = TailParams {
+        paths: 500,
+        ..TailParams::default()
+    };
     let paths = mc_paths(&model, &market, &params).unwrap();
     let out = tail_risk(&book, &market, &paths, &params).unwrap();
     let err = out.accounts[0].as_ref().unwrap_err();

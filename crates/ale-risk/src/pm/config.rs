@@ -169,7 +169,7 @@ pub fn default_toml(set: ParamSet) -> String {
         "# Parameters of the `pm` margin policy: scenario-based portfolio margin compatible with\n\
          # Deribit / Derive PMRM_2 (docs/pm.md). Keys given here override the named set.\n\
          # Units as in pm.md: multipliers (1.18 = +18 %), vols as decimals, rates per year.\n\
-         # Each key's comment gives: meaning (unit), admissible range.\n"
+         # Each key's comment gives its meaning, unit and admissible range.\n"
     );
     let _ = writeln!(
         out,
@@ -179,10 +179,15 @@ pub fn default_toml(set: ParamSet) -> String {
     for group in PARAM_GROUPS {
         let _ = writeln!(out, "\n[{group}]");
         for spec in PARAM_SPECS.iter().filter(|s| s.group == group) {
+            let unit = if spec.unit == "-" {
+                "no unit"
+            } else {
+                spec.unit
+            };
             let _ = writeln!(
                 out,
-                "# {} ({}), admissible {}",
-                spec.meaning, spec.unit, spec.admissible
+                "# {}; unit: {unit}; admissible {}",
+                spec.meaning, spec.admissible
             );
             let _ = writeln!(out, "{} = {:?}", spec.key, (spec.get)(&params));
         }

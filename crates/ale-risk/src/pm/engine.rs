@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::error::{check_above, check_at_least, check_closed, check_finite, PmError};
 use super::params::{ParamSet, PmParams};
-use super::scenario::{Limits, ScenarioList};
+use super::scenario::{Limits, Scenario, ScenarioList};
 use super::types::{
     ExpiryMarket, MultiAccount, PmAccount, PmMarket, PmOption, UnderlyingBook, UnderlyingMarket,
 };
@@ -280,6 +280,40 @@ pub struct PmEvaluation {
     pub report: PmReport,
 }
 
+/// Where the per-expiry option values come from. [`Priced`] prices every option through
+/// [`ExpiryValues::compute`]; a batch engine that already holds an instrument × scenario table
+/// implements this trait to feed its values to the same aggregation
+/// ([`evaluate_account_with`]).
+pub trait ExpiryValueSource {
+    /// The values of `options` (one expiry of book `book`, described by `context`) at the mark,
+    /// the two basis moves of `params` and each of `scenarios`, in order.
+    fn expiry_values(
+        &self,
+        book: usize,
+        context: &ExpiryContext,
+        options: &[&PmOption],
+        params: &PmParams,
+        scenarios: &[Scenario],
+    ) -> Result<ExpiryValues, PmError>;
+}
+
+/// Prices every option with Black-76 ([`ExpiryValues::compute`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Priced;
+
+impl ExpiryValueSource for Priced {
+    fn expiry_values(
+        &self,
+        _book: usize,
+        context: &ExpiryContext,
+        options: &[&PmOption],
+        params: &PmParams,
+        scenarios: &[Scenario],
+    ) -> Result<ExpiryValues, PmError> {
+        ExpiryValues::compute(context, options, params, scenarios)
+    }
+}
+
 /// Evaluates the `pm` policy for a one-underlying account: exactly Derive's PMRM_2.
 ///
 /// Errors name the offending field in case-file terms (`market.expiries[0].forward`,
@@ -290,7 +324,7 @@ pub fn evaluate(
     config: &PmConfig,
 ) -> Result<PmEvaluation, PmError> {
     let multi = MultiAccount::single(market, account);
-    let mut result = evaluate_inner(&multi, config, Naming::Single)?;
+    let mut result = evaluate_inner(&multi, config, Naming::Single, &Priced)?;
     let underlying = result.underlyings.pop().ok_or_else(|| {
         PmError::NonFinite("internal: a one-underlying account produced no underlying".into())
     })?;
@@ -323,7 +357,16 @@ pub fn evaluate_account(
     account: &MultiAccount,
     config: &PmConfig,
 ) -> Result<PmAccountEvaluation, PmError> {
-    evaluate_inner(account, config, Naming::Multi)
+    evaluate_inner(account, config, Naming::Multi, &Priced)
+}
+
+/// [`evaluate_account`] with the option values taken from `source` instead of priced here.
+pub fn evaluate_account_with(
+    account: &MultiAccount,
+    config: &PmConfig,
+    source: &dyn ExpiryValueSource,
+) -> Result<PmAccountEvaluation, PmError> {
+    evaluate_inner(account, config, Naming::Multi, source)
 }
 
 /// How field paths are spelled in errors.
@@ -382,6 +425,7 @@ fn evaluate_inner(
     account: &MultiAccount,
     config: &PmConfig,
     naming: Naming,
+    source: &dyn ExpiryValueSource,
 ) -> Result<PmAccountEvaluation, PmError> {
     let params = &config.params;
     params.validate()?;
@@ -442,7 +486,7 @@ fn evaluate_inner(
             .filter(|(held, _)| held.offsets == Some(b))
             .map(|(_, v)| *v)
             .collect();
-        underlyings.push(evaluate_book(book, b, naming, &offsetting, config)?);
+        underlyings.push(evaluate_book(book, b, naming, &offsetting, config, source)?);
     }
 
     // Account-level collateral contingencies (counted once).
@@ -470,7 +514,7 @@ fn evaluate_inner(
         contingencies.im_collateral += value * c.im_haircut;
         // The collateral's confidence pairs with spot's, never the perp's (pm.md §8 item 11).
         let spot_confidence = match held.offsets {
-            Some(b) => Some(account.books[b].market.spot_confidence.min(account.books[b].market.perp_confidence)),
+            Some(b) => Some(account.books[b].market.spot_confidence),
             None => lowest_spot_confidence,
         };
         let confidence = spot_confidence.map_or(c.confidence, |s| c.confidence.min(s));
@@ -524,6 +568,7 @@ fn evaluate_book(
     naming: Naming,
     offsetting_collateral: &[f64],
     config: &PmConfig,
+    source: &dyn ExpiryValueSource,
 ) -> Result<UnderlyingEvaluation, PmError> {
     let params = &config.params;
     let scenarios = config.scenarios.as_slice();
@@ -591,7 +636,18 @@ fn evaluate_book(
     for (t, options) in &groups {
         let mk = by_expiry[t];
         let context = ExpiryContext::new(mk, params);
-        let values = ExpiryValues::compute(&context, options, params, scenarios)?;
+        let values = source.expiry_values(b, &context, options, params, scenarios)?;
+        let all_finite = [values.mark, values.basis_up, values.basis_down]
+            .iter()
+            .chain(&values.scenarios)
+            .all(|v| v.is_finite());
+        if values.scenarios.len() != scenarios.len() || !all_finite {
+            return Err(PmError::NonFinite(format!(
+                "values of expiry {t} s in {book_path}: {} scenario values for {} scenarios, all finite: {all_finite}",
+                values.scenarios.len(),
+                scenarios.len()
+            )));
+        }
         // Basis floor: no vol shock, no static discount, no dampening (pm.md §3 item 5).
         let basis_e = 0.0_f64
             .min(values.basis_up - values.mark)

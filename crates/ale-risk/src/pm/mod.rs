@@ -15,7 +15,8 @@
 //!   `ale_pricing::Black76`;
 //! - `engine`: aggregation of those values into scenario P&L, basis floor, contingencies and
 //!   surpluses ([`evaluate`] for one underlying, [`evaluate_account`] for several), and the
-//!   report mapping of pm.md §9.
+//!   report mapping of pm.md §9. [`evaluate_account_with`] takes the option values from an
+//!   [`ExpiryValueSource`] (e.g. a batch engine's instrument × scenario table) instead.
 //!
 //! Architecture invariant: no I/O, no clock, no serde; every error names its field.
 
@@ -29,9 +30,9 @@ mod valuation;
 
 pub use config::{default_toml, MAX_TOML_SCENARIOS};
 pub use engine::{
-    evaluate, evaluate_account, limits_of, Binding, Contingencies, ExpiryBreakdown, ImComponents,
-    MmComponents, PmAccountEvaluation, PmConfig, PmEvaluation, PmReport, UnderlyingEvaluation,
-    MAX_SEC_TO_EXPIRY,
+    evaluate, evaluate_account, evaluate_account_with, limits_of, Binding, Contingencies,
+    ExpiryBreakdown, ExpiryValueSource, ImComponents, MmComponents, PmAccountEvaluation, PmConfig,
+    PmEvaluation, PmReport, Priced, UnderlyingEvaluation, MAX_SEC_TO_EXPIRY,
 };
 pub use error::PmError;
 pub use params::{

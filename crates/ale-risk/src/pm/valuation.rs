@@ -323,3 +323,97 @@ impl ExpiryValues {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pm::ParamSet;
+
+    fn ctx_with(k_star: f64, cap: f64) -> ExpiryContext {
+        let params = ParamSet::DeriveTest.params();
+        let market = ExpiryMarket {
+            sec_to_expiry: 30 * 86_400,
+            forward: 100.0,
+            forward_confidence: 1.0,
+            rate: 0.0,
+            rate_confidence: 1.0,
+            vol_confidence: 1.0,
+        };
+        let mut ctx = ExpiryContext::new(&market, &params);
+        ctx.k_star = k_star;
+        ctx.skew_cap_linear = cap;
+        ctx.skew_cap_abs = cap;
+        ctx
+    }
+
+    #[test]
+    fn skew_multiplier_two_branch_form() {
+        // cap ≥ 0: 1 + clamp(k·cap/k*, −cap, cap).
+        let ctx = ctx_with(0.5, 0.2);
+        let up = ctx.skew_vol_multiplier(SkewKind::Linear, 100.0 * 0.1_f64.exp());
+        assert!((up - (1.0 + 0.1 * 0.2 / 0.5)).abs() < 1e-15);
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Linear, 1000.0), 1.2);
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Linear, 10.0), 0.8);
+        // Abs uses |k|: a low strike moves the vol up, like a high one.
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Abs, 10.0), 1.2);
+        // cap < 0: the two-branch form, 1 + min(cap, k·cap/k*) for k ≥ 0 and
+        // 1 + max(−cap, k·cap/k*) for k < 0 (not a clamp any more).
+        let neg = ctx_with(0.5, -0.3);
+        let k = 10.0_f64.ln();
+        let up = neg.skew_vol_multiplier(SkewKind::Linear, 1000.0);
+        assert!((up - (1.0 + (-0.3_f64).min(k * -0.3 / 0.5))).abs() < 1e-15);
+        let down = neg.skew_vol_multiplier(SkewKind::Linear, 10.0);
+        assert!((down - (1.0 + 0.3_f64.max(-k * -0.3 / 0.5))).abs() < 1e-15);
+    }
+
+    #[test]
+    fn skew_multiplier_with_zero_k_star_is_finite() {
+        let ctx = ctx_with(0.0, 0.2);
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Linear, 100.0), 1.0);
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Linear, 101.0), 1.2);
+        assert_eq!(ctx.skew_vol_multiplier(SkewKind::Linear, 99.0), 0.8);
+    }
+
+    #[test]
+    fn vol_above_pricing_domain_is_priced_at_the_same_total_vol() {
+        let a = black76_value(OptionKind::Call, 100.0, 110.0, 0.01, 150.0, 0.05).expect("big vol");
+        let b =
+            black76_value(OptionKind::Call, 100.0, 110.0, 2.25, 10.0, 0.0).expect("same total vol");
+        let d = (-0.05_f64 * 0.01).exp();
+        assert!((a - d * b).abs() <= 1e-12 * a);
+    }
+
+    #[test]
+    fn expired_expiry_with_zero_floor_reports_finite_multipliers() {
+        let mut params = ParamSet::DeriveTest.params();
+        params.vol_shock.dte_floor_days = 0.0;
+        let market = ExpiryMarket {
+            sec_to_expiry: 0,
+            forward: 100.0,
+            forward_confidence: 1.0,
+            rate: 0.1,
+            rate_confidence: 1.0,
+            vol_confidence: 1.0,
+        };
+        let ctx = ExpiryContext::new(&market, &params);
+        assert!(ctx.vol_up_multiplier.is_finite() && ctx.vol_down_multiplier.is_finite());
+        assert_eq!(ctx.discount, 1.0);
+        assert_eq!((ctx.forward_var, ctx.forward_fix), (0.0, 100.0));
+        let o = PmOption {
+            sec_to_expiry: 0,
+            strike: 90.0,
+            kind: OptionKind::Put,
+            amount: 1.0,
+            mark_vol: f64::MAX,
+        };
+        let v = option_unit_value(
+            &ctx,
+            &o,
+            Shock::Spot {
+                spot_shock: 0.5,
+                vol: VolDirection::Up,
+            },
+        );
+        assert_eq!(v, Ok(0.0));
+    }
+}
