@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use ale_core::Account;
-use ale_format::report::margin_report_json;
+use ale_format::report::margin_report_json_with;
 use ale_format::{parse_market, parse_portfolio};
 use ale_risk::{policy_by_name, Book, MarginPolicy, RiskEngine};
 use anyhow::Context;
@@ -24,7 +24,7 @@ pub struct MarginArgs {
     /// The market file (formats.md).
     #[arg(long)]
     pub market: PathBuf,
-    /// The policy: ramm, static, oracle-adjusted.
+    /// The policy: ramm, static, oracle-adjusted, pm.
     #[arg(long, default_value = "ramm")]
     pub policy: String,
     /// A TOML parameter file (any subset of `ale params default --policy P`).
@@ -96,10 +96,11 @@ pub fn run(args: MarginArgs) -> anyhow::Result<Outcome> {
             Ok((m, liq))
         });
         match result {
-            Ok((m, liq)) => out.margin(margin_report_json(
+            Ok((m, liq)) => out.margin(margin_report_json_with(
                 name,
                 engine.policy().name(),
                 engine.policy().component_names(),
+                engine.policy().im_component_names(),
                 &m,
                 liq.as_ref(),
             ))?,

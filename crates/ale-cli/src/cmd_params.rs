@@ -24,6 +24,7 @@ pub fn run(cmd: ParamsCommand) -> anyhow::Result<Outcome> {
                 "ramm" => RammParams::default_toml(),
                 "static" => StaticParams::default_toml(),
                 "oracle-adjusted" => OracleAdjustedParams::default_toml(),
+                "pm" => ale_risk::pm::default_toml(ale_risk::pm::ParamSet::DeribitLike),
                 other => anyhow::bail!(
                     "unknown policy '{other}': expected ramm, static, oracle-adjusted or pm"
                 ),

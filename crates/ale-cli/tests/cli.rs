@@ -109,7 +109,7 @@ fn every_command_explains_itself_with_an_example() {
 
 #[test]
 fn margin_reports_every_account_of_the_example() {
-    for policy in ["ramm", "static", "oracle-adjusted"] {
+    for policy in ["ramm", "static", "oracle-adjusted", "pm"] {
         let out = ale()
             .args(["margin", "--market"])
             .arg(repo("examples/market.json"))
@@ -185,7 +185,7 @@ fn margin_errors_name_what_is_wrong() {
 
 #[test]
 fn params_default_is_commented_toml_that_reads_back() {
-    for policy in ["ramm", "static", "oracle-adjusted"] {
+    for policy in ["ramm", "static", "oracle-adjusted", "pm"] {
         let out = ale().args(["params", "default", "--policy", policy]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout).to_string();

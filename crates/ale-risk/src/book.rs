@@ -247,6 +247,25 @@ impl Book {
     pub fn account_index(&self, id: &AccountId) -> Option<usize> {
         self.account_ix.get(id).copied()
     }
+    /// The domain account behind a stored one (instruments by id, sizes, entry prices,
+    /// collateral).
+    pub fn to_account(&self, account: &BookAccount) -> Account {
+        let mut out = Account::new(account.id.clone());
+        for span in &account.spans {
+            for p in &account.positions[span.start as usize..span.end as usize] {
+                out.positions.push(ale_core::Position {
+                    instrument: self.row(span.underlying, p.row).instrument.clone(),
+                    size: p.size,
+                    entry_price: p.entry_price,
+                });
+            }
+        }
+        for (asset, amount) in &account.collateral {
+            out.collateral.insert(asset.clone(), *amount);
+        }
+        out
+    }
+
     /// Number of positions over all accounts.
     pub fn position_count(&self) -> usize {
         self.accounts.iter().map(|a| a.positions.len()).sum()

@@ -53,15 +53,47 @@ impl Status {
 
 /// The binding scenario of an account's main underlying.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WorstScenario {
-    /// Which underlying.
-    pub underlying: Asset,
-    /// Relative spot move.
-    pub spot_move: f64,
-    /// Direction of the vol shock.
-    pub vol: VolMove,
-    /// The vol shift at the policy's reference expiry (signed, decimal).
-    pub vol_shift_ref: f64,
+pub enum WorstScenario {
+    /// A point of a `ramm` grid.
+    Grid {
+        /// Which underlying.
+        underlying: Asset,
+        /// Relative spot move.
+        spot_move: f64,
+        /// Direction of the vol shock.
+        vol: VolMove,
+        /// The vol shift at the policy's reference expiry (signed, decimal).
+        vol_shift_ref: f64,
+    },
+    /// A scenario of the `pm` list.
+    Pm {
+        /// Which underlying.
+        underlying: Asset,
+        /// Its index in the scenario list.
+        index: usize,
+        /// Relative spot move (multiplier − 1).
+        spot_move: f64,
+        /// `Up`, `None`, `Down`, `Linear` or `Abs`.
+        vol_shock: &'static str,
+        /// Dampening.
+        dampening: f64,
+    },
+    /// The `pm` basis floor binds.
+    PmBasis {
+        /// Which underlying.
+        underlying: Asset,
+    },
+}
+
+impl WorstScenario {
+    /// The underlying it moves.
+    pub fn underlying(&self) -> &Asset {
+        match self {
+            WorstScenario::Grid { underlying, .. }
+            | WorstScenario::Pm { underlying, .. }
+            | WorstScenario::PmBasis { underlying } => underlying,
+        }
+    }
 }
 
 /// The margin of one account.
@@ -75,6 +107,9 @@ pub struct AccountMargin {
     pub initial: f64,
     /// Components summed over underlyings, in the policy's order.
     pub components: [f64; MAX_COMPONENTS],
+    /// Initial-margin components, for policies that report them apart (pm), in the order of
+    /// [`MarginPolicy::im_component_names`].
+    pub im_components: Option<[f64; MAX_COMPONENTS]>,
     /// The binding scenario of the underlying with the largest requirement.
     pub worst_scenario: Option<WorstScenario>,
     /// The underlying with the largest gross exposure (liquidation prices move it).
@@ -162,7 +197,8 @@ impl<P: MarginPolicy> RiskEngine<P> {
             .map(|(i, _)| i)
             .collect();
         for &ix in &affected {
-            self.margins[ix] = self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
+            self.margins[ix] =
+                self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
         }
         affected
     }
@@ -430,6 +466,9 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
     tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
     overrides: &[Override<'_>],
 ) -> Result<AccountMargin, RiskError> {
+    if let Some(pm) = policy.whole_account() {
+        return pm.account_margin(market, &book.to_account(account));
+    }
     let collateral = collateral_view(market, book, account)?;
     let mut equity = collateral.value;
     let mut maintenance = 0.0;
@@ -527,7 +566,7 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
             None => tables(u).ok()?,
         };
         let sc = table.scenarios().get(s)?;
-        Some(WorstScenario {
+        Some(WorstScenario::Grid {
             underlying: book.underlyings()[u].clone(),
             spot_move: sc.spot_move,
             vol: sc.vol,
@@ -539,6 +578,7 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
         maintenance,
         initial,
         components,
+        im_components: None,
         worst_scenario,
         main_underlying: main.map(|(u, _)| book.underlyings()[u].clone()),
     })
@@ -575,6 +615,9 @@ impl<P: MarginPolicy> RiskEngine<P> {
                 )),
             }
         };
+        if let Some(pm) = self.policy.whole_account() {
+            return pm.liquidation_prices(&self.market, &self.book.to_account(self.book.account(ix)));
+        }
         crate::liquidation_price::liquidation_prices(
             &self.policy,
             &self.market,

@@ -19,6 +19,7 @@ pub mod liq_batch;
 pub mod liquidation_price;
 pub mod params;
 pub mod pm;
+pub mod pm_policy;
 pub mod policy;
 pub mod scenario;
 pub mod settlement;
@@ -31,6 +32,7 @@ pub use engine::{margin_standalone, AccountMargin, RiskEngine, Status, WorstScen
 pub use error::RiskError;
 pub use liquidation_price::{liquidation_prices, LiquidationPrices, Root};
 pub use params::{OracleAdjustedParams, RammParams, StaticParams};
+pub use pm_policy::PmPolicy;
 pub use policy::{policy_by_name, MarginPolicy, OracleAdjusted, Ramm, Static};
 pub use scenario::{RammGrid, Scenario, VolMove};
 pub use settlement::{settle_expired, Settlement};

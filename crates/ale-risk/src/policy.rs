@@ -78,6 +78,15 @@ pub trait MarginPolicy: Send + Sync {
         exposure: &Exposure<'_>,
         scratch: &mut Scratch,
     ) -> UnderlyingMargin;
+    /// Names of its initial-margin components, when it reports them apart (pm).
+    fn im_component_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// A policy that margins a whole account at once (pm) returns itself here; the engine then
+    /// hands it the whole account instead of per-underlying tables.
+    fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
+        None
+    }
 }
 
 /// `ramm`: the Risk-Adjusted Maintenance Margin (ramm.md).
@@ -418,6 +427,12 @@ impl<T: MarginPolicy + ?Sized> MarginPolicy for Box<T> {
     ) -> UnderlyingMargin {
         (**self).margin(table, exposure, scratch)
     }
+    fn im_component_names(&self) -> &'static [&'static str] {
+        (**self).im_component_names()
+    }
+    fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
+        (**self).whole_account()
+    }
 }
 
 impl<T: MarginPolicy + ?Sized> MarginPolicy for &T {
@@ -441,6 +456,12 @@ impl<T: MarginPolicy + ?Sized> MarginPolicy for &T {
     ) -> UnderlyingMargin {
         (**self).margin(table, exposure, scratch)
     }
+    fn im_component_names(&self) -> &'static [&'static str] {
+        (**self).im_component_names()
+    }
+    fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
+        (**self).whole_account()
+    }
 }
 
 /// The policies by name, with their parameters read from TOML (`None`: the defaults).
@@ -459,6 +480,7 @@ pub fn policy_by_name(
         "oracle-adjusted" => Box::new(OracleAdjusted {
             params: OracleAdjustedParams::from_toml(text)?,
         }),
+        "pm" => Box::new(crate::pm_policy::PmPolicy::from_toml(params_toml)?),
         other => {
             return Err(crate::RiskError::Params(format!(
                 "unknown policy '{other}': expected ramm, static, oracle-adjusted or pm"
