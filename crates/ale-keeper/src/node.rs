@@ -4,7 +4,7 @@
 //! State: the market snapshot, every account (the source of truth), and the risk engine derived
 //! from them. Each event is checked before anything changes: a refused event changes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding, Timestamp};
 use ale_format::market::underlying_from_file;
@@ -49,12 +49,23 @@ pub struct StatusCounts {
     pub error: usize,
 }
 
+/// What the node last saw of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not margined yet.
+    Never,
+    /// Margined with this status.
+    Status(Status),
+    /// Could not be margined.
+    Error,
+}
+
 /// The node.
 pub struct Node {
     engine: RiskEngine<Box<dyn MarginPolicy>>,
     accounts: BTreeMap<AccountId, Account>,
-    /// Last status seen per account index (None: could not be margined).
-    statuses: HashMap<usize, Option<Status>>,
+    /// Last status seen per account index (`Seen::Error`: could not be margined).
+    statuses: Vec<Seen>,
     /// Seconds between full re-margins as time passes (options' time to expiry moves).
     full_remargin_s: i64,
     last_full: Timestamp,
@@ -95,14 +106,17 @@ impl Node {
         let mut node = Node {
             engine,
             accounts: by_id,
-            statuses: HashMap::new(),
+            statuses: Vec::new(),
             full_remargin_s: 60,
             last_full,
             oracles: BTreeMap::new(),
             oracle_config: AggregatorConfig::default(),
         };
-        node.statuses = (0..node.engine.book().accounts().len())
-            .map(|ix| (ix, node.engine.margins()[ix].as_ref().ok().map(AccountMargin::status)))
+        node.statuses = node
+            .engine
+            .margins()
+            .iter()
+            .map(|m| m.as_ref().map_or(Seen::Error, |m| Seen::Status(m.status())))
             .collect();
         Ok(node)
     }
@@ -334,42 +348,54 @@ impl Node {
         Ok(ix)
     }
 
-    /// Emits the effects of status changes among `indices`.
+    /// Emits the effects of status changes among `indices` (an account's id is only looked
+    /// up when its status changed: a market move touches most of the book).
     fn transitions(&mut self, indices: &[usize], effects: &mut Vec<Effect>) {
+        let margins = self.engine.margins();
+        if self.statuses.len() < margins.len() {
+            self.statuses.resize(margins.len(), Seen::Never);
+        }
         for &ix in indices {
+            let old = self.statuses[ix];
+            let new = match &margins[ix] {
+                Ok(m) => Seen::Status(m.status()),
+                Err(_) => Seen::Error,
+            };
+            if old == new {
+                continue;
+            }
+            self.statuses[ix] = new;
             let id = self.engine.book().account(ix).id.to_string();
-            let new = self.engine.margins()[ix].as_ref().map(AccountMargin::status);
-            let old = self.statuses.get(&ix).copied().flatten();
-            match (&self.engine.margins()[ix], new) {
-                (Err(e), _) => {
-                    if self.statuses.get(&ix) != Some(&None) {
-                        effects.push(Effect::MarginError { account: id.clone(), error: e.to_string() });
-                    }
-                    self.statuses.insert(ix, None);
-                }
-                (Ok(m), Ok(status)) => {
-                    if old != Some(status) {
-                        effects.push(Effect::Margin {
-                            account: id.clone(),
+            match (&margins[ix], new) {
+                (Err(e), _) => effects.push(Effect::MarginError {
+                    account: id,
+                    error: e.to_string(),
+                }),
+                (Ok(m), Seen::Status(status)) => {
+                    effects.push(Effect::Margin {
+                        account: id.clone(),
+                        equity: m.equity,
+                        maintenance_margin: m.maintenance,
+                        initial_margin: m.initial,
+                        status: status.name().to_string(),
+                    });
+                    match status {
+                        Status::MarginCall => effects.push(Effect::MarginCall {
+                            account: id,
+                            top_up: m.top_up(),
+                        }),
+                        Status::Liquidatable => effects.push(Effect::Liquidatable {
+                            account: id,
                             equity: m.equity,
                             maintenance_margin: m.maintenance,
-                            initial_margin: m.initial,
-                            status: status.name().to_string(),
-                        });
-                        match status {
-                            Status::MarginCall => effects.push(Effect::MarginCall { account: id.clone(), top_up: m.top_up() }),
-                            Status::Liquidatable => effects.push(Effect::Liquidatable {
-                                account: id.clone(),
-                                equity: m.equity,
-                                maintenance_margin: m.maintenance,
-                            }),
-                            Status::Healthy if old.is_some() => effects.push(Effect::Restored { account: id.clone() }),
-                            Status::Healthy => {}
+                        }),
+                        Status::Healthy if matches!(old, Seen::Status(_)) => {
+                            effects.push(Effect::Restored { account: id })
                         }
+                        Status::Healthy => {}
                     }
-                    self.statuses.insert(ix, Some(status));
                 }
-                (Ok(_), Err(_)) => {}
+                (Ok(_), _) => {}
             }
         }
     }
