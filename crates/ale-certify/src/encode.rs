@@ -32,9 +32,9 @@ pub struct Parts {
     /// Witness scenario (`u16::MAX`: none).
     pub scenario: u16,
     /// Claimed equity, scale 1e18.
-    pub claimed_equity: i128,
+    pub claimed_value: i128,
     /// Claimed bound, scale 1e18.
-    pub claimed_bound: i128,
+    pub claimed_requirement: i128,
 }
 
 /// A signed root in a certificate.
@@ -97,8 +97,8 @@ pub fn encode(p: &Parts) -> Vec<u8> {
     }
     out.extend_from_slice(&p.underlying);
     out.extend_from_slice(&p.scenario.to_le_bytes());
-    out.extend_from_slice(&p.claimed_equity.to_le_bytes());
-    out.extend_from_slice(&p.claimed_bound.to_le_bytes());
+    out.extend_from_slice(&p.claimed_value.to_le_bytes());
+    out.extend_from_slice(&p.claimed_requirement.to_le_bytes());
     out
 }
 
@@ -119,14 +119,23 @@ pub fn decode(bytes: &[u8]) -> Result<Parts, ale_verify::Rejection> {
         params: c.params[..c.n_params].to_vec(),
         market: com(&c.market),
         state: com(&c.state),
-        leaves: c.leaves[..c.n_leaves].iter().map(|(i, r)| (*i, **r)).collect(),
-        market_proof: c.market_proof[..c.n_market_proof].iter().map(|h| **h).collect(),
+        leaves: c.leaves[..c.n_leaves]
+            .iter()
+            .map(|(i, r)| (*i, **r))
+            .collect(),
+        market_proof: c.market_proof[..c.n_market_proof]
+            .iter()
+            .map(|h| **h)
+            .collect(),
         account: c.account.to_vec(),
         account_index: c.account_index,
-        account_proof: c.account_proof[..c.n_account_proof].iter().map(|h| **h).collect(),
+        account_proof: c.account_proof[..c.n_account_proof]
+            .iter()
+            .map(|h| **h)
+            .collect(),
         underlying: c.underlying,
         scenario: c.scenario,
-        claimed_equity: c.claimed_equity,
-        claimed_bound: c.claimed_bound,
+        claimed_value: c.claimed_value,
+        claimed_requirement: c.claimed_requirement,
     })
 }

@@ -50,7 +50,12 @@ pub fn decimal(x: i128, decimals: u32) -> String {
     let s = 10u128.pow(decimals);
     let sign = if x < 0 { "-" } else { "" };
     let m = x.unsigned_abs();
-    format!("{sign}{}.{:0width$}", m / s, m % s, width = decimals as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        m / s,
+        m % s,
+        width = decimals as usize
+    )
 }
 
 /// Parses an exact decimal string with at most `decimals` decimals into an integer at that
@@ -63,14 +68,17 @@ pub fn parse_decimal(text: &str, decimals: u32) -> Result<i128, String> {
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if int.is_empty() || !digits(int) || !digits(frac) || frac.len() > decimals as usize {
-        return Err(format!("'{text}' is not a decimal with at most {decimals} decimals"));
+        return Err(format!(
+            "'{text}' is not a decimal with at most {decimals} decimals"
+        ));
     }
     let scale = 10i128.pow(decimals);
     let i: i128 = int.parse().map_err(|_| format!("'{text}' is too large"))?;
     let f: i128 = if frac.is_empty() {
         0
     } else {
-        frac.parse::<i128>().map_err(|_| format!("'{text}'"))? * 10i128.pow(decimals - frac.len() as u32)
+        frac.parse::<i128>().map_err(|_| format!("'{text}'"))?
+            * 10i128.pow(decimals - frac.len() as u32)
     };
     let v = i
         .checked_mul(scale)
@@ -118,7 +126,9 @@ fn record_json(r: &[u8; 128], i: usize) -> Result<Value, String> {
             asset,
             expiry_s,
             forward,
-        } => json!({"kind": "forward", "asset": name16(&asset), "expiry_s": expiry_s, "forward": fx(forward)}),
+        } => {
+            json!({"kind": "forward", "asset": name16(&asset), "expiry_s": expiry_s, "forward": fx(forward)})
+        }
         Record::Slice {
             asset,
             index,
@@ -198,8 +208,8 @@ pub fn to_json(bytes: &[u8], engine: Option<&EngineFigures>) -> Result<Value, St
             "underlying": name16(&p.underlying),
             "scenario": if p.scenario == NO_SCENARIO { Value::Null } else { json!(p.scenario) },
         },
-        "claimed_equity": fx(p.claimed_equity),
-        "claimed_bound": fx(p.claimed_bound),
+        "claimed_value": fx(p.claimed_value),
+        "claimed_requirement": fx(p.claimed_requirement),
         "binary_bytes": bytes.len(),
     });
     if let Some(e) = engine {
@@ -241,7 +251,8 @@ fn opt_fixed(v: &Value, key: &str, path: &str) -> Result<Option<i128>, String> {
 }
 fn hex_n<const N: usize>(text: &str, path: &str) -> Result<[u8; N], String> {
     let b = hex::decode(text).map_err(|e| format!("'{path}': {e}"))?;
-    b.try_into().map_err(|_| format!("'{path}' must be {N} bytes of hex"))
+    b.try_into()
+        .map_err(|_| format!("'{path}' must be {N} bytes of hex"))
 }
 fn asset16(text: &str, path: &str) -> Result<[u8; 16], String> {
     let b = text.as_bytes();
@@ -265,7 +276,10 @@ fn commitment_from(v: &Value, path: &str) -> Result<CommitmentParts, String> {
     let mut sigs = Vec::new();
     for (i, sg) in arr(v, "signatures", path)?.iter().enumerate() {
         let p = format!("{path}.signatures[{i}]");
-        sigs.push((narrow(int(sg, "key", &p)?, &p)?, hex_n::<64>(s(sg, "sig", &p)?, &p)?));
+        sigs.push((
+            narrow(int(sg, "key", &p)?, &p)?,
+            hex_n::<64>(s(sg, "sig", &p)?, &p)?,
+        ));
     }
     Ok(CommitmentParts {
         root: hex_n::<32>(s(v, "root", path)?, &format!("{path}.root"))?,
@@ -284,7 +298,8 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
         "underlying" => {
             let rv = opt_fixed(v, "realized_vol", path)?;
             let pp = opt_fixed(v, "perp_price", path)?;
-            let flags = u8::from(rv.is_some()) * flag::REALIZED_VOL + u8::from(pp.is_some()) * flag::PERP_PRICE;
+            let flags = u8::from(rv.is_some()) * flag::REALIZED_VOL
+                + u8::from(pp.is_some()) * flag::PERP_PRICE;
             record(
                 tag::UNDERLYING,
                 flags,
@@ -327,7 +342,10 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
         "collateral" => {
             let mw = match get(v, "moves_with", path)? {
                 Value::Null => None,
-                x => Some(asset16(x.as_str().ok_or(format!("'{path}.moves_with'"))?, path)?),
+                x => Some(asset16(
+                    x.as_str().ok_or(format!("'{path}.moves_with'"))?,
+                    path,
+                )?),
             };
             record(
                 tag::COLLATERAL,
@@ -371,11 +389,16 @@ fn account_from(v: &Value, path: &str) -> Result<Vec<u8>, String> {
             .ok_or_else(|| format!("'{p}.kind': unknown '{kname}'"))? as u8;
         let entry = opt_fixed(x, "entry_price", &p)?;
         out.push(k);
-        out.push(if entry.is_some() { flag::ENTRY_PRICE } else { 0 });
+        out.push(if entry.is_some() {
+            flag::ENTRY_PRICE
+        } else {
+            0
+        });
         out.extend_from_slice(&[0u8; 6]);
         out.extend_from_slice(&asset16(s(x, "underlying", &p)?, &p)?);
         out.extend_from_slice(&narrow::<i64>(int(x, "expiry_s", &p)?, &p)?.to_le_bytes());
-        let strike = parse_decimal(s(x, "strike", &p)?, 8).map_err(|e| format!("'{p}.strike': {e}"))?;
+        let strike =
+            parse_decimal(s(x, "strike", &p)?, 8).map_err(|e| format!("'{p}.strike': {e}"))?;
         out.extend_from_slice(&narrow::<i64>(strike, &p)?.to_le_bytes());
         out.extend_from_slice(&fixed(x, "size", &p)?.to_le_bytes());
         out.extend_from_slice(&entry.unwrap_or(0).to_le_bytes());
@@ -401,16 +424,28 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
     let mut params = Vec::new();
     for n in param_names(policy) {
         let t = s(pv, n, "params")?;
-        params.push(narrow::<i64>(parse_decimal(t, 9).map_err(|e| format!("'params.{n}': {e}"))?, n)?);
+        params.push(narrow::<i64>(
+            parse_decimal(t, 9).map_err(|e| format!("'params.{n}': {e}"))?,
+            n,
+        )?);
     }
     let mut leaves = Vec::new();
     for (i, l) in arr(v, "market_leaves", "")?.iter().enumerate() {
         let p = format!("market_leaves[{i}]");
-        leaves.push((narrow(int(l, "index", &p)?, &p)?, record_from(get(l, "record", &p)?, &p)?));
+        leaves.push((
+            narrow(int(l, "index", &p)?, &p)?,
+            record_from(get(l, "record", &p)?, &p)?,
+        ));
     }
     let hashes = |a: &Vec<Value>, path: &str| -> Result<Vec<[u8; 32]>, String> {
         a.iter()
-            .map(|h| hex_n::<32>(h.as_str().ok_or(format!("'{path}' must hold hex strings"))?, path))
+            .map(|h| {
+                hex_n::<32>(
+                    h.as_str()
+                        .ok_or(format!("'{path}' must hold hex strings"))?,
+                    path,
+                )
+            })
             .collect()
     };
     let acct = get(v, "account", "")?;
@@ -432,8 +467,8 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
             Value::Null => NO_SCENARIO,
             _ => narrow(int(w, "scenario", "witness")?, "witness.scenario")?,
         },
-        claimed_equity: fixed(v, "claimed_equity", "")?,
-        claimed_bound: fixed(v, "claimed_bound", "")?,
+        claimed_value: fixed(v, "claimed_value", "")?,
+        claimed_requirement: fixed(v, "claimed_requirement", "")?,
     };
     Ok(encode(&parts))
 }

@@ -9,7 +9,8 @@
 //!    account's expiries, the SVI slices around each expiry and around the reference ATM
 //!    expiry, collateral prices) with their multiproof, and the account leaf with its proof;
 //! 3. the witness is picked: under `ramm`, the grid scenario with the largest certified margin
-//!    (bound − error), found by running the verifier's own arithmetic over the grid;
+//!    (requirement − value − error), found by running the verifier's own arithmetic over the
+//!    grid;
 //!    `static` / `oracle-adjusted` need none;
 //! 4. the claims are filled in from the verifier's recomputation, and the finished certificate
 //!    is checked by `ale_verify::verify` — the same code the on-chain side runs — before it is
@@ -99,10 +100,13 @@ impl CertPolicy {
         Ok(match name {
             "ramm" => CertPolicy::Ramm(RammParams::from_toml(t).map_err(e)?),
             "static" => CertPolicy::Static(StaticParams::from_toml(t).map_err(e)?),
-            "oracle-adjusted" => CertPolicy::OracleAdjusted(OracleAdjustedParams::from_toml(t).map_err(e)?),
+            "oracle-adjusted" => {
+                CertPolicy::OracleAdjusted(OracleAdjustedParams::from_toml(t).map_err(e)?)
+            }
             "pm" => {
                 return Err(CertifyError::Unsupported(
-                    "policy 'pm' is not certified in format v1 (ramm, static, oracle-adjusted are)".into(),
+                    "policy 'pm' is not certified in format v1 (ramm, static, oracle-adjusted are)"
+                        .into(),
                 ))
             }
             other => {
@@ -161,14 +165,24 @@ impl CertPolicy {
 
     /// The parameter hash the venue signs with its state.
     pub fn params_hash(&self) -> [u8; 32] {
-        ale_verify::params_hash(self.policy(), &self.params_fixed(), &mut ale_verify::Gas::default())
+        ale_verify::params_hash(
+            self.policy(),
+            &self.params_fixed(),
+            &mut ale_verify::Gas::default(),
+        )
     }
 
     /// The engine's margin of one account (f64).
-    pub fn margin(&self, market: &MarketSnapshot, account: &Account) -> Result<AccountMargin, CertifyError> {
+    pub fn margin(
+        &self,
+        market: &MarketSnapshot,
+        account: &Account,
+    ) -> Result<AccountMargin, CertifyError> {
         let r = match self {
             CertPolicy::Ramm(p) => margin_standalone(&Ramm { params: p.clone() }, market, account),
-            CertPolicy::Static(p) => margin_standalone(&Static { params: p.clone() }, market, account),
+            CertPolicy::Static(p) => {
+                margin_standalone(&Static { params: p.clone() }, market, account)
+            }
             CertPolicy::OracleAdjusted(p) => {
                 margin_standalone(&OracleAdjusted { params: p.clone() }, market, account)
             }
@@ -225,7 +239,10 @@ impl Commitments {
         for a in accounts {
             for p in &a.positions {
                 if let Some(e) = p.instrument.expiry() {
-                    expiries.entry(p.instrument.underlying().clone()).or_default().push(e);
+                    expiries
+                        .entry(p.instrument.underlying().clone())
+                        .or_default()
+                        .push(e);
                 }
             }
         }
@@ -233,8 +250,15 @@ impl Commitments {
         let mtree = MarketTree::from_snapshot(market, &expiries).map_err(u)?;
         let stree = AccountStateTree::new(accounts).map_err(u)?;
         let time_s = market.time().unix_seconds();
-        let market_root = SignedRoot::new(MARKET_DOMAIN, mtree.root(), time_s, seq, mtree.leaf_count(), None)
-            .sign(oracle_signers);
+        let market_root = SignedRoot::new(
+            MARKET_DOMAIN,
+            mtree.root(),
+            time_s,
+            seq,
+            mtree.leaf_count(),
+            None,
+        )
+        .sign(oracle_signers);
         let state_root = SignedRoot::new(
             STATE_DOMAIN,
             stree.root(),
@@ -356,7 +380,11 @@ pub fn certify(
         });
     }
     // 2. The underlying and the leaves.
-    let underlyings: BTreeSet<&Asset> = account.positions.iter().map(|p| p.instrument.underlying()).collect();
+    let underlyings: BTreeSet<&Asset> = account
+        .positions
+        .iter()
+        .map(|p| p.instrument.underlying())
+        .collect();
     let underlying = match (underlyings.len(), underlyings.first()) {
         (1, Some(u)) => (*u).clone(),
         (0, _) => return Err(CertifyError::Unsupported(format!("account '{id}' holds no positions"))),
@@ -372,11 +400,19 @@ pub fn certify(
     let mtree = &commitments.market;
     let mut keys_needed: BTreeSet<LeafKey> = BTreeSet::new();
     keys_needed.insert(LeafKey::Underlying(underlying.clone()));
-    let slice_t: Vec<f64> = um.surface().slices().iter().map(|s| s.expiry_years()).collect();
+    let slice_t: Vec<f64> = um
+        .surface()
+        .slices()
+        .iter()
+        .map(|s| s.expiry_years())
+        .collect();
     let mut slices = BTreeSet::new();
     for p in &account.positions {
         if let Some(e) = p.instrument.expiry() {
-            keys_needed.insert(LeafKey::Forward(underlying.clone(), e.instant().unix_seconds()));
+            keys_needed.insert(LeafKey::Forward(
+                underlying.clone(),
+                e.instant().unix_seconds(),
+            ));
             if let Instrument::Option { .. } = p.instrument {
                 slices_for(&slice_t, market.expiry_years(e), &mut slices);
             }
@@ -393,10 +429,17 @@ pub fn certify(
     }
     let mut indices: Vec<usize> = Vec::new();
     for k in &keys_needed {
-        indices.push(mtree.index_of(k).map_err(|e| CertifyError::Unsupported(e.to_string()))?);
+        indices.push(
+            mtree
+                .index_of(k)
+                .map_err(|e| CertifyError::Unsupported(e.to_string()))?,
+        );
     }
     indices.sort_unstable();
-    let leaves: Vec<(u32, [u8; 128])> = indices.iter().map(|i| (*i as u32, *mtree.record(*i))).collect();
+    let leaves: Vec<(u32, [u8; 128])> = indices
+        .iter()
+        .map(|i| (*i as u32, *mtree.record(*i)))
+        .collect();
     let market_proof = mtree.proof(&indices);
     let (account_index, record) = commitments
         .state
@@ -419,8 +462,8 @@ pub fn certify(
             CertPolicy::Ramm(_) => 0,
             _ => u16::MAX,
         },
-        claimed_equity: 0,
-        claimed_bound: 0,
+        claimed_value: 0,
+        claimed_requirement: 0,
     };
     let refused = |rejection: Rejection| CertifyError::Refused {
         account: id.clone(),
@@ -429,7 +472,7 @@ pub fn certify(
     // 3. The witness: the verifier's arithmetic over the grid.
     let mut witness = None;
     if let CertPolicy::Ramm(p) = policy {
-        let (idx, _, _, _) = ale_verify::ramm_full_grid(&encode(&parts)).map_err(refused)?;
+        let (idx, _, _) = ale_verify::ramm_full_grid(&encode(&parts)).map_err(refused)?;
         parts.scenario = idx;
         let grid = ale_risk::RammGrid::new(p, um);
         witness = grid
@@ -438,9 +481,9 @@ pub fn certify(
             .map(|s| (s.spot_move, s.vol.name()));
     }
     // 4. Claims from the verifier's recomputation, then the verifier's check.
-    let (equity, bound, _) = ale_verify::evaluate_claims(&encode(&parts)).map_err(refused)?;
-    parts.claimed_equity = equity;
-    parts.claimed_bound = bound.bound;
+    let claim = ale_verify::evaluate_claims(&encode(&parts)).map_err(refused)?;
+    parts.claimed_value = claim.value;
+    parts.claimed_requirement = claim.requirement;
     let bytes = encode(&parts);
     let verdict = ale_verify::verify(&bytes, keys, quorum, now_unix_s).map_err(refused)?;
     Ok(Certificate {
@@ -472,7 +515,10 @@ pub fn gate(
     let bytes = certificate.ok_or(Rejection::new("certificate", Reason::MissingLeaf))?;
     let v = ale_verify::verify(bytes, keys, quorum, now_unix_s)?;
     if v.account_id() != account_id {
-        return Err(Rejection::new("account.record.id", Reason::Invalid("the account being liquidated")));
+        return Err(Rejection::new(
+            "account.record.id",
+            Reason::Invalid("the account being liquidated"),
+        ));
     }
     Ok(Some(v))
 }

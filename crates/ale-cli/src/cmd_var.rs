@@ -27,8 +27,10 @@ use crate::Outcome;
 /// devolatilised by GARCH(1,1) or EWMA and rescaled to today's vol, with the same days' DVOL
 /// changes. Every listed instrument is re-priced on every path.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  ale var --market market.json --method mc --paths 10000 --seed 7 --json book.json\n  \
-ale var --market market.json --method fhs --data ../shared/data --venue book.json")]
+#[command(
+    after_help = "Example:\n  ale var --market market.json --method mc --paths 10000 --seed 7 --json book.json\n  \
+ale var --market market.json --method fhs --data ../shared/data --venue book.json"
+)]
 pub struct VarArgs {
     /// The market file (formats.md).
     #[arg(long)]
@@ -80,9 +82,9 @@ fn parse_horizon(s: &str) -> anyhow::Result<f64> {
             None => (s, 1.0),
         },
     };
-    let x: f64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid 'horizon': must be days ('1', '1d') or hours ('12h'), got '{s}'"))?;
+    let x: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("invalid 'horizon': must be days ('1', '1d') or hours ('12h'), got '{s}'")
+    })?;
     Ok(x * unit)
 }
 
@@ -93,14 +95,16 @@ fn load_history(dir: &Path, names: &[String]) -> anyhow::Result<History> {
             bail!("no daily history for underlying '{name}' (the data hold BTC and ETH)");
         };
         let path = dir.join(file);
-        let text = read(&path).context("missing data: pass --data DIR (the ../shared/data directory)")?;
+        let text =
+            read(&path).context("missing data: pass --data DIR (the ../shared/data directory)")?;
         history.closes.insert(
             name.clone(),
             parse_daily_csv(&text, "close", &path.display().to_string())?,
         );
     }
     let path = dir.join(DVOL_FILE);
-    let text = read(&path).context("missing data: pass --data DIR (the ../shared/data directory)")?;
+    let text =
+        read(&path).context("missing data: pass --data DIR (the ../shared/data directory)")?;
     history.dvol = Some(parse_daily_csv(
         &text,
         "dvol_close",

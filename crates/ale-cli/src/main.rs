@@ -4,6 +4,8 @@
 //! 0 success; 1 the command ran but some input was bad or a check failed (streamed commands still
 //! answer every good line); 2 the command could not run at all (usage, unreadable file).
 
+mod cmd_backtest;
+mod cmd_liquidation;
 mod cmd_margin;
 mod cmd_params;
 mod cmd_pm;
@@ -11,6 +13,7 @@ mod cmd_serve;
 mod cmd_price;
 mod cmd_surface;
 mod cmd_var;
+mod cmd_verify;
 mod json_fields;
 mod output;
 
@@ -53,6 +56,12 @@ enum Command {
     #[command(subcommand)]
     Pm(cmd_pm::PmCommand),
     Var(cmd_var::VarArgs),
+    Certify(cmd_verify::CertifyArgs),
+    Verify(cmd_verify::VerifyArgs),
+    #[command(subcommand)]
+    Auction(cmd_liquidation::AuctionCommand),
+    Liquidate(cmd_liquidation::LiquidateArgs),
+    Backtest(cmd_backtest::BacktestArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +90,11 @@ fn try_main() -> anyhow::Result<Outcome> {
         Command::Params(cmd) => cmd_params::run(cmd),
         Command::Surface(cmd) => cmd_surface::run(cmd),
         Command::Pm(cmd) => cmd_pm::run(cmd),
+        Command::Auction(cmd) => cmd_liquidation::run_auction(cmd),
+        Command::Liquidate(args) => cmd_liquidation::run_liquidate(args),
+        Command::Backtest(args) => cmd_backtest::run(args),
         Command::Var(args) => cmd_var::run(args),
+        Command::Certify(args) => cmd_verify::run_certify(args),
+        Command::Verify(args) => cmd_verify::run_verify(args),
     }
 }

@@ -21,7 +21,12 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -33,7 +38,9 @@ fn lines(out: &Output) -> Vec<serde_json::Value> {
 }
 
 fn f(v: &serde_json::Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("no number '{key}' in {v}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number '{key}' in {v}"))
 }
 
 fn near(a: f64, b: f64) {
@@ -72,7 +79,11 @@ fn auction_quote_follows_the_formulas_of_formats_md() {
     ]
     .join("\n");
     let out = run_with_stdin(&["auction", "quote"], &input);
-    assert_eq!(out.status.code(), Some(1), "bad lines make the exit status 1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad lines make the exit status 1"
+    );
     let got = lines(&out);
     assert_eq!(got.len(), 14);
     let (e, b) = (90.0, -25.0);
@@ -110,7 +121,11 @@ fn auction_quote_follows_the_formulas_of_formats_md() {
         (13, 14, "params.spead"),
     ] {
         assert_eq!(got[i]["line"], line, "{}", got[i]);
-        assert!(got[i]["error"].as_str().unwrap().contains(needle), "{}", got[i]);
+        assert!(
+            got[i]["error"].as_str().unwrap().contains(needle),
+            "{}",
+            got[i]
+        );
     }
 }
 
@@ -161,7 +176,12 @@ fn liquidate_prints_the_log_and_a_balanced_ledger() {
       {"name":"lp","max_price_fraction":0.9,"collateral":[{"asset":"USDC","amount":"10000"}]}]}"#;
     let venue = r#"{"insurance_fund":{"collateral":[{"asset":"USDC","amount":"1000000"}],"max_notional":"0"}}"#;
     let out = liquidate(ALICE, bidders, venue, &["--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = lines(&out);
     let kinds: Vec<&str> = got
         .iter()
@@ -170,10 +190,20 @@ fn liquidate_prints_the_log_and_a_balanced_ledger() {
         .collect();
     assert_eq!(
         kinds,
-        ["flagged", "frozen", "auction_opened", "bid_refused", "auction_fill", "restored"]
+        [
+            "flagged",
+            "frozen",
+            "auction_opened",
+            "bid_refused",
+            "auction_fill",
+            "restored"
+        ]
     );
     let refused = got.iter().find(|v| v["kind"] == "bid_refused").unwrap();
-    assert!(refused["reason"].as_str().unwrap().contains("self-liquidation"));
+    assert!(refused["reason"]
+        .as_str()
+        .unwrap()
+        .contains("self-liquidation"));
     let fill = got.iter().find(|v| v["kind"] == "auction_fill").unwrap();
     assert_eq!(fill["at"], "2026-11-24T08:03:00Z");
     assert_eq!(fill["details"]["bidder"], "lp");
@@ -184,7 +214,9 @@ fn liquidate_prints_the_log_and_a_balanced_ledger() {
     let mut sums: BTreeMap<String, i128> = BTreeMap::new();
     for b in ledger["balances"].as_array().unwrap() {
         let a = Amount::parse_decimal(b["amount"].as_str().unwrap()).unwrap();
-        *sums.entry(b["unit"].as_str().unwrap().to_string()).or_default() += a.raw();
+        *sums
+            .entry(b["unit"].as_str().unwrap().to_string())
+            .or_default() += a.raw();
     }
     assert!(sums.len() >= 3);
     assert!(sums.values().all(|s| *s == 0), "{sums:?}");
@@ -211,7 +243,12 @@ fn liquidate_insolvent_account_through_the_waterfall() {
       "credit_providers":[{"name":"cp","amount":"10"}],
       "liquidation":{"loss_mode":"socialised"}}"#;
     let out = liquidate(portfolio, "[]", venue, &["--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = lines(&out);
     let steps: Vec<(String, String)> = got
         .iter()
@@ -249,7 +286,12 @@ fn liquidate_errors_name_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bidders[0].max_price_fraction"), "{err}");
-    let out = liquidate(ALICE, r#"[{"name":"lp","max_price_fraction":1.5}]"#, venue, &[]);
+    let out = liquidate(
+        ALICE,
+        r#"[{"name":"lp","max_price_fraction":1.5}]"#,
+        venue,
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_price_fraction"));
     let out = liquidate(ALICE, "[]", r#"{"liquidation":{"auction":"english"}}"#, &[]);

@@ -144,3 +144,36 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
         assert!(!stderr(&out).contains("panicked"));
     }
 }
+
+#[test]
+fn an_account_that_cannot_be_valued_gets_an_error_line_and_exit_1() {
+    let market = repo("examples/market.json");
+    let dir = std::env::temp_dir().join(format!("ale-var-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("book.json");
+    std::fs::write(
+        &path,
+        r#"[{"account":"old","collateral":[],"positions":[{"instrument":"BTC-1JAN26-90000-C","size":1}]},
+            {"account":"ok","collateral":[],"positions":[{"instrument":"BTC-PERP","size":1}]}]"#,
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    let out = ale(&[
+        "var", "--market", &market, "--paths", "2000", "--alpha", "0.99", "--venue", "--json",
+        &path,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let ls = lines(&out);
+    assert_eq!(ls[0]["account"], "old");
+    assert!(ls[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("BTC-1JAN26-90000-C"));
+    assert_eq!(ls[1]["account"], "ok");
+    assert!(ls[1]["es"].as_f64().unwrap() > 0.0);
+    assert_eq!(ls[2]["venue"], true);
+    assert_eq!(ls[2]["accounts"], 1);
+    // The venue holds only "ok": the same numbers.
+    assert_eq!(ls[2]["es"], ls[1]["es"]);
+    assert!(stderr(&out).contains("account 'old'"));
+}

@@ -133,7 +133,7 @@ impl AuctionParams {
     /// The first moment (seconds after the start) at which the discount is at most `limit`:
     /// when a Dutch bidder with that price limit bids. `None` when it never is (limit < 0).
     pub fn time_to_reach(&self, limit: f64) -> Option<f64> {
-        if !(limit >= 0.0) {
+        if limit.is_nan() || limit < 0.0 {
             return None;
         }
         if limit >= self.start_fraction {

@@ -7,7 +7,7 @@
 
 use ale_core::{AccountId, Timestamp};
 
-use crate::engine::{Engine, Event, Record};
+use crate::engine::{Engine, Event, Record, Stage};
 use crate::error::LiquidationError;
 
 fn at(seconds: i64) -> Result<Timestamp, LiquidationError> {
@@ -88,7 +88,7 @@ pub fn run(
     let mut last_tick = None;
     for (t, _, _, event) in schedule {
         if let Event::Bid { account, .. } | Event::SealedBid { account, .. } = &event {
-            if !engine.open_auctions().iter().any(|(a, _)| a == account) {
+            if engine.case(account).map(|c| c.stage) != Some(Stage::Auction) {
                 continue;
             }
         }

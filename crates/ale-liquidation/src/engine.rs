@@ -29,7 +29,7 @@ use ale_risk::MarginPolicy;
 
 use crate::auction::{self, QuoteInput};
 use crate::error::{arith, LiquidationError};
-use crate::ledger::{Holder, HolderId, Leg, Ledger, Op, OpId, Unit, UnitId};
+use crate::ledger::{Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 use crate::params::{
     AuctionKind, LiquidationParams, LossMode, SealedPricing, MAX_AUCTION_FILLS, MAX_BIDDERS,
     MAX_CREDIT_PROVIDERS, MAX_POOLS, MAX_POSITIONS, MAX_RECORDS_PER_EVENT, MAX_SIZING_STEPS,
@@ -80,6 +80,14 @@ pub enum Event {
         asset: Asset,
         amount: Amount,
     },
+    /// A trader's order, filled at mark against the market: `size` signed, in units of the
+    /// underlying. While frozen only orders that reduce the position are taken; otherwise a
+    /// risk-increasing order needs equity ≥ initial margin afterwards.
+    Order {
+        account: AccountId,
+        instrument: ale_core::Instrument,
+        size: f64,
+    },
 }
 
 /// What a record is about.
@@ -91,6 +99,8 @@ pub enum RecordKind {
     Deposit,
     /// Cash paid out.
     Withdrawal,
+    /// An order filled at mark.
+    Trade,
     /// A request refused (the reason says why).
     Refused,
     /// Equity < maintenance margin.
@@ -132,6 +142,7 @@ impl RecordKind {
             RecordKind::Opened => "opened",
             RecordKind::Deposit => "deposit",
             RecordKind::Withdrawal => "withdrawal",
+            RecordKind::Trade => "trade",
             RecordKind::Refused => "refused",
             RecordKind::Flagged => "flagged",
             RecordKind::Frozen => "frozen",
@@ -239,6 +250,9 @@ struct Take {
     dq: Amount,
     dc: Amount,
 }
+
+/// The parts of every position, and the collateral shares, of a proportional fill.
+type Slices = (Vec<Take>, Vec<(UnitId, Asset, Amount)>);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Pricing {
@@ -499,7 +513,10 @@ impl Engine {
                     Some(e) if e.is_finite() && e > 0.0 => e,
                     Some(e) => {
                         return Err(LiquidationError::Invalid {
-                            field: format!("{}.positions[{}].entry_price", account.id, p.instrument),
+                            field: format!(
+                                "{}.positions[{}].entry_price",
+                                account.id, p.instrument
+                            ),
                             reason: format!("must be finite and > 0, got {e}"),
                         })
                     }
@@ -661,12 +678,13 @@ impl Engine {
                 "more than {MAX_CREDIT_PROVIDERS} credit providers"
             )));
         }
-        let mut capital = Account::new(AccountId::new(name).map_err(|reason| {
-            LiquidationError::Invalid {
-                field: "credit_providers.name".into(),
-                reason,
-            }
-        })?);
+        let mut capital =
+            Account::new(
+                AccountId::new(name).map_err(|reason| LiquidationError::Invalid {
+                    field: "credit_providers.name".into(),
+                    reason,
+                })?,
+            );
         capital
             .add_collateral(self.params.settlement_asset.clone(), amount)
             .map_err(|reason| LiquidationError::Invalid {
@@ -763,14 +781,34 @@ impl Engine {
 
     fn portfolio_of(&self, h: HolderId) -> Portfolio {
         let mut p = Portfolio::default();
+        let mut rows: Vec<Holding> = Vec::new();
         for (u, v) in self.ledger.holdings(h) {
-            // Balances are built from valid legs: the additions below cannot overflow a sum
-            // that already exists on the ledger.
-            let _ = match &self.unit_kinds[u.0 as usize] {
-                UnitKind::Cash(a) => p.add_cash(a, v),
-                UnitKind::Qty(ix) => p.add_position(*ix, v, Amount::ZERO),
-                UnitKind::Cost(ix) => p.add_position(*ix, Amount::ZERO, v),
-            };
+            match &self.unit_kinds[u.0 as usize] {
+                UnitKind::Cash(a) => p.cash.push((a.clone(), v)),
+                UnitKind::Qty(ix) => rows.push(Holding {
+                    instrument: *ix,
+                    qty: v,
+                    cost: Amount::ZERO,
+                }),
+                UnitKind::Cost(ix) => rows.push(Holding {
+                    instrument: *ix,
+                    qty: Amount::ZERO,
+                    cost: v,
+                }),
+            }
+        }
+        p.cash.sort_by(|a, b| a.0.cmp(&b.0));
+        // Quantity and cost of one instrument merge into one holding (at most two rows each;
+        // both come from one ledger, so their sum cannot overflow what the ledger holds).
+        rows.sort_by_key(|r| r.instrument);
+        for r in rows {
+            match p.positions.last_mut() {
+                Some(last) if last.instrument == r.instrument => {
+                    last.qty = Amount::from_raw(last.qty.raw() + r.qty.raw());
+                    last.cost = Amount::from_raw(last.cost.raw() + r.cost.raw());
+                }
+                _ => p.positions.push(r),
+            }
         }
         p
     }
@@ -782,15 +820,19 @@ impl Engine {
     }
 
     fn health_of(&mut self, h: HolderId, p: &Portfolio) -> Result<Health, LiquidationError> {
-        let name = self.name_of(h);
+        let ledger = &self.ledger;
+        let name = || {
+            ledger
+                .holder_of(h)
+                .map_or_else(|| format!("#{}", h.0), ToString::to_string)
+        };
         self.risk.health(&name, p)
     }
 
     /// Health of a holder now.
     pub fn health(&mut self, holder: &Holder) -> Result<Health, LiquidationError> {
         let p = self.portfolio(holder);
-        let name = holder.to_string();
-        self.risk.health(&name, &p)
+        self.risk.health(&|| holder.to_string(), &p)
     }
 
     fn gross_notional(&self, p: &Portfolio) -> Result<Amount, LiquidationError> {
@@ -804,11 +846,7 @@ impl Engine {
 
     /// |qty| · |mark|, rounded up.
     fn notional(&self, instrument: usize, qty: Amount) -> Result<Amount, LiquidationError> {
-        let m = amt(
-            self.risk.meta[instrument].mark.abs(),
-            Rounding::Up,
-            "mark",
-        )?;
+        let m = amt(self.risk.meta[instrument].mark.abs(), Rounding::Up, "mark")?;
         qty.checked_abs()
             .and_then(|q| q.checked_mul(m, Rounding::Up))
             .map_err(arith("notional"))
@@ -833,7 +871,9 @@ impl Engine {
             Rounding::Up
         };
         let mut dq = h.qty.checked_mul(xa, rounding).map_err(arith("slice"))?;
-        if dq.checked_abs().map_err(arith("slice"))? > h.qty.checked_abs().map_err(arith("slice"))? {
+        if dq.checked_abs().map_err(arith("slice"))?
+            > h.qty.checked_abs().map_err(arith("slice"))?
+        {
             dq = h.qty;
         }
         let dc = h
@@ -850,7 +890,11 @@ impl Engine {
     /// What the account receives for `take` (negative: pays), and the fee it pays the taker.
     /// Both round against the account (receipts down, fees up): its counterparties are never
     /// short-changed by rounding.
-    fn price_take(&self, take: &Take, pricing: Pricing) -> Result<(Amount, Amount), LiquidationError> {
+    fn price_take(
+        &self,
+        take: &Take,
+        pricing: Pricing,
+    ) -> Result<(Amount, Amount), LiquidationError> {
         let mark = self.risk.meta[take.instrument].mark;
         let notional = self.notional(take.instrument, take.dq)?;
         let (slip, fee_rate) = match pricing {
@@ -865,7 +909,11 @@ impl Engine {
         };
         let px = amt(
             unit_price,
-            if selling { Rounding::Down } else { Rounding::Up },
+            if selling {
+                Rounding::Down
+            } else {
+                Rounding::Up
+            },
             "price",
         )?;
         let receipt = take
@@ -1107,7 +1155,13 @@ impl Engine {
                 let mut legs = Vec::new();
                 self.push_leg(&mut legs, a, creditor, self.settle_unit, pay);
                 left = left.checked_sub(pay).map_err(arith("waterfall"))?;
-                step(self, "account_cash", "the account's own cash".into(), pay, legs)?;
+                step(
+                    self,
+                    "account_cash",
+                    "the account's own cash".into(),
+                    pay,
+                    legs,
+                )?;
             }
             let others: Vec<(UnitId, Asset, Amount)> = self
                 .ledger
@@ -1182,7 +1236,13 @@ impl Engine {
                     let mut legs = Vec::new();
                     self.push_leg(&mut legs, self.fund, creditor, self.settle_unit, pay);
                     left = left.checked_sub(pay).map_err(arith("waterfall"))?;
-                    step(self, "insurance_fund", "paid by the insurance fund".into(), pay, legs)?;
+                    step(
+                        self,
+                        "insurance_fund",
+                        "paid by the insurance fund".into(),
+                        pay,
+                        legs,
+                    )?;
                 }
             }
         }
@@ -1231,7 +1291,11 @@ impl Engine {
     /// Processes one event at `now` (never earlier than the last event) and returns the
     /// records it produced. An error leaves the ledger consistent (every applied operation is
     /// in the log).
-    pub fn process(&mut self, event: &Event, now: Timestamp) -> Result<Vec<Record>, LiquidationError> {
+    pub fn process(
+        &mut self,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Vec<Record>, LiquidationError> {
         self.advance(now)?;
         self.risk.ensure_tables()?;
         let start = self.log.len();
@@ -1254,6 +1318,11 @@ impl Engine {
                 asset,
                 amount,
             } => self.on_withdraw(now, account, asset, *amount)?,
+            Event::Order {
+                account,
+                instrument,
+                size,
+            } => self.on_order(now, account, instrument, *size)?,
         }
         let produced = self.log.len() - start;
         if produced > MAX_RECORDS_PER_EVENT {
@@ -1311,10 +1380,20 @@ impl Engine {
     ) -> Result<(), LiquidationError> {
         let h = self.holder_of_account(account)?;
         let refuse = |engine: &mut Engine, reason: String| {
-            engine.record(now, Some(account), RecordKind::Refused, reason, vec![], None)
+            engine.record(
+                now,
+                Some(account),
+                RecordKind::Refused,
+                reason,
+                vec![],
+                None,
+            )
         };
         if self.is_active(account) {
-            return refuse(self, "withdrawal refused: the account is frozen under liquidation".into());
+            return refuse(
+                self,
+                "withdrawal refused: the account is frozen under liquidation".into(),
+            );
         }
         let Some(u) = self.ledger.unit_id(&Unit::Cash(asset.clone())) else {
             return refuse(self, format!("withdrawal refused: no {asset} balance"));
@@ -1342,6 +1421,98 @@ impl Engine {
             RecordKind::Withdrawal,
             format!("{amount} {asset} paid out"),
             vec![("amount", amount.to_string())],
+            Some(op),
+        )
+    }
+
+    fn on_order(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        instrument: &ale_core::Instrument,
+        size: f64,
+    ) -> Result<(), LiquidationError> {
+        let h = self.holder_of_account(account)?;
+        let refuse = |engine: &mut Engine, reason: String| {
+            engine.record(
+                now,
+                Some(account),
+                RecordKind::Refused,
+                reason,
+                vec![],
+                None,
+            )
+        };
+        let dq = match quantity_from_size(size) {
+            Ok(q) if !q.is_zero() => q,
+            _ => {
+                return refuse(
+                    self,
+                    format!("order refused: size must be finite and non-zero, got {size}"),
+                )
+            }
+        };
+        let ix = self.list(instrument)?;
+        self.risk.ensure_tables()?;
+        let p = self.portfolio_of(h);
+        let held = p
+            .positions
+            .iter()
+            .find(|x| x.instrument == ix)
+            .map_or(Amount::ZERO, |x| x.qty);
+        let after = held.checked_add(dq).map_err(arith("order"))?;
+        let increases = after.checked_abs().map_err(arith("order"))?
+            > held.checked_abs().map_err(arith("order"))?;
+        if increases && self.is_active(account) {
+            return refuse(
+                self,
+                "order refused: risk-increasing orders are not taken while the account is frozen"
+                    .into(),
+            );
+        }
+        let meta = &self.risk.meta[ix];
+        let (qty_unit, cost_unit, pnl_style) = (meta.qty_unit, meta.cost_unit, meta.pnl_style);
+        // At mark; what the trader pays rounds up (toward +∞).
+        let value = dq
+            .checked_mul(amt(meta.mark, Rounding::Up, "mark")?, Rounding::Up)
+            .map_err(arith("order"))?;
+        let mut q = p.clone();
+        if pnl_style {
+            q.add_position(ix, dq, value)?;
+        } else {
+            q.add_position(ix, dq, Amount::ZERO)?;
+            q.add_cash(
+                &self.params.settlement_asset,
+                value.checked_neg().map_err(arith("order"))?,
+            )?;
+        }
+        if q.cash_of(&self.params.settlement_asset).is_negative() {
+            return refuse(self, "order refused: not enough cash to pay for it".into());
+        }
+        if increases && !self.health_of(h, &q)?.meets_initial() {
+            return refuse(
+                self,
+                "order refused: equity would fall below the initial margin".into(),
+            );
+        }
+        let mut legs = Vec::new();
+        self.push_leg(&mut legs, self.external, h, qty_unit, dq);
+        if pnl_style {
+            self.push_leg(&mut legs, self.external, h, cost_unit, value);
+        } else {
+            self.push_leg(&mut legs, h, self.external, self.settle_unit, value);
+        }
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            Some(account),
+            RecordKind::Trade,
+            format!("order of {dq} {instrument} filled at mark"),
+            vec![
+                ("instrument", instrument.to_string()),
+                ("quantity", dq.to_string()),
+                ("value", value.to_string()),
+            ],
             Some(op),
         )
     }
@@ -1440,7 +1611,12 @@ impl Engine {
 
     /// Tier 1: the insurance fund, then each pool, takes positions at mark with the backstop
     /// fee, within its notional capacity and its own initial margin. True when restored.
-    fn tier1(&mut self, now: Timestamp, account: &AccountId, h: HolderId) -> Result<bool, LiquidationError> {
+    fn tier1(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        h: HolderId,
+    ) -> Result<bool, LiquidationError> {
         let pricing = Pricing::Mark {
             fee_rate: self.params.backstop_fee_rate,
         };
@@ -1453,7 +1629,11 @@ impl Engine {
                 if self.health_of(h, &p)?.is_restored(bf)? {
                     return Ok(true);
                 }
-                let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied()
+                let Some(holding) = p
+                    .positions
+                    .iter()
+                    .find(|x| x.instrument == instrument)
+                    .copied()
                 else {
                     continue;
                 };
@@ -1499,7 +1679,10 @@ impl Engine {
                 if n < self.params.min_fill_notional && take.dq != holding.qty {
                     continue;
                 }
-                self.takers[k].used = self.takers[k].used.checked_add(n).map_err(arith("capacity"))?;
+                self.takers[k].used = self.takers[k]
+                    .used
+                    .checked_add(n)
+                    .map_err(arith("capacity"))?;
                 let reason = format!(
                     "tier 1: backstop takes {:.6} of the position at mark with a {} fee",
                     x, self.params.backstop_fee_rate
@@ -1520,7 +1703,12 @@ impl Engine {
         self.health_of(h, &p)?.is_restored(bf)
     }
 
-    fn open_auction(&mut self, now: Timestamp, account: &AccountId, insolvent: bool) -> Result<(), LiquidationError> {
+    fn open_auction(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        insolvent: bool,
+    ) -> Result<(), LiquidationError> {
         let a = &self.params.auction;
         let (length_s, sealed) = if insolvent {
             (a.insolvent_s, false)
@@ -1562,7 +1750,13 @@ impl Engine {
         )
     }
 
-    fn refuse_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str, reason: String) -> Result<(), LiquidationError> {
+    fn refuse_bid(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        bidder: &str,
+        reason: String,
+    ) -> Result<(), LiquidationError> {
         self.record(
             now,
             Some(account),
@@ -1574,7 +1768,12 @@ impl Engine {
     }
 
     /// Common guards of a bid; the bidder's holder when it may bid.
-    fn bid_guards(&mut self, now: Timestamp, account: &AccountId, bidder: &str) -> Result<Option<(HolderId, Bidder, AuctionView)>, LiquidationError> {
+    fn bid_guards(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        bidder: &str,
+    ) -> Result<Option<(HolderId, Bidder, AuctionView)>, LiquidationError> {
         let Some(b) = self.bidders.get(bidder).cloned() else {
             self.refuse_bid(now, account, bidder, format!("unknown bidder '{bidder}'"))?;
             return Ok(None);
@@ -1585,7 +1784,12 @@ impl Engine {
             .filter(|c| c.stage == Stage::Auction)
             .and_then(|c| c.auction.map(|a| (a, c.fills)));
         let Some((view, fills)) = open else {
-            self.refuse_bid(now, account, bidder, "no auction open for this account".into())?;
+            self.refuse_bid(
+                now,
+                account,
+                bidder,
+                "no auction open for this account".into(),
+            )?;
             return Ok(None);
         };
         if self.owners.get(account) == Some(&b.owner) {
@@ -1593,12 +1797,20 @@ impl Engine {
                 now,
                 account,
                 bidder,
-                format!("self-liquidation: bidder and account have the same owner '{}'", b.owner),
+                format!(
+                    "self-liquidation: bidder and account have the same owner '{}'",
+                    b.owner
+                ),
             )?;
             return Ok(None);
         }
         if fills >= MAX_AUCTION_FILLS {
-            self.refuse_bid(now, account, bidder, format!("the auction reached {MAX_AUCTION_FILLS} fills"))?;
+            self.refuse_bid(
+                now,
+                account,
+                bidder,
+                format!("the auction reached {MAX_AUCTION_FILLS} fills"),
+            )?;
             return Ok(None);
         }
         if now >= view.closes {
@@ -1609,12 +1821,22 @@ impl Engine {
         Ok(Some((h, b, view)))
     }
 
-    fn on_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str) -> Result<(), LiquidationError> {
+    fn on_bid(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        bidder: &str,
+    ) -> Result<(), LiquidationError> {
         let Some((bh, b, view)) = self.bid_guards(now, account, bidder)? else {
             return Ok(());
         };
         if view.sealed {
-            return self.refuse_bid(now, account, bidder, "this auction takes sealed bids".into());
+            return self.refuse_bid(
+                now,
+                account,
+                bidder,
+                "this auction takes sealed bids".into(),
+            );
         }
         let acct = self.holder_of_account(account)?;
         let p = self.portfolio_of(acct);
@@ -1630,7 +1852,8 @@ impl Engine {
             &self.params.auction,
         )?;
         if view.insolvent {
-            let limit = health.equity.to_f64() - b.insolvent_premium_fraction * health.maintenance.to_f64();
+            let limit =
+                health.equity.to_f64() - b.insolvent_premium_fraction * health.maintenance.to_f64();
             if q.bid_price > limit {
                 return self.refuse_bid(
                     now,
@@ -1678,22 +1901,32 @@ impl Engine {
         // The money of a fill of fraction f: (payment by the bidder (negative: to it), fee).
         let money = |f: f64| -> Result<(Amount, Amount), LiquidationError> {
             let fa = amt(f, Rounding::Up, "fraction")?;
-            let value = health.equity.checked_mul(fa, Rounding::Down).map_err(arith("fill value"))?;
+            let value = health
+                .equity
+                .checked_mul(fa, Rounding::Down)
+                .map_err(arith("fill value"))?;
             let payment = match discount {
                 Some(d) => value
                     .checked_mul(amt(d, Rounding::Down, "discount")?, Rounding::Down)
                     .map_err(arith("fill payment"))?,
                 None => amt(f * insolvent_price, Rounding::Down, "insolvent price")?,
             };
-            let gain = value.checked_sub(payment).map_err(arith("fill gain"))?.max(Amount::ZERO);
+            let gain = value
+                .checked_sub(payment)
+                .map_err(arith("fill gain"))?
+                .max(Amount::ZERO);
             let fee = gain
                 .checked_mul(amt(rate, Rounding::Up, "fee rate")?, Rounding::Up)
                 .map_err(arith("fill fee"))?;
             Ok((payment, fee))
         };
-        let slices = |engine: &Engine, f: f64| -> Result<(Vec<Take>, Vec<(UnitId, Asset, Amount)>), LiquidationError> {
+        let slices = |engine: &Engine, f: f64| -> Result<Slices, LiquidationError> {
             let mut takes = Vec::new();
-            for h in p.positions.iter().filter(|h| !h.qty.is_zero() || !h.cost.is_zero()) {
+            for h in p
+                .positions
+                .iter()
+                .filter(|h| !h.qty.is_zero() || !h.cost.is_zero())
+            {
                 takes.push(Engine::slice(h, f)?);
             }
             let mut cash = Vec::new();
@@ -1732,7 +1965,10 @@ impl Engine {
                 bp.add_cash(asset, *v)?;
             }
             let out = payment.checked_add(fee).map_err(arith("fill"))?;
-            bp.add_cash(&self.params.settlement_asset, out.checked_neg().map_err(arith("fill"))?)?;
+            bp.add_cash(
+                &self.params.settlement_asset,
+                out.checked_neg().map_err(arith("fill"))?,
+            )?;
             let cash_ok = bp.cash_of(&self.params.settlement_asset).raw() >= 0;
             if cash_ok && self.health_of(bh, &bp)?.meets_initial() {
                 best = f;
@@ -1745,7 +1981,8 @@ impl Engine {
                 now,
                 account,
                 &b.name,
-                "bidder collateral: it would not meet its initial margin (or cash) after buying".into(),
+                "bidder collateral: it would not meet its initial margin (or cash) after buying"
+                    .into(),
             );
         }
         let f = best;
@@ -1762,7 +1999,10 @@ impl Engine {
                 now,
                 account,
                 &b.name,
-                format!("fill notional {notional} below the minimum {}", self.params.min_fill_notional),
+                format!(
+                    "fill notional {notional} below the minimum {}",
+                    self.params.min_fill_notional
+                ),
             );
         }
         // The bidder's limit for this fill, formed the way the payment is (so that the check
@@ -1774,7 +2014,10 @@ impl Engine {
             .map_err(arith("value"))?;
         let limit = match discount {
             Some(_) => value_taken
-                .checked_mul(amt(b.max_price_fraction, Rounding::Down, "limit")?, Rounding::Down)
+                .checked_mul(
+                    amt(b.max_price_fraction, Rounding::Down, "limit")?,
+                    Rounding::Down,
+                )
                 .map_err(arith("limit"))?,
             None => amt(
                 f * (health.equity.to_f64()
@@ -1801,7 +2044,10 @@ impl Engine {
         let details = vec![
             ("bidder", b.name.clone()),
             ("fraction", format!("{f}")),
-            ("discount", discount.map_or("insolvent".into(), |d| format!("{d}"))),
+            (
+                "discount",
+                discount.map_or("insolvent".into(), |d| format!("{d}")),
+            ),
             ("value", value_taken.to_string()),
             ("limit", limit.to_string()),
             ("paid", payment.to_string()),
@@ -1847,28 +2093,51 @@ impl Engine {
         if p.is_flat() {
             return self.finish(now, account, Stage::Closed);
         }
-        if !insolvent && self.health_of(acct, &p)?.is_restored(self.params.auction.buffer_fraction)? {
+        if !insolvent
+            && self
+                .health_of(acct, &p)?
+                .is_restored(self.params.auction.buffer_fraction)?
+        {
             return self.finish(now, account, Stage::Restored);
         }
         Ok(())
     }
 
-    fn on_sealed_bid(&mut self, now: Timestamp, account: &AccountId, bidder: &str, price_fraction: f64) -> Result<(), LiquidationError> {
+    fn on_sealed_bid(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        bidder: &str,
+        price_fraction: f64,
+    ) -> Result<(), LiquidationError> {
         let Some((_, b, view)) = self.bid_guards(now, account, bidder)? else {
             return Ok(());
         };
         if !view.sealed {
-            return self.refuse_bid(now, account, bidder, "this auction is not sealed-bid".into());
+            return self.refuse_bid(
+                now,
+                account,
+                bidder,
+                "this auction is not sealed-bid".into(),
+            );
         }
-        if !(price_fraction >= 0.0 && price_fraction <= 1.0) {
-            return self.refuse_bid(now, account, bidder, format!("price_fraction must be in [0, 1], got {price_fraction}"));
+        if !(0.0..=1.0).contains(&price_fraction) {
+            return self.refuse_bid(
+                now,
+                account,
+                bidder,
+                format!("price_fraction must be in [0, 1], got {price_fraction}"),
+            );
         }
         if price_fraction > b.max_price_fraction {
             return self.refuse_bid(
                 now,
                 account,
                 bidder,
-                format!("bid {price_fraction} above the bidder's limit {}", b.max_price_fraction),
+                format!(
+                    "bid {price_fraction} above the bidder's limit {}",
+                    b.max_price_fraction
+                ),
             );
         }
         if let Some(case) = self.cases.get_mut(account) {
@@ -1879,7 +2148,10 @@ impl Engine {
             Some(account),
             RecordKind::SealedBidAccepted,
             "sealed bid accepted",
-            vec![("bidder", bidder.to_string()), ("price_fraction", format!("{price_fraction}"))],
+            vec![
+                ("bidder", bidder.to_string()),
+                ("price_fraction", format!("{price_fraction}")),
+            ],
             None,
         )
     }
@@ -1896,8 +2168,20 @@ impl Engine {
         Ok(())
     }
 
-    fn end_auction(&mut self, now: Timestamp, account: &AccountId, view: AuctionView) -> Result<(), LiquidationError> {
-        self.record(now, Some(account), RecordKind::AuctionEnded, "the auction's time is up", vec![], None)?;
+    fn end_auction(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        view: AuctionView,
+    ) -> Result<(), LiquidationError> {
+        self.record(
+            now,
+            Some(account),
+            RecordKind::AuctionEnded,
+            "the auction's time is up",
+            vec![],
+            None,
+        )?;
         if let Some(case) = self.cases.get_mut(account) {
             case.stage = Stage::Frozen;
         }
@@ -1931,7 +2215,12 @@ impl Engine {
                 // Nothing partial can help any more: the fund takes everything.
                 return self.insolvent_remainder(now, account, acct);
             }
-            let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied() else {
+            let Some(holding) = p
+                .positions
+                .iter()
+                .find(|x| x.instrument == instrument)
+                .copied()
+            else {
                 continue;
             };
             let x = self.size_fraction(acct, &p, &holding, 1.0, pricing)?;
@@ -1975,7 +2264,12 @@ impl Engine {
         self.finish(now, account, Stage::Closed)
     }
 
-    fn resolve_sealed(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<(), LiquidationError> {
+    fn resolve_sealed(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+    ) -> Result<(), LiquidationError> {
         let pricing = match self.params.auction_kind {
             AuctionKind::Sealed { pricing, .. } => pricing,
             AuctionKind::Dutch => SealedPricing::FirstPrice,
@@ -2032,7 +2326,12 @@ impl Engine {
 
     /// Tier 3: positions sold into the order book, best first, within the slippage cap and the
     /// per-underlying notional cap. True when restored.
-    fn tier3(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<bool, LiquidationError> {
+    fn tier3(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+    ) -> Result<bool, LiquidationError> {
         let bf = self.params.auction.buffer_fraction;
         let p = self.portfolio_of(acct);
         let order = self.rank(acct, &p, Pricing::Market, false)?;
@@ -2045,7 +2344,12 @@ impl Engine {
             if health.equity.is_negative() {
                 return Ok(false);
             }
-            let Some(holding) = p.positions.iter().find(|x| x.instrument == instrument).copied() else {
+            let Some(holding) = p
+                .positions
+                .iter()
+                .find(|x| x.instrument == instrument)
+                .copied()
+            else {
                 continue;
             };
             let underlying = self.risk.meta[instrument].underlying.clone();
@@ -2062,7 +2366,11 @@ impl Engine {
                 let used: f64 = window.iter().map(|(_, a)| a.to_f64()).sum();
                 room = room.min((cap.max_notional.to_f64() - used).max(0.0));
             }
-            let x_max = if full > 0.0 { (room / full).min(1.0) } else { 1.0 };
+            let x_max = if full > 0.0 {
+                (room / full).min(1.0)
+            } else {
+                1.0
+            };
             if x_max <= 0.0 {
                 continue;
             }
@@ -2083,7 +2391,16 @@ impl Engine {
                 100.0 * self.params.average_slippage(n.to_f64()),
                 100.0 * self.params.max_slippage
             );
-            self.execute_take(now, account, acct, self.external, &take, Pricing::Market, RecordKind::MarketSale, &reason)?;
+            self.execute_take(
+                now,
+                account,
+                acct,
+                self.external,
+                &take,
+                Pricing::Market,
+                RecordKind::MarketSale,
+                &reason,
+            )?;
         }
         let p = self.portfolio_of(acct);
         self.health_of(acct, &p)?.is_restored(bf)
@@ -2091,7 +2408,12 @@ impl Engine {
 
     /// The insurance fund takes every position and all collateral of an account that no tier
     /// could restore; the loss (negative equity) goes down the waterfall.
-    fn insolvent_remainder(&mut self, now: Timestamp, account: &AccountId, acct: HolderId) -> Result<(), LiquidationError> {
+    fn insolvent_remainder(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+    ) -> Result<(), LiquidationError> {
         let p = self.portfolio_of(acct);
         let health = self.health_of(acct, &p)?;
         let mut legs = Vec::new();
@@ -2127,7 +2449,12 @@ impl Engine {
 
     /// Ends a case: socialises any recorded loss, pays the credit providers' premium, logs the
     /// outcome and unfreezes the account.
-    fn finish(&mut self, now: Timestamp, account: &AccountId, stage: Stage) -> Result<(), LiquidationError> {
+    fn finish(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        stage: Stage,
+    ) -> Result<(), LiquidationError> {
         self.socialise(now, account)?;
         self.pay_premium(now, account)?;
         let acct = self.holder_of_account(account)?;
@@ -2138,7 +2465,10 @@ impl Engine {
         }
         let (kind, reason) = match stage {
             Stage::Closed => (RecordKind::Closed, "no position left; unfrozen"),
-            _ => (RecordKind::Restored, "equity back at the buffer margin; unfrozen"),
+            _ => (
+                RecordKind::Restored,
+                "equity back at the buffer margin; unfrozen",
+            ),
         };
         self.record(
             now,
@@ -2237,14 +2567,21 @@ impl Engine {
         // The premium is a payout: rounds down.
         let premium = min_amount(
             fees.checked_mul(
-                amt(self.params.credit_premium_rate, Rounding::Down, "premium rate")?,
+                amt(
+                    self.params.credit_premium_rate,
+                    Rounding::Down,
+                    "premium rate",
+                )?,
                 Rounding::Down,
             )
             .map_err(arith("premium"))?,
             self.ledger.balance(self.fees, self.settle_unit),
         );
-        let holders: Vec<(String, HolderId)> =
-            self.providers.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let holders: Vec<(String, HolderId)> = self
+            .providers
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         let weights: Vec<Amount> = holders
             .iter()
             .map(|(_, h)| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
@@ -2284,4 +2621,33 @@ pub fn replay(like: &Ledger, log: &[Record]) -> Result<Ledger, LiquidationError>
         }
     }
     Ok(ledger)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(raw: i128) -> Amount {
+        Amount::from_raw(raw)
+    }
+
+    #[test]
+    fn pro_rata_splits_exactly_within_caps() {
+        // 10 nano-units over weights 1:1:1 — 3 each, the last one to the first.
+        let s = pro_rata(a(10), &[a(5), a(5), a(5)], &[a(5), a(5), a(5)]).unwrap();
+        assert_eq!(s, vec![a(4), a(3), a(3)]);
+        // More than the caps hold: each gives its cap.
+        let s = pro_rata(a(100), &[a(1), a(2)], &[a(1), a(2)]).unwrap();
+        assert_eq!(s, vec![a(1), a(2)]);
+        // Zero weights: nothing.
+        let s = pro_rata(a(7), &[a(0), a(0)], &[a(9), a(9)]).unwrap();
+        assert_eq!(s, vec![a(0), a(0)]);
+        for total in [1i128, 7, 999, 1_000_000_007] {
+            let w = [a(3), a(1_000), a(17), a(0), a(250_000)];
+            let s = pro_rata(a(total), &w, &w).unwrap();
+            let sum: i128 = s.iter().map(|x| x.raw()).sum();
+            assert_eq!(sum, total.min(w.iter().map(|x| x.raw()).sum()));
+            assert!(s.iter().zip(&w).all(|(x, c)| x <= c));
+        }
+    }
 }

@@ -24,6 +24,9 @@
 //!   round up, equity and receipts down, fees up, payouts by the fund down.
 //! - A bidder never pays more than its price limit; a bidder never takes an account of its own
 //!   owner; a taker (backstop or bidder) meets its own initial margin after taking.
+//! - A frozen account (under liquidation) withdraws nothing and takes no risk-increasing order.
+//! - Every liquidation ends restored (equity ≥ maintenance · (1 + buffer), the buffer margin of
+//!   formats.md) or closed (no position left).
 //! - Every loop is bounded by a named constant ([`params`]).
 //!
 //! Architecture invariant: no I/O, no clock, no global state. Margins come from `ale-risk`
@@ -38,11 +41,9 @@ pub mod params;
 pub mod valuation;
 
 pub use auction::{quote, AuctionParams, Phase, Quote, QuoteInput};
-pub use engine::{
-    replay, AuctionView, Bidder, CaseView, Engine, Event, Record, RecordKind, Stage,
-};
+pub use engine::{replay, AuctionView, Bidder, CaseView, Engine, Event, Record, RecordKind, Stage};
 pub use error::{LedgerError, LiquidationError};
-pub use ledger::{Applied, Holder, HolderId, Leg, Ledger, Op, OpId, Unit, UnitId};
+pub use ledger::{Applied, Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 pub use params::{
     AuctionKind, DepthLevel, DepthModel, LiquidationParams, LossMode, NotionalCap, SealedPricing,
 };

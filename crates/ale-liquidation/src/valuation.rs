@@ -79,7 +79,11 @@ impl Portfolio {
         qty: Amount,
         cost: Amount,
     ) -> Result<(), LiquidationError> {
-        match self.positions.iter_mut().find(|h| h.instrument == instrument) {
+        match self
+            .positions
+            .iter_mut()
+            .find(|h| h.instrument == instrument)
+        {
             Some(h) => {
                 h.qty = h.qty.checked_add(qty).map_err(arith("portfolio qty"))?;
                 h.cost = h.cost.checked_add(cost).map_err(arith("portfolio cost"))?;
@@ -148,9 +152,7 @@ impl Health {
             .maintenance
             .checked_mul(bf, Rounding::Up)
             .map_err(arith("buffer"))?;
-        self.maintenance
-            .checked_add(extra)
-            .map_err(arith("buffer"))
+        self.maintenance.checked_add(extra).map_err(arith("buffer"))
     }
 
     /// Equity ≥ initial margin.
@@ -181,6 +183,17 @@ pub(crate) struct Margining {
     listing: Account,
     dirty: bool,
     scratch: ale_risk::policy::Scratch,
+    eval: BookAccount,
+    rows: Vec<(UnderlyingIx, BookPosition)>,
+}
+
+fn empty_book_account() -> BookAccount {
+    BookAccount {
+        id: AccountId::new("~eval").unwrap_or_else(|_| unreachable!("valid constant")),
+        positions: Vec::new(),
+        spans: Vec::new(),
+        collateral: Vec::new(),
+    }
 }
 
 impl Margining {
@@ -195,6 +208,8 @@ impl Margining {
             listing,
             dirty: true,
             scratch: ale_risk::policy::Scratch::default(),
+            eval: empty_book_account(),
+            rows: Vec::new(),
         }
     }
 
@@ -220,13 +235,13 @@ impl Margining {
             size: 1.0,
             entry_price: None,
         });
-        let book_ix = self
-            .risk
-            .upsert_account(&self.listing)
-            .map_err(|e| LiquidationError::Risk {
-                holder: instrument.to_string(),
-                reason: e.to_string(),
-            })?;
+        let book_ix =
+            self.risk
+                .upsert_account(&self.listing)
+                .map_err(|e| LiquidationError::Risk {
+                    holder: instrument.to_string(),
+                    reason: e.to_string(),
+                })?;
         let book = self.risk.book();
         let account = book.account(book_ix);
         // The listing account holds every instrument once: find this one's row.
@@ -288,57 +303,50 @@ impl Margining {
         Ok(())
     }
 
-    /// The margin of `portfolio` held by `name`.
+    /// The margin of `portfolio`; `name` names the holder in an error (called only then).
     pub fn margin(
         &mut self,
-        name: &str,
+        name: &dyn Fn() -> String,
         portfolio: &Portfolio,
     ) -> Result<AccountMargin, LiquidationError> {
         self.ensure_tables()?;
-        let risk_err = |reason: String| LiquidationError::Risk {
-            holder: name.to_string(),
-            reason,
-        };
-        let id = AccountId::new(name).map_err(risk_err)?;
-        let mut rows: Vec<(UnderlyingIx, BookPosition)> = portfolio
-            .positions
-            .iter()
-            .filter(|h| !h.qty.is_zero())
-            .map(|h| {
-                let m = &self.meta[h.instrument];
-                let size = h.qty.to_f64();
-                (
-                    m.u,
-                    BookPosition {
-                        row: m.row,
-                        size,
-                        entry_price: m.pnl_style.then(|| h.cost.to_f64() / size),
-                    },
-                )
-            })
-            .collect();
-        rows.sort_by_key(|(u, p)| (*u, p.row));
-        let mut spans: Vec<Span> = Vec::new();
-        for (i, (u, _)) in rows.iter().enumerate() {
-            match spans.last_mut() {
+        // The evaluation account is reused: its buffers are refilled, not reallocated.
+        let mut account = std::mem::replace(&mut self.eval, empty_book_account());
+        account.positions.clear();
+        account.spans.clear();
+        account.collateral.clear();
+        self.rows.clear();
+        for h in portfolio.positions.iter().filter(|h| !h.qty.is_zero()) {
+            let m = &self.meta[h.instrument];
+            let size = h.qty.to_f64();
+            self.rows.push((
+                m.u,
+                BookPosition {
+                    row: m.row,
+                    size,
+                    entry_price: m.pnl_style.then(|| h.cost.to_f64() / size),
+                },
+            ));
+        }
+        self.rows.sort_by_key(|(u, p)| (*u, p.row));
+        for (i, (u, p)) in self.rows.iter().enumerate() {
+            match account.spans.last_mut() {
                 Some(span) if span.underlying == *u => span.end = i as u32 + 1,
-                _ => spans.push(Span {
+                _ => account.spans.push(Span {
                     underlying: *u,
                     start: i as u32,
                     end: i as u32 + 1,
                 }),
             }
+            account.positions.push(*p);
         }
-        let account = BookAccount {
-            id,
-            positions: rows.into_iter().map(|(_, p)| p).collect(),
-            spans,
-            collateral: portfolio.cash.clone(),
-        };
-        let mut margin = self
-            .risk
-            .margin_with_tables(&account, &mut self.scratch)
-            .map_err(|e| risk_err(e.to_string()))?;
+        account.collateral.extend(portfolio.cash.iter().cloned());
+        let result = self.risk.margin_with_tables(&account, &mut self.scratch);
+        self.eval = account;
+        let mut margin = result.map_err(|e| LiquidationError::Risk {
+            holder: name(),
+            reason: e.to_string(),
+        })?;
         // A future held with quantity 0 but a leftover cost basis (rounding dust) is worth −cost.
         for h in &portfolio.positions {
             if h.qty.is_zero() && !h.cost.is_zero() {
@@ -348,8 +356,12 @@ impl Margining {
         Ok(margin)
     }
 
-    /// Health of `portfolio` held by `name`.
-    pub fn health(&mut self, name: &str, portfolio: &Portfolio) -> Result<Health, LiquidationError> {
+    /// Health of `portfolio`; `name` names the holder in an error.
+    pub fn health(
+        &mut self,
+        name: &dyn Fn() -> String,
+        portfolio: &Portfolio,
+    ) -> Result<Health, LiquidationError> {
         Health::from_margin(&self.margin(name, portfolio)?)
     }
 

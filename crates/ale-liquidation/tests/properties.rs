@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ale_core::{Account, Amount, Asset, Instrument, Position};
 use ale_liquidation::{
-    driver, Applied, AuctionKind, DepthLevel, DepthModel, Holder, Leg, Ledger, LiquidationParams,
+    driver, Applied, AuctionKind, DepthLevel, DepthModel, Holder, Ledger, Leg, LiquidationParams,
     LossMode, NotionalCap, Op, OpId, RecordKind, SealedPricing, Stage, Unit,
 };
 use common::*;
@@ -73,28 +73,52 @@ fn trader_spec() -> impl Strategy<Value = TraderSpec> {
 }
 
 fn bidder_spec() -> impl Strategy<Value = BidderSpec> {
-    (0.2f64..0.96, 0.0f64..1.0, 0.05f64..1.0, 0u64..20_000, prop::bool::weighted(0.2)).prop_map(
-        |(limit, premium, share, cash, owner_is_trader)| BidderSpec {
-            limit,
-            premium,
-            share,
-            cash,
-            owner_is_trader,
-        },
+    (
+        0.2f64..0.96,
+        0.0f64..1.0,
+        0.05f64..1.0,
+        0u64..20_000,
+        prop::bool::weighted(0.2),
     )
+        .prop_map(
+            |(limit, premium, share, cash, owner_is_trader)| BidderSpec {
+                limit,
+                premium,
+                share,
+                cash,
+                owner_is_trader,
+            },
+        )
 }
 
 fn world() -> impl Strategy<Value = World> {
     (
         prop::collection::vec(trader_spec(), 1..4),
         prop::collection::vec(bidder_spec(), 0..4),
-        (prop_oneof![0u64..100, 0u64..50_000], prop::option::weighted(0.8, 0u64..500), prop::option::of(0u64..5_000)),
+        (
+            prop_oneof![0u64..100, 0u64..50_000],
+            prop::option::weighted(0.8, 0u64..500),
+            prop::option::of(0u64..5_000),
+        ),
         prop::collection::vec(0u64..100, 0..3),
-        (any::<bool>(), 0u8..3, any::<bool>(), any::<bool>(), prop::option::of(100u64..3_000)),
+        (
+            any::<bool>(),
+            0u8..3,
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(100u64..3_000),
+        ),
         0.8f64..1.25,
     )
         .prop_map(
-            |(traders, bidders, (fund_cash, fund_capacity, pool_cash), providers, (policy_ramm, auction, adl, levels, cap), spot_shock)| World {
+            |(
+                traders,
+                bidders,
+                (fund_cash, fund_capacity, pool_cash),
+                providers,
+                (policy_ramm, auction, adl, levels, cap),
+                spot_shock,
+            )| World {
                 traders,
                 bidders,
                 fund_cash,
@@ -115,38 +139,81 @@ fn build(w: &World) -> ale_liquidation::Engine {
     let params = LiquidationParams {
         auction_kind: match w.auction {
             0 => AuctionKind::Dutch,
-            1 => AuctionKind::Sealed { window_s: 30.0, pricing: SealedPricing::FirstPrice },
-            _ => AuctionKind::Sealed { window_s: 30.0, pricing: SealedPricing::SecondPrice },
+            1 => AuctionKind::Sealed {
+                window_s: 30.0,
+                pricing: SealedPricing::FirstPrice,
+            },
+            _ => AuctionKind::Sealed {
+                window_s: 30.0,
+                pricing: SealedPricing::SecondPrice,
+            },
         },
-        loss_mode: if w.adl { LossMode::AutoDeleverage } else { LossMode::SocialisedProRata },
+        loss_mode: if w.adl {
+            LossMode::AutoDeleverage
+        } else {
+            LossMode::SocialisedProRata
+        },
         depth: if w.levels {
             DepthModel::Levels(vec![
-                DepthLevel { slippage: 0.002, notional: 200.0 },
-                DepthLevel { slippage: 0.03, notional: 500.0 },
-                DepthLevel { slippage: 0.1, notional: 1e6 },
+                DepthLevel {
+                    slippage: 0.002,
+                    notional: 200.0,
+                },
+                DepthLevel {
+                    slippage: 0.03,
+                    notional: 500.0,
+                },
+                DepthLevel {
+                    slippage: 0.1,
+                    notional: 1e6,
+                },
             ])
         } else {
-            DepthModel::Linear { half_spread: 0.001, impact_per_notional: 2e-5 }
+            DepthModel::Linear {
+                half_spread: 0.001,
+                impact_per_notional: 2e-5,
+            }
         },
-        notional_cap: w.cap.map(|c| NotionalCap { window_s: 600, max_notional: Amount::from_units(c as i64) }),
+        notional_cap: w.cap.map(|c| NotionalCap {
+            window_s: 600,
+            max_notional: Amount::from_units(c as i64),
+        }),
         ..LiquidationParams::default()
     };
     let mut e = engine(if w.policy_ramm { "ramm" } else { "static" }, params);
     for (i, t) in w.traders.iter().enumerate() {
         let mut a = Account::new(id(&format!("t{i}")));
-        a.add_collateral(usdc(), Amount::from_raw(i128::from(t.cash_milli) * 1_000_000)).unwrap();
+        a.add_collateral(
+            usdc(),
+            Amount::from_raw(i128::from(t.cash_milli) * 1_000_000),
+        )
+        .unwrap();
         if t.btc_milli > 0 {
-            a.add_collateral(Asset::new("BTC").unwrap(), Amount::from_raw(i128::from(t.btc_milli) * 1_000_000))
-                .unwrap();
+            a.add_collateral(
+                Asset::new("BTC").unwrap(),
+                Amount::from_raw(i128::from(t.btc_milli) * 1_000_000),
+            )
+            .unwrap();
         }
         for (k, size_deci, entry) in &t.positions {
             if *size_deci == 0 {
                 continue;
             }
             let instrument = Instrument::parse(INSTRUMENTS[*k]).unwrap();
-            let scale = if INSTRUMENTS[*k].starts_with("ETH") { 10.0 } else { 1.0 };
-            let spot = if INSTRUMENTS[*k].starts_with("ETH") { 10.0 } else { 100.0 };
-            let delta_one = matches!(instrument, Instrument::Perpetual { .. } | Instrument::Future { .. });
+            let scale = if INSTRUMENTS[*k].starts_with("ETH") {
+                10.0
+            } else {
+                1.0
+            };
+            let spot = if INSTRUMENTS[*k].starts_with("ETH") {
+                10.0
+            } else {
+                100.0
+            };
+            let delta_one = matches!(
+                instrument,
+                Instrument::Perpetual { .. } | Instrument::Future { .. }
+            );
             a.add_position(Position {
                 instrument,
                 size: f64::from(*size_deci) / 10.0 * scale,
@@ -157,7 +224,8 @@ fn build(w: &World) -> ale_liquidation::Engine {
         e.register_trader(&a, &format!("owner{i}"), t0()).unwrap();
     }
     // A bystander with cash and no position: the socialised loss has someone to fall on.
-    e.register_trader(&account("bystander", "5000", &[]), "bystander", t0()).unwrap();
+    e.register_trader(&account("bystander", "5000", &[]), "bystander", t0())
+        .unwrap();
     e.fund_insurance(
         &account("fund", &w.fund_cash.to_string(), &[]),
         w.fund_capacity.map(|c| Amount::from_units(c as i64)),
@@ -165,13 +233,19 @@ fn build(w: &World) -> ale_liquidation::Engine {
     )
     .unwrap();
     if let Some(c) = w.pool_cash {
-        e.register_pool("pool", &account("pool", &c.to_string(), &[]), None, t0()).unwrap();
+        e.register_pool("pool", &account("pool", &c.to_string(), &[]), None, t0())
+            .unwrap();
     }
     for (i, c) in w.providers.iter().enumerate() {
-        e.register_credit_provider(&format!("cp{i}"), Amount::from_units(*c as i64), t0()).unwrap();
+        e.register_credit_provider(&format!("cp{i}"), Amount::from_units(*c as i64), t0())
+            .unwrap();
     }
     for (i, b) in w.bidders.iter().enumerate() {
-        let owner = if b.owner_is_trader { "owner0".to_string() } else { format!("lp{i}") };
+        let owner = if b.owner_is_trader {
+            "owner0".to_string()
+        } else {
+            format!("lp{i}")
+        };
         e.register_bidder(
             bidder(&format!("lp{i}"), &owner, b.limit, b.premium, b.share),
             &account(&format!("lp{i}"), &b.cash.to_string(), &[]),
@@ -183,7 +257,7 @@ fn build(w: &World) -> ale_liquidation::Engine {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn liquidations_conserve_value_and_end_restored_or_closed(w in world()) {
@@ -201,19 +275,26 @@ proptest! {
             }
         }
         prop_assert_eq!(again.snapshot(), before);
-        // Every flagged account ends restored to the buffer margin, or closed (no position).
+        // Every flagged account ends restored to the buffer margin, or closed (no position):
+        // checked on the record written when its liquidation finished (a later socialised-loss
+        // charge may lower a restored account again; that is the loss falling on it, not a
+        // liquidation left half done).
         for account in &ids {
             if let Some(case) = e.case(account) {
                 let holder = Holder::Trader(account.clone());
-                match case.stage {
-                    Stage::Restored => {
-                        let h = e.health(&holder).unwrap();
-                        prop_assert!(h.is_restored(0.15).unwrap(), "{account}: {h:?}");
-                    }
-                    Stage::Closed => prop_assert!(e.portfolio(&holder).is_flat(), "{account}"),
-                    other => prop_assert!(false, "{account} left in {other:?}"),
+                prop_assert!(matches!(case.stage, Stage::Restored | Stage::Closed), "{account} left in {:?}", case.stage);
+                if case.stage == Stage::Closed {
+                    prop_assert!(e.portfolio(&holder).is_flat(), "{account}");
                 }
             }
+        }
+        for r in e.log().iter().filter(|r| r.kind == RecordKind::Restored) {
+            let get = |k: &str| Amount::parse_decimal(&r.details.iter().find(|(x, _)| *x == k).unwrap().1).unwrap();
+            let (equity, maintenance) = (get("equity"), get("maintenance_margin"));
+            let target = maintenance
+                .checked_add(maintenance.checked_mul(Amount::parse_decimal("0.15").unwrap(), ale_core::Rounding::Up).unwrap())
+                .unwrap();
+            prop_assert!(equity >= target, "{:?}: equity {equity} < buffer target {target}", r.account);
         }
         // No bidder pays more than its limit.
         for r in e.log().iter().filter(|r| r.kind == RecordKind::AuctionFill) {
@@ -239,7 +320,12 @@ proptest! {
 }
 
 /// A naive model of the ledger: a map of balances; an operation applies whole or not at all.
-fn model_apply(model: &mut BTreeMap<(u32, u32), i128>, may_owe: &[bool], op: &Op, seen: &mut BTreeMap<u64, Vec<Leg>>) -> bool {
+fn model_apply(
+    model: &mut BTreeMap<(u32, u32), i128>,
+    may_owe: &[bool],
+    op: &Op,
+    seen: &mut BTreeMap<u64, Vec<Leg>>,
+) -> bool {
     if let Some(legs) = seen.get(&op.id.0) {
         return *legs == op.legs;
     }
@@ -294,7 +380,7 @@ proptest! {
             if got.is_err() || got == Ok(Applied::Duplicate) {
                 prop_assert_eq!(ledger.snapshot(), snapshot, "a refused or repeated op changed the ledger");
             }
-            ledger.check_balanced().unwrap();
+            ledger.audit().unwrap();
             for (&(hh, uu), v) in &model {
                 prop_assert_eq!(ledger.balance(h[hh as usize], u[uu as usize]).raw(), *v);
             }
@@ -323,22 +409,45 @@ fn random_worlds_exercise_every_tier() {
         for r in e.log() {
             *seen.entry(r.kind.name()).or_default() += 1;
             if r.kind == RecordKind::Waterfall {
-                let step = r.details.iter().find(|(k, _)| *k == "step").unwrap().1.clone();
-                *seen.entry(match step.as_str() {
-                    "account_cash" => "step:account_cash",
-                    "account_collateral" => "step:account_collateral",
-                    "insurance_fund" => "step:insurance_fund",
-                    "backstop_credit" => "step:backstop_credit",
-                    _ => "step:socialised_loss",
-                }).or_default() += 1;
+                let step = r
+                    .details
+                    .iter()
+                    .find(|(k, _)| *k == "step")
+                    .unwrap()
+                    .1
+                    .clone();
+                *seen
+                    .entry(match step.as_str() {
+                        "account_cash" => "step:account_cash",
+                        "account_collateral" => "step:account_collateral",
+                        "insurance_fund" => "step:insurance_fund",
+                        "backstop_credit" => "step:backstop_credit",
+                        _ => "step:socialised_loss",
+                    })
+                    .or_default() += 1;
             }
         }
     }
     for kind in [
-        "flagged", "backstop_take", "auction_fill", "bid_refused", "sealed_bid_accepted",
-        "market_sale", "fund_take", "restored", "closed", "socialised_charge", "premium",
-        "step:account_cash", "step:insurance_fund", "step:backstop_credit", "step:socialised_loss",
+        "flagged",
+        "backstop_take",
+        "auction_fill",
+        "bid_refused",
+        "sealed_bid_accepted",
+        "market_sale",
+        "fund_take",
+        "restored",
+        "closed",
+        "socialised_charge",
+        "premium",
+        "step:account_cash",
+        "step:insurance_fund",
+        "step:backstop_credit",
+        "step:socialised_loss",
     ] {
-        assert!(seen.get(kind).copied().unwrap_or(0) > 0, "no '{kind}' in {seen:?}");
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) > 0,
+            "no '{kind}' in {seen:?}"
+        );
     }
 }

@@ -64,7 +64,8 @@ pub enum CommitError {
     NoLeaf(String),
 }
 
-/// `x` at scale 10^18, rounded to nearest.
+/// `x` at scale 10^18: the shortest decimal that reads back as `x` (what a person wrote:
+/// 0.48, not 0.479999999999999982), rounded half away from zero at the 18th decimal.
 pub fn to_fixed(field: &str, x: f64) -> Result<i128, CommitError> {
     if !(x.is_finite() && x.abs() <= MAX_ABS_VALUE) {
         return Err(CommitError::Invalid {
@@ -72,7 +73,22 @@ pub fn to_fixed(field: &str, x: f64) -> Result<i128, CommitError> {
             reason: format!("must be finite with |x| <= 1e20, got {x}"),
         });
     }
-    Ok((x * SCALE).round() as i128)
+    // `Display` of an f64 is the shortest round-trip decimal, without an exponent.
+    let text = format!("{}", x.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let digit = |c: u8| i128::from(c - b'0');
+    let mut v: i128 = 0;
+    for c in int.bytes() {
+        v = v * 10 + digit(c);
+    }
+    let fb = frac.as_bytes();
+    for i in 0..18 {
+        v = v * 10 + fb.get(i).map_or(0, |c| digit(*c));
+    }
+    if fb.get(18).is_some_and(|c| *c >= b'5') {
+        v += 1;
+    }
+    Ok(if x < 0.0 { -v } else { v })
 }
 
 /// An asset name as 16 zero-padded bytes.
@@ -234,18 +250,25 @@ impl MarketTree {
             for (e, f) in fwd {
                 out.push((
                     LeafKey::Forward(name.clone(), e),
-                    record(tag::FORWARD, 0, 0, a, e, [to_fixed(&format!("{name}.forward"), f)?, 0, 0, 0, 0, 0]),
+                    record(
+                        tag::FORWARD,
+                        0,
+                        0,
+                        a,
+                        e,
+                        [to_fixed(&format!("{name}.forward"), f)?, 0, 0, 0, 0, 0],
+                    ),
                 ));
             }
             for (i, s) in slices.iter().enumerate() {
                 let p = match s.smile() {
                     Smile::Svi(p) => *p,
-                    Smile::Marks(_) => {
-                        return Err(CommitError::Unsupported {
-                            field: format!("{name}.surface"),
-                            reason: "mark smiles are not committed in format v1 (SVI and flat surfaces are)".into(),
-                        })
-                    }
+                    Smile::Marks(_) => return Err(CommitError::Unsupported {
+                        field: format!("{name}.surface"),
+                        reason:
+                            "mark smiles are not committed in format v1 (SVI and flat surfaces are)"
+                                .into(),
+                    }),
                 };
                 let f = |k: &str, x: f64| to_fixed(&format!("{name}.surface[{i}].{k}"), x);
                 out.push((
@@ -291,7 +314,11 @@ impl MarketTree {
             ));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        let index = out.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+        let index = out
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
         let records: Vec<[u8; RECORD_BYTES]> = out.into_iter().map(|(_, r)| r).collect();
         let leaves: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
         Ok(MarketTree {
@@ -363,17 +390,21 @@ pub fn encode_account(account: &Account) -> Result<Vec<u8>, CommitError> {
             "at most 16 collateral balances and 32 positions in a certificate",
         ));
     }
-    let mut out = Vec::with_capacity(3 + id.len() + 32 * account.collateral.len() + 72 * account.positions.len());
+    let mut out = Vec::with_capacity(
+        3 + id.len() + 32 * account.collateral.len() + 72 * account.positions.len(),
+    );
     out.push(id.len() as u8);
     out.extend_from_slice(id);
     out.push(account.collateral.len() as u8);
     for (asset, amount) in &account.collateral {
         out.extend_from_slice(&asset_bytes(asset));
         // Amount: i128 at 1e9 → 1e18 exactly.
-        let v = amount
-            .raw()
-            .checked_mul(1_000_000_000)
-            .ok_or_else(|| bad(format!("{}.collateral.{asset}", account.id), "amount too large"))?;
+        let v = amount.raw().checked_mul(1_000_000_000).ok_or_else(|| {
+            bad(
+                format!("{}.collateral.{asset}", account.id),
+                "amount too large",
+            )
+        })?;
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.push(account.positions.len() as u8);
@@ -390,11 +421,15 @@ pub fn encode_account(account: &Account) -> Result<Vec<u8>, CommitError> {
                 ..
             } => {
                 let s = (strike.value() * STRIKE_SCALE).round();
-                if !(s >= 1.0 && s < 9.0e18) {
+                if !(1.0..9.0e18).contains(&s) {
                     return Err(bad(field, "strike out of range"));
                 }
                 (
-                    if *ok == OptionKind::Call { kind::CALL } else { kind::PUT },
+                    if *ok == OptionKind::Call {
+                        kind::CALL
+                    } else {
+                        kind::PUT
+                    },
                     expiry.instant().unix_seconds(),
                     s as i64,
                 )
@@ -465,5 +500,29 @@ impl AccountStateTree {
     /// The proof of one account leaf.
     pub fn proof(&self, index: usize) -> Vec<[u8; 32]> {
         self.tree.proof(&[index])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_point_reads_the_decimal_a_person_wrote() {
+        assert_eq!(
+            to_fixed("x", 95000.0),
+            Ok(95_000 * 1_000_000_000_000_000_000)
+        );
+        assert_eq!(to_fixed("x", 0.48), Ok(480_000_000_000_000_000));
+        assert_eq!(to_fixed("x", -2.33), Ok(-2_330_000_000_000_000_000));
+        assert_eq!(to_fixed("x", 1e-18), Ok(1));
+        assert_eq!(to_fixed("x", 4e-19), Ok(0));
+        assert_eq!(to_fixed("x", 6e-19), Ok(1));
+        assert_eq!(
+            to_fixed("x", 1e20),
+            Ok(100_000_000_000_000_000_000 * 1_000_000_000_000_000_000)
+        );
+        assert!(to_fixed("x", f64::NAN).is_err());
+        assert!(to_fixed("x", 2e20).is_err());
     }
 }

@@ -146,7 +146,10 @@ mod tests {
         let r = SignedRoot::new(MARKET_DOMAIN, [7; 32], 100, 1, 8, None)
             .sign(&[(0, &keys[0]), (2, &keys[2])]);
         assert_eq!(r.check(&vks, 2), Ok(()));
-        assert_eq!(r.check(&vks, 3), Err(QuorumError::Short { have: 2, need: 3 }));
+        assert_eq!(
+            r.check(&vks, 3),
+            Err(QuorumError::Short { have: 2, need: 3 })
+        );
         let mut forged = r.clone();
         forged.root[0] ^= 1;
         assert_eq!(forged.check(&vks, 2), Err(QuorumError::BadSignature(0)));

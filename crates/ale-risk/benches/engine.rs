@@ -33,7 +33,8 @@ fn build_engine(venue: &Venue) -> RiskEngine<Ramm> {
         book.list(i);
     }
     for a in &venue.accounts {
-        book.upsert_account(a).expect("synthetic accounts are valid");
+        book.upsert_account(a)
+            .expect("synthetic accounts are valid");
     }
     let mut engine = RiskEngine::new(Ramm::default(), venue.market.clone(), book);
     engine.remargin_all();
@@ -93,7 +94,9 @@ fn venue(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    g.bench_function("tables_build", |b| b.iter(|| black_box(build_tables(&engine))));
+    g.bench_function("tables_build", |b| {
+        b.iter(|| black_box(build_tables(&engine)))
+    });
     g.bench_function("tables_build_1_thread", |b| {
         b.iter(|| one_thread.install(|| black_box(build_tables(&engine))))
     });
@@ -128,7 +131,11 @@ fn venue(c: &mut Criterion) {
     g.bench_function("update_underlying_btc_1pct", |b| {
         b.iter(|| {
             flip ^= 1;
-            black_box(engine.update_underlying(moved[flip].clone()).expect("valid"))
+            black_box(
+                engine
+                    .update_underlying(moved[flip].clone())
+                    .expect("valid"),
+            )
         })
     });
     engine.remargin_all();

@@ -63,7 +63,9 @@ fn venue(c: &mut Criterion) {
         seed: 7,
         ..TailParams::default()
     };
-    let rows: usize = (0..book.underlyings().len()).map(|u| book.row_count(u)).sum();
+    let rows: usize = (0..book.underlyings().len())
+        .map(|u| book.row_count(u))
+        .sum();
     eprintln!(
         "venue: {} accounts, {} positions, {rows} instruments",
         book.accounts().len(),

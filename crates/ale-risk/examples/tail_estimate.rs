@@ -11,16 +11,14 @@ use ale_risk::tail::history::{
     daily_file_name, date_of, day_number, default_window, estimate, parse_daily_csv, History,
     DVOL_FILE,
 };
+use ale_risk::tail::Method;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args
         .iter()
         .enumerate()
-        .find(|(i, a)| {
-            !a.starts_with("--")
-                && (*i == 0 || !args[i - 1].starts_with("--"))
-        })
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
         .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -45,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = dir.join(DVOL_FILE);
     let text = std::fs::read_to_string(&file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    history.dvol = Some(parse_daily_csv(&text, "dvol_close", &file.display().to_string())?);
+    history.dvol = Some(parse_daily_csv(
+        &text,
+        "dvol_close",
+        &file.display().to_string(),
+    )?);
 
     let window = default_window();
     let est = estimate(&history, window)?;
@@ -70,7 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             a.garch_vol_next
         );
     }
-    println!("pooled dof (GARCH-filtered BTC and ETH): {:.3}", est.dof_pooled);
+    println!(
+        "pooled dof (GARCH-filtered BTC and ETH): {:.3}",
+        est.dof_pooled
+    );
     println!(
         "correlation BTC-ETH: standardised {:.4}, raw {:.4}",
         est.return_corr[1], est.raw_return_corr[1]
@@ -103,20 +108,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .transpose()?
             .unwrap_or(chrono::NaiveDate::from_ymd_opt(2019, 1, 1).ok_or("date")?);
         println!("backtest from {from}, {paths} paths a day, seed 1");
-        let spec = BacktestSpec {
+        let mut spec = BacktestSpec {
             start: day_number(from),
             end: window.1 - 1,
             paths,
             seed: 1,
             alphas: vec![0.99, 0.995],
             straddle_days: 30.0,
+            method: Method::MonteCarlo,
         };
         let started = std::time::Instant::now();
-        for r in backtest_btc(&history, &model, &btc.garch, &spec)? {
+        let mut results = backtest_btc(&history, &model, &btc.garch, &spec)?;
+        spec.method = Method::FilteredHistorical;
+        results.extend(backtest_btc(&history, &model, &btc.garch, &spec)?);
+        for r in results {
             let t = r.tests;
             println!(
-                "backtest {} alpha {}: {} days, {} exceptions (expected {:.1}), Kupiec LR {:.3} p {:.4}, Christoffersen ind LR {:.3} p {:.4}, cc LR {:.3} p {:.4}; mean VaR {:.1}, mean ES {:.1}, mean loss on exceptions {:.1}",
-                r.book, r.alpha, t.days, t.exceptions, t.expected, t.lr_uc, t.p_uc, t.lr_ind, t.p_ind, t.lr_cc, t.p_cc, r.mean_var, r.mean_es, r.mean_exceedance_loss
+                "backtest {} {} alpha {}: {} days, {} exceptions (expected {:.1}), Kupiec LR {:.3} p {:.4}, Christoffersen ind LR {:.3} p {:.4}, cc LR {:.3} p {:.4}; mean VaR {:.1}, mean ES {:.1}, mean loss on exceptions {:.1}",
+                r.method, r.book, r.alpha, t.days, t.exceptions, t.expected, t.lr_uc, t.p_uc, t.lr_ind, t.p_ind, t.lr_cc, t.p_cc, r.mean_var, r.mean_es, r.mean_exceedance_loss
             );
         }
         eprintln!("backtest took {:.1} s", started.elapsed().as_secs_f64());

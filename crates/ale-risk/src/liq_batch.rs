@@ -14,16 +14,20 @@
 //!   interpolation error; inside the band the exact function decides.
 //! - Scan points are skipped only where a bound on the exact function proves that the sign
 //!   cannot change: equity − (price+vega) is Lipschitz in x with a constant from the positions'
-//!   forwards (deltas of calls lie in [0, D], of puts in [−D, 0], with a safety factor), and the
-//!   gamma and horizon components are non-negative and bounded above by closed forms
-//!   (φ ≤ 1/√(2π), marks ≤ D·max(F, K)).
+//!   forwards (an arbitrage-free price is convex in the forward: its slope over a window lies
+//!   between the lattice slopes around it; with safety margins), the slippage charge moves with
+//!   the marks, and the gamma charge and the delta part of the horizon charge are non-negative
+//!   and bounded above in closed form (φ ≤ 1/√(2π), |delta| ≤ D).
 //! - Every root is refined by Brent on the *exact* function (the per-account re-pricing of the
 //!   single-account solver), first inside a tight bracket around the root of f̃, and kept only
 //!   if the exact re-margin at the root checks. A false sign change of f̃ is rejected by the
 //!   exact values and the scan goes on.
 //!
 //! So the result is the single-account solver's ([`crate::liquidation_price`]) up to the
-//! tolerance: same brackets (same scan points, same signs), roots within `liq_rel_tol`.
+//! tolerance: same brackets (same scan points, same signs), roots within `liq_rel_tol`. Two
+//! premises carry that claim and are checked by tests rather than proven for every surface: the
+//! shocked smiles stay free of butterfly arbitrage within the safety margins below, and the
+//! interpolation error stays inside the band.
 //! Policies other than `ramm` (whose scan is cheap: no scenarios) and accounts holding a row the
 //! lattice could not price use the single-account solver unchanged.
 
@@ -57,6 +61,11 @@ pub const BAND_REL: f64 = 2e-3;
 /// Safety factor on the deltas' range in the Lipschitz bound (a shocked smile need not be
 /// exactly arbitrage-free).
 const DELTA_SAFETY: f64 = 1.25;
+/// Steps of the fixed-point walk that widens a certified extent (each costs a local Lipschitz
+/// constant).
+const EXTENT_ITERATIONS: usize = 1;
+/// Groups the grid's scenarios are split into for the local Lipschitz constant.
+const GRID_GROUPS: usize = 4;
 /// Safety factor on the local Lipschitz constant.
 const LOCAL_SAFETY: f64 = 1.1;
 /// Widening of an option's slope range, as a share of its discounted forward.
@@ -327,38 +336,40 @@ struct Approx<'l> {
     gamma_c: Vec<f64>,
     one_plus: Vec<f64>,
     spot0: f64,
+    /// Per scenario, the stencil of the current x (scratch of `fill`).
+    stencils: Vec<Stencil>,
     /// Lipschitz constant of equity − (price + vega) in x, over the whole scan.
     lambda: f64,
     /// Per option position: (lattice offset, size, widening of its slope range).
     slopes: Vec<(usize, f64, f64)>,
     /// ∂/∂x of the delta-one positions' and the moving collateral's value (exact, constant).
     linear_slope: f64,
-    /// max over scenarios of (1 − w) + w·(1 + s).
-    c_g: f64,
-    s_min: f64,
-    s_max: f64,
-    /// K(x) = k_x·x + k_c bounds gamma + horizon from above.
+    /// The scenarios in groups of nearby moves, for the local Lipschitz constant.
+    groups: Vec<Group>,
+    /// K(x) = k_x·x bounds the gamma component and the delta part of the horizon component
+    /// from above (the slippage part enters the Lipschitz constant instead: see `certified_extent`).
     k_x: f64,
-    k_c: f64,
+    /// Lipschitz constant of the slippage part of the horizon component.
+    lambda_slippage: f64,
     band: f64,
 }
 
 impl Approx<'_> {
     fn k_max(&self, x: f64) -> f64 {
-        K_SAFETY * (self.k_x * x + self.k_c)
+        K_SAFETY * self.k_x * x
     }
 
-    /// A Lipschitz constant of equity − (price + vega) for x in [x1, x2], from the range of each
-    /// option's total delta there: an arbitrage-free price is convex in the forward, so its
-    /// slope over the window lies between the lattice slopes just below and just above it
-    /// (widened by a safety margin). Falls back to the global constant off the lattice.
-    fn lambda_local(&self, x1: f64, x2: f64) -> f64 {
+    /// The range of Σ size·∂V/∂m (plus the delta-one and collateral slope) over spot
+    /// multipliers m in [m_lo, m_hi], every vol state: an arbitrage-free price is convex in the
+    /// forward, so each option's slope there lies between the lattice slopes just below and
+    /// just above the window (widened by a safety margin). None off the lattice.
+    fn slope_range(&self, m_lo: f64, m_hi: f64) -> Option<(f64, f64)> {
         let l = self.lattice;
-        let u_lo = ((x1 * (1.0 + self.s_min)).ln() - l.ln_m0) * l.inv_h;
-        let u_hi = ((x2 * (1.0 + self.s_max)).ln() - l.ln_m0) * l.inv_h;
+        let u_lo = (m_lo.ln() - l.ln_m0) * l.inv_h;
+        let u_hi = (m_hi.ln() - l.ln_m0) * l.inv_h;
         let (k_lo, k_hi) = (u_lo.floor() - 1.0, u_hi.ceil());
         if !(k_lo >= 0.0 && k_hi + 1.0 < l.len as f64) {
-            return self.lambda;
+            return None;
         }
         let (k_lo, k_hi) = (k_lo as usize, k_hi as usize);
         let m = |k: usize| (l.ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
@@ -377,7 +388,27 @@ impl Approx<'_> {
             sum_lo += (size * lo).min(size * hi);
             sum_hi += (size * lo).max(size * hi);
         }
-        let local = LOCAL_SAFETY * self.c_g * sum_lo.abs().max(sum_hi.abs());
+        (sum_lo.is_finite() && sum_hi.is_finite()).then_some((sum_lo, sum_hi))
+    }
+
+    /// A Lipschitz constant of equity − (price + vega) for x in [x1, x2]: equity − joint loss is
+    /// the least of equity and of each scenario's equity + w·P&L, whose slope is
+    /// Σ size·[(1 − w)·V′(x) + w·(1 + s)·V′(x·(1 + s))]; the scenarios are taken in groups of
+    /// nearby moves. Falls back to the global constant off the lattice.
+    fn lambda_local(&self, x1: f64, x2: f64) -> f64 {
+        let Some(at_x) = self.slope_range(x1, x2) else {
+            return self.lambda;
+        };
+        let size = |r: (f64, f64)| r.0.abs().max(r.1.abs());
+        let at_x = size(at_x);
+        let mut worst = at_x;
+        for g in &self.groups {
+            let Some(r) = self.slope_range(x1 * (1.0 + g.s_lo), x2 * (1.0 + g.s_hi)) else {
+                return self.lambda;
+            };
+            worst = worst.max((1.0 - g.w_lo) * at_x + g.w_hi * (1.0 + g.s_hi) * size(r));
+        }
+        let local = LOCAL_SAFETY * worst + self.lambda_slippage;
         if local.is_finite() {
             local.min(self.lambda)
         } else {
@@ -395,6 +426,17 @@ impl Approx<'_> {
         for i in 0..n {
             let s_spot = spot * self.one_plus[i];
             self.table.gamma_scale[i] = self.gamma_c[i] * s_spot * s_spot;
+        }
+        // Where x and every scenario's x·(1 + s) fall on the lattice: shared by the positions.
+        let Some(at_x) = self.lattice.stencil(ln_x) else {
+            return false;
+        };
+        self.stencils.clear();
+        for lp in &self.ln_one_plus {
+            match self.lattice.stencil(ln_x + lp) {
+                Some(st) => self.stencils.push(st),
+                None => return false,
+            }
         }
         let scenarios = self.table.grid.as_ref().map_or(&[][..], |g| &g.scenarios);
         for (r, c) in self.curves.iter().enumerate() {
@@ -417,16 +459,10 @@ impl Approx<'_> {
                 }
                 PosCurve::Option { offset } => {
                     let l = self.lattice;
-                    let Some(st) = l.stencil(ln_x) else {
-                        return false;
-                    };
-                    let (mark, dd) = l.pair(offset, &st, 1, 6);
-                    for i in 0..n {
-                        let Some(st) = l.stencil(ln_x + self.ln_one_plus[i]) else {
-                            return false;
-                        };
+                    let (mark, dd) = l.pair(offset, &at_x, 1, 6);
+                    for (i, st) in self.stencils.iter().enumerate() {
                         let v = self.vol_ix[i];
-                        let (price, g) = l.pair(offset, &st, v, 3 + v);
+                        let (price, g) = l.pair(offset, st, v, 3 + v);
                         pnl[i] = price - mark;
                         gamma[i] = g;
                     }
@@ -442,6 +478,57 @@ impl Approx<'_> {
         }
         true
     }
+}
+
+/// Scenarios of nearby spot moves: their move range and weight range.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    s_lo: f64,
+    s_hi: f64,
+    w_lo: f64,
+    w_hi: f64,
+}
+
+/// Splits the scenarios into [`GRID_GROUPS`] ranges of the grid's moves, and one group per
+/// extreme.
+fn scenario_groups(scenarios: &[crate::scenario::Scenario]) -> Vec<Group> {
+    let grid = scenarios.iter().filter(|s| !s.extreme);
+    let lo = grid
+        .clone()
+        .map(|s| s.spot_move)
+        .fold(f64::INFINITY, f64::min);
+    let hi = grid.map(|s| s.spot_move).fold(f64::NEG_INFINITY, f64::max);
+    let parts = GRID_GROUPS as f64;
+    let mut groups: Vec<Group> = Vec::new();
+    for s in scenarios {
+        let (a, b) = if s.extreme || hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+            (s.spot_move, s.spot_move)
+        } else {
+            let k = (((s.spot_move - lo) / (hi - lo)) * parts)
+                .floor()
+                .min(parts - 1.0);
+            (
+                lo + (hi - lo) * k / parts,
+                lo + (hi - lo) * (k + 1.0) / parts,
+            )
+        };
+        match groups
+            .iter_mut()
+            .find(|g| g.s_lo == a && g.s_hi == b && !s.extreme)
+        {
+            Some(g) => {
+                g.w_lo = g.w_lo.min(s.weight);
+                g.w_hi = g.w_hi.max(s.weight);
+            }
+            None => groups.push(Group {
+                s_lo: a,
+                s_hi: b,
+                w_lo: s.weight,
+                w_hi: s.weight,
+            }),
+        }
+    }
+    groups
 }
 
 /// One value of equity − MM and the gamma + horizon components there.
@@ -562,8 +649,12 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
     }
 
     /// How far from `anchor`, toward `end`, the sign of the exact function is proven equal to
-    /// the anchor's: f(x) ≥ f(a) − band − Λ·|x − a| − K_max and f(x) ≤ f(a) + k(a) + 2·band +
-    /// Λ·|x − a| (see the module docs), Λ taken over the window itself.
+    /// the anchor's. With g = equity − (price + vega), G the gamma component, H = c·|Δ$| + slip
+    /// the horizon component and the other underlyings constant:
+    /// f(x) ≥ g(x) − G(x) − H(x) (also when the defined-risk cap binds) and g(a) − H(a) ≥ f(a),
+    /// so f(x) ≥ f(a) − Λ·d − (slip(x) − slip(a)) − G(x) − c·|Δ$(x)|, where slip moves at most
+    /// by rate·N·d and G + c·|Δ$| ≤ K(x) in closed form; and f(x) ≤ f(a) + k(a) + Λ·d. The
+    /// band covers an approximate anchor. Λ is taken over the window itself.
     fn certified_extent(&self, anchor: &Point, end: f64) -> f64 {
         let band = if anchor.exact { 0.0 } else { self.approx.band };
         let full = (end - anchor.x).abs();
@@ -572,7 +663,8 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
         } else {
             -(anchor.f + anchor.k + 2.0 * band)
         };
-        if !(margin > 0.0) {
+        // NaN-safe: a NaN margin certifies nothing.
+        if margin.is_nan() || margin <= 0.0 {
             return 0.0;
         }
         let window = |d: f64| {
@@ -585,7 +677,7 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
         }
         // Λ shrinks with the window: a fixed-point walk from the whole side inward.
         let mut certified = margin / lambda_full;
-        for _ in 0..4 {
+        for _ in 0..EXTENT_ITERATIONS {
             let candidate = (margin / window(certified)).min(full);
             if candidate <= certified * 1.01 || window(candidate) * candidate >= margin {
                 break;
@@ -685,6 +777,26 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
                 _ => 0.5 * (a + b),
             }
         };
+        // One exact value at the estimate, then a Newton step on it with f̃'s slope: f̃ is off
+        // by at most the band, its slope by far less, so the step lands within the tolerance.
+        let mut estimate = estimate;
+        if estimate > lo.x && estimate < hi.x && hi.x - lo.x > tol {
+            let p0 = self.exact_point(estimate)?;
+            if p0.f == 0.0 || (p0.f < 0.0) != (lo.f < 0.0) {
+                hi = p0;
+            } else {
+                lo = p0;
+            }
+            let eta = (1e-5 * estimate).max(tol);
+            if let (Some(up), Some(down)) =
+                (self.approx_f(estimate + eta), self.approx_f(estimate - eta))
+            {
+                let newton = estimate - p0.f * 2.0 * eta / (up - down);
+                if newton > lo.x && newton < hi.x {
+                    estimate = newton;
+                }
+            }
+        }
         let mut delta = 0.45 * tol;
         for _ in 0..TIGHTEN_ATTEMPTS {
             if hi.x - lo.x <= tol {
@@ -797,7 +909,7 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
     let mut curves = Vec::with_capacity(rows);
     let mut slopes = Vec::with_capacity(rows);
     let mut linear_slope = 0.0;
-    let (mut n_forward, mut short_gamma, mut slip_x, mut slip_c) = (0.0, 0.0, 0.0, 0.0);
+    let (mut n_forward, mut short_gamma) = (0.0, 0.0);
     let now = market.time();
     let rate = market.rate();
     for (pos, &row) in moved.positions.iter().zip(&moved.original_rows) {
@@ -805,7 +917,7 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
         let base_row = venue.base[row];
         let size = pos.size.abs();
         match venue.kinds[row] {
-            RowKind::Option { expiry, strike, .. } => {
+            RowKind::Option { expiry, .. } => {
                 let Some(offset) = lat.offsets[row] else {
                     return fallback(stats);
                 };
@@ -815,10 +927,8 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
                 let disc = venue.discount[row];
                 slopes.push((offset, pos.size, SLOPE_WIDEN * disc * forward));
                 n_forward += DELTA_SAFETY * size * disc * forward;
-                slip_x += size * disc * forward * p.slippage_option;
-                slip_c += size * disc * strike * p.slippage_option;
                 if pos.size < 0.0 {
-                    if !(t > 0.0) {
+                    if t.is_nan() || t <= 0.0 {
                         return fallback(stats);
                     }
                     short_gamma += size * disc * forward
@@ -832,7 +942,6 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
                 });
                 n_forward += size * base_row.mark.abs();
                 linear_slope += pos.size * base_row.mark;
-                slip_x += size * base_row.mark.abs() * p.slippage_delta_one;
             }
         }
     }
@@ -868,6 +977,8 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
         .fold(0.0, f64::max);
     let sigma_hist = venue.realized_vol.unwrap_or(grid.sigma_ref);
     let c_h = p.z_horizon * sigma_hist * (p.auction_minutes / (365.0 * 24.0 * 60.0)).sqrt();
+    // The slippage charge moves with the marks: Lipschitz with the largest rate × N.
+    let lambda_slippage = p.slippage_option.max(p.slippage_delta_one) * n_forward;
     let table = UnderlyingTable {
         spot: venue.spot,
         spot_factor: 1.0,
@@ -909,14 +1020,13 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
         one_plus: scenarios.iter().map(|s| 1.0 + s.spot_move).collect(),
         gamma_c,
         spot0: venue.spot,
-        lambda: c_g * n_forward,
+        stencils: Vec::with_capacity(n),
+        lambda: c_g * n_forward + lambda_slippage,
+        lambda_slippage,
         slopes,
         linear_slope,
-        c_g,
-        s_min: scenarios.iter().map(|s| s.spot_move).fold(0.0, f64::min),
-        s_max: scenarios.iter().map(|s| s.spot_move).fold(0.0, f64::max),
-        k_x: gamma_coef * short_gamma + c_h * n_forward + slip_x,
-        k_c: slip_c,
+        groups: scenario_groups(scenarios),
+        k_x: gamma_coef * short_gamma + c_h * n_forward,
         band: BAND_REL * n_forward,
     };
     let mut solver = Solver {
@@ -975,17 +1085,15 @@ impl<P: MarginPolicy> RiskEngine<P> {
         Vec<Result<Option<LiquidationPrices>, RiskError>>,
         BatchStats,
     ) {
-        let per: Vec<(Result<Option<LiquidationPrices>, RiskError>, BatchStats)> = (0..self
-            .book()
-            .accounts()
-            .len())
-            .into_par_iter()
-            .map(|ix| {
-                let mut stats = BatchStats::default();
-                let r = liquidation_prices_fast(self, lattice, ix, &mut stats);
-                (r, stats)
-            })
-            .collect();
+        let per: Vec<(Result<Option<LiquidationPrices>, RiskError>, BatchStats)> =
+            (0..self.book().accounts().len())
+                .into_par_iter()
+                .map(|ix| {
+                    let mut stats = BatchStats::default();
+                    let r = liquidation_prices_fast(self, lattice, ix, &mut stats);
+                    (r, stats)
+                })
+                .collect();
         let mut stats = BatchStats::default();
         let mut results = Vec::with_capacity(per.len());
         for (r, s) in per {
@@ -1050,7 +1158,8 @@ mod tests {
                 (Some(f), Some(x)) => {
                     assert_eq!(f.underlying, x.underlying);
                     assert!(
-                        same_root(f.below, x.below, rel_tol) && same_root(f.above, x.above, rel_tol),
+                        same_root(f.below, x.below, rel_tol)
+                            && same_root(f.above, x.above, rel_tol),
                         "account {ix}: fast {f:?}, exact {x:?}"
                     );
                     roots += usize::from(x.below.is_some()) + usize::from(x.above.is_some());

@@ -14,7 +14,7 @@ use ale_risk::tail::history::{
 use ale_risk::tail::model::{mc_paths, todays_vol, AssetModel, TailModel};
 use ale_risk::tail::stats::{std_t_ln_pdf, tail_measure};
 use ale_risk::tail::table::{PathTable, RowSet};
-use ale_risk::tail::{es_excess, tail_risk, TailError, TailParams};
+use ale_risk::tail::{es_excess, tail_risk, Method, TailError, TailParams};
 use ale_risk::Book;
 use common::flat_market;
 
@@ -567,14 +567,27 @@ fn a_year_of_backtest_counts_exceptions_and_tests_them() {
         seed: 1,
         alphas: vec![0.99],
         straddle_days: 30.0,
+        method: Method::MonteCarlo,
     };
-    let out = backtest_btc(&h, &est.to_model(), &est.assets[0].garch, &spec).unwrap();
-    assert_eq!(out.len(), 2);
-    for r in &out {
-        assert_eq!(r.tests.days, 365);
-        assert!((0.0..=1.0).contains(&r.tests.p_uc) && (0.0..=1.0).contains(&r.tests.p_ind));
-        assert!(r.tests.exceptions < 20, "{} exceptions", r.tests.exceptions);
-        assert!(r.mean_es >= r.mean_var);
+    for method in [Method::MonteCarlo, Method::FilteredHistorical] {
+        let spec = BacktestSpec {
+            method,
+            ..spec.clone()
+        };
+        let out = backtest_btc(&h, &est.to_model(), &est.assets[0].garch, &spec).unwrap();
+        assert_eq!(out.len(), 2);
+        for r in &out {
+            assert_eq!(r.method, method.name());
+            // FHS forecasts the straddle once 250 days with a DVOL change exist (mid-2023).
+            if method == Method::MonteCarlo || r.book == "delta_one" {
+                assert_eq!(r.tests.days, 365, "{} {}", r.method, r.book);
+            } else {
+                assert!(r.tests.days > 150 && r.tests.days < 365, "{}", r.tests.days);
+            }
+            assert!((0.0..=1.0).contains(&r.tests.p_uc) && (0.0..=1.0).contains(&r.tests.p_ind));
+            assert!(r.tests.exceptions < 20, "{} exceptions", r.tests.exceptions);
+            assert!(r.mean_es >= r.mean_var);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use core::fmt;
 use crate::fixed::MathError;
 
 /// A rejected certificate: the field at fault (a dotted path such as `market.signatures[1]` or
-/// `claimed_bound`; an index, when there is one, in `index`) and why.
+/// `claimed_requirement`; an index, when there is one, in `index`) and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejection {
     /// The field at fault.
@@ -67,7 +67,7 @@ pub enum Reason {
     },
     /// A Merkle proof does not lead to the signed root.
     ProofMismatch,
-    /// The claimed value differs from the recomputed one by more than the error bound.
+    /// The claimed value differs from the recomputed one.
     Mismatch,
     /// A market leaf the computation needs is missing from the certificate.
     MissingLeaf,
@@ -75,7 +75,7 @@ pub enum Reason {
     NotInPolicy,
     /// Arithmetic overflow or an input outside a function's domain.
     Arithmetic(MathError),
-    /// The account is not liquidatable under the policy at the witness.
+    /// The account is not proved liquidatable at the witness (value ≥ requirement).
     NotLiquidatable,
     /// Liquidatable only by less than the accumulated error bound: too close to call.
     TooClose,
@@ -132,11 +132,11 @@ impl fmt::Display for Rejection {
                     write!(f, "stale: {age_s} s old, at most {max_age_s} s allowed")
                 }
             }
-            Reason::ProofMismatch => {
-                f.write_str("Merkle proof does not lead to the signed root (leaves, indices or proof)")
-            }
+            Reason::ProofMismatch => f.write_str(
+                "Merkle proof does not lead to the signed root (leaves, indices or proof)",
+            ),
             Reason::Mismatch => {
-                f.write_str("differs from the value recomputed at the witness by more than the error bound")
+                f.write_str("differs from the value the verifier recomputes (they must be equal)")
             }
             Reason::MissingLeaf => f.write_str("a market leaf the computation needs is missing"),
             Reason::NotInPolicy => f.write_str("not a scenario of the policy's list"),
@@ -145,10 +145,10 @@ impl fmt::Display for Rejection {
                 f.write_str("value outside the domain of the arithmetic")
             }
             Reason::NotLiquidatable => {
-                f.write_str("the account is not liquidatable at the witness (equity >= bound)")
+                f.write_str("not liquidatable at the witness (value >= requirement)")
             }
             Reason::TooClose => f.write_str(
-                "too close to call: bound - equity is not larger than the accumulated error bound",
+                "too close to call: requirement - value is not larger than the accumulated error bound",
             ),
             Reason::Untrusted => f.write_str("not among the verifier's trusted values"),
         }?;

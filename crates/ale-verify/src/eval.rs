@@ -1,14 +1,18 @@
-//! Equity and the requirement bound at the witness, in fixed-point integers.
+//! The claim at the witness, in fixed-point integers: a value and a requirement such that
+//! value < requirement proves the account liquidatable under the policy.
 //!
-//! The verifier derives every vol itself — at base and under the witness scenario — from the
-//! committed SVI slices (sticky moneyness: the smile is a function of ln(K/F), F moves with
-//! spot), the committed parameters and σ_ref; it is never handed a shocked vol.
+//! The verifier derives every vol itself — the reference ATM vol, and each option's vol under
+//! the witness scenario — from the committed SVI slices (sticky moneyness: the smile is a
+//! function of ln(K/F), F moves with spot), the committed parameters and σ_ref; it is never
+//! handed a vol.
 //!
-//! - `ramm`: for any grid scenario s*, MM ≥ max(loss(s*), 0) + gamma(s*) + horizon
-//!   (ramm.md §3; gamma counted for non-extreme scenarios of accounts that are not of defined
-//!   risk — for those the engine caps price + vega + gamma at the maximum loss, which bounds
-//!   loss(s*) but not loss(s*) + gamma(s*)).
-//! - `static`, `oracle-adjusted`: the requirement itself, a short sum.
+//! - `ramm`: for any grid scenario s*, MM ≥ loss(s*) + gamma(s*) + horizon (ramm.md §3; gamma
+//!   counted unless the account is of defined risk, where the engine caps price + vega + gamma
+//!   at the maximum loss, which bounds loss(s*) but not loss(s*) + gamma(s*)). With
+//!   value(s*) = equity − loss(s*) — the account re-priced under s* alone — the claim is
+//!   value(s*) against gamma(s*) + a floor of the horizon term ([`ramm_claim`]).
+//! - `static`, `oracle-adjusted`: equity against the requirement itself, a short sum
+//!   ([`static_claim`]).
 //!
 //! Every function here is bounded by the fixed capacities of `layout` (positions, leaves).
 
@@ -174,7 +178,10 @@ impl MarketView {
                     if have_header {
                         return Err(dup("one header per underlying"));
                     }
-                    if spot <= 0 || perp_price.is_some_and(|p| p <= 0) || realized_vol.is_some_and(|r| r < 0) {
+                    if spot <= 0
+                        || perp_price.is_some_and(|p| p <= 0)
+                        || realized_vol.is_some_and(|r| r < 0)
+                    {
                         return Err(Rejection::new(
                             "market.leaves.record",
                             Reason::Invalid("spot and perp price > 0, realised vol >= 0"),
@@ -196,7 +203,10 @@ impl MarketView {
                         return Err(dup("one forward per expiry"));
                     }
                     if forward <= 0 {
-                        return Err(Rejection::new("market.leaves.record", Reason::Invalid("forward > 0")));
+                        return Err(Rejection::new(
+                            "market.leaves.record",
+                            Reason::Invalid("forward > 0"),
+                        ));
                     }
                     v.forwards[v.n_forwards] = (expiry_s, forward);
                     v.n_forwards += 1;
@@ -273,7 +283,9 @@ impl MarketView {
     }
 
     fn slice(&self, index: u16) -> Option<&SliceV> {
-        self.slices[..self.n_slices].iter().find(|s| s.index == index)
+        self.slices[..self.n_slices]
+            .iter()
+            .find(|s| s.index == index)
     }
 
     fn forward(&self, expiry_s: i64) -> Result<i128, Rejection> {
@@ -281,7 +293,10 @@ impl MarketView {
             .iter()
             .find(|f| f.0 == expiry_s)
             .map(|f| f.1)
-            .ok_or(Rejection::new("market.leaves (forward)", Reason::MissingLeaf))
+            .ok_or(Rejection::new(
+                "market.leaves (forward)",
+                Reason::MissingLeaf,
+            ))
     }
 
     fn collateral(&self, asset: &[u8; 16]) -> Option<&CollV> {
@@ -343,7 +358,10 @@ fn vol_at(c: &mut Ctx, mv: &MarketView, k: i128, expiry_years: i128) -> Result<i
             }
         }
     }
-    Err(Rejection::new("market.leaves (SVI slice)", Reason::MissingLeaf))
+    Err(Rejection::new(
+        "market.leaves (SVI slice)",
+        Reason::MissingLeaf,
+    ))
 }
 
 /// The ATM vol at the first slice at least `min_days` away (the last slice when none is).
@@ -366,7 +384,10 @@ fn reference_atm_vol(c: &mut Ctx, mv: &MarketView, min_days: i128) -> Result<i12
             return c.sqrt(var).map_err(&a);
         }
     }
-    Err(Rejection::new("market.leaves (reference ATM slice)", Reason::MissingLeaf))
+    Err(Rejection::new(
+        "market.leaves (reference ATM slice)",
+        Reason::MissingLeaf,
+    ))
 }
 
 fn same_name(a: &[u8; 16], b: &[u8; 16]) -> bool {
@@ -383,7 +404,6 @@ struct BaseLeg {
     forward: i128,
     expiry_years: i128,
     discount: i128,
-    expiry_s: i64,
     /// Mark per unit.
     mark: i128,
     /// Dollar delta per unit.
@@ -444,7 +464,12 @@ pub fn base_pass(
         equity_err: 0,
         spot: mv.spot,
     };
-    for (i, (asset, amount)) in acct.collateral.iter().enumerate().take(acct.n_collateral.min(MAX_COLLATERAL)) {
+    for (i, (asset, amount)) in acct
+        .collateral
+        .iter()
+        .enumerate()
+        .take(acct.n_collateral.min(MAX_COLLATERAL))
+    {
         let p = mv.collateral(asset).ok_or(Rejection::at(
             "account.record.collateral (no committed price)",
             i,
@@ -458,7 +483,12 @@ pub fn base_pass(
             base.moving = c.add(base.moving, v).map_err(&a)?;
         }
     }
-    for (i, pos) in acct.positions.iter().enumerate().take(acct.n_positions.min(MAX_POSITIONS)) {
+    for (i, pos) in acct
+        .positions
+        .iter()
+        .enumerate()
+        .take(acct.n_positions.min(MAX_POSITIONS))
+    {
         if !same_name(&pos.underlying, &s.underlying) {
             return Err(Rejection::at(
                 "account.record.positions.underlying",
@@ -468,7 +498,6 @@ pub fn base_pass(
         }
         let mut leg = BaseLeg {
             size: pos.size,
-            expiry_s: pos.expiry_s,
             ..BaseLeg::default()
         };
         let (mark, pnl_style) = match pos.kind {
@@ -514,8 +543,12 @@ pub fn base_pass(
                         )
                         .map_err(&a)?;
                     leg.delta_dollar = c.mul(v.delta, f).map_err(&a)?;
-                    let e = c.mul(abs(pos.size), f.saturating_add(pos.strike)).map_err(&a)?;
-                    base.equity_err = base.equity_err.saturating_add(c.mul(e, ERR_PRICE_REL).map_err(&a)?);
+                    let e = c
+                        .mul(abs(pos.size), f.saturating_add(pos.strike))
+                        .map_err(&a)?;
+                    base.equity_err = base
+                        .equity_err
+                        .saturating_add(c.mul(e, ERR_PRICE_REL).map_err(&a)?);
                     (v.price, false)
                 }
             }
@@ -540,15 +573,6 @@ pub fn base_pass(
     Ok(base)
 }
 
-/// The bound at the witness and its error budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bound {
-    /// The requirement lower bound.
-    pub bound: i128,
-    /// Its error budget.
-    pub err: i128,
-}
-
 /// A ramm grid rebuilt from the parameters and σ_ref.
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
@@ -570,11 +594,17 @@ pub fn ramm_grid(c: &mut Ctx, s: &Setup<'_>, mv: &MarketView) -> Result<Grid, Re
     let a = arith("params");
     let steps_fx = p(s, rp::SPOT_STEPS);
     if steps_fx % SCALE != 0 {
-        return Err(Rejection::new("params", Reason::Invalid("spot_steps an integer")));
+        return Err(Rejection::new(
+            "params",
+            Reason::Invalid("spot_steps an integer"),
+        ));
     }
     let steps = steps_fx / SCALE;
     if !(3..=MAX_SPOT_STEPS).contains(&steps) || steps % 2 == 0 {
-        return Err(Rejection::new("params", Reason::Invalid("spot_steps odd in 3..84")));
+        return Err(Rejection::new(
+            "params",
+            Reason::Invalid("spot_steps odd in 3..84"),
+        ));
     }
     let atm = reference_atm_vol(c, mv, p(s, rp::ATM_MIN_DAYS))?;
     let sigma_ref = c.max(atm, mv.realized_vol.unwrap_or(0));
@@ -582,7 +612,10 @@ pub fn ramm_grid(c: &mut Ctx, s: &Setup<'_>, mv: &MarketView) -> Result<Grid, Re
     let sq = c.sqrt(scan).map_err(&a)?;
     let zs = c.mul(p(s, rp::Z_PRICE), sigma_ref).map_err(&a)?;
     let raw = c.mul(zs, sq).map_err(&a)?;
-    let range = raw.clamp(p(s, rp::RANGE_MIN), p(s, rp::RANGE_MAX).max(p(s, rp::RANGE_MIN)));
+    let range = raw.clamp(
+        p(s, rp::RANGE_MIN),
+        p(s, rp::RANGE_MAX).max(p(s, rp::RANGE_MIN)),
+    );
     Ok(Grid {
         sigma_ref,
         range,
@@ -591,17 +624,31 @@ pub fn ramm_grid(c: &mut Ctx, s: &Setup<'_>, mv: &MarketView) -> Result<Grid, Re
     })
 }
 
+/// Direction of a scenario's vol shock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
+pub enum Dir {
+    /// Down (floored at σ_min).
     Down,
+    /// No shock.
     None,
+    /// Up.
     Up,
+}
+
+impl Dir {
+    /// `down`, `none`, `up` (as ale-risk names them).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Down => "down",
+            Dir::None => "none",
+            Dir::Up => "up",
+        }
+    }
 }
 
 struct Scen {
     spot_move: i128,
     dir: Dir,
-    weight: i128,
     extreme: bool,
 }
 
@@ -612,27 +659,42 @@ fn scenario(c: &mut Ctx, s: &Setup<'_>, g: &Grid, idx: usize) -> Result<Scen, Re
         return Err(Rejection::new("witness.scenario", Reason::NotInPolicy));
     }
     let max_down = -p(s, rp::MAX_DOWN_MOVE);
-    let steps = g.steps as usize;
-    if idx < 3 * steps {
+    let (step, dir, extreme) = grid_scenario(g.steps, idx)
+        .ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))?;
+    if !extreme {
         let half = g.steps / 2;
-        let i = (idx / 3) as i128;
-        let m = c.mul_int(g.range, i - half).map_err(&a)?;
+        let m = c.mul_int(g.range, step).map_err(&a)?;
         let m = c.div_int(m, half).map_err(&a)?;
         Ok(Scen {
             spot_move: m.max(max_down),
-            dir: [Dir::Down, Dir::None, Dir::Up][idx % 3],
-            weight: ONE,
+            dir,
             extreme: false,
         })
     } else {
         let ext = c.mul(p(s, rp::EXTREME_MULTIPLE), g.range).map_err(&a)?;
-        let spot_move = if idx == 3 * steps { (-ext).max(max_down) } else { ext };
+        let spot_move = if step < 0 { (-ext).max(max_down) } else { ext };
         Ok(Scen {
             spot_move,
             dir: Dir::None,
-            weight: p(s, rp::EXTREME_WEIGHT),
             extreme: true,
         })
+    }
+}
+
+/// The scenario at `idx` of a grid of `steps` spot steps, in the engine's order (ale-risk
+/// `RammGrid`): for each step i = 0..steps, vol none, up, down; then the extreme down and up
+/// moves. Returns (signed step i − steps/2, or ∓1 for the extremes; vol; extreme).
+pub fn grid_scenario(steps: i128, idx: usize) -> Option<(i128, Dir, bool)> {
+    let n = usize::try_from(steps).ok()?;
+    if idx < 3 * n {
+        let dir = [Dir::None, Dir::Up, Dir::Down][idx % 3];
+        Some(((idx / 3) as i128 - steps / 2, dir, false))
+    } else if idx == 3 * n {
+        Some((-1, Dir::None, true))
+    } else if idx == 3 * n + 1 {
+        Some((1, Dir::None, true))
+    } else {
+        None
     }
 }
 
@@ -650,16 +712,28 @@ fn vol_shift(c: &mut Ctx, s: &Setup<'_>, dir: Dir, expiry_years: i128) -> Result
     Ok(match dir {
         Dir::Up => {
             let v = c.mul(p(s, rp::VOL_UP), scale)?;
-            v.clamp(p(s, rp::VOL_UP_MIN), p(s, rp::VOL_UP_MAX).max(p(s, rp::VOL_UP_MIN)))
+            v.clamp(
+                p(s, rp::VOL_UP_MIN),
+                p(s, rp::VOL_UP_MAX).max(p(s, rp::VOL_UP_MIN)),
+            )
         }
         _ => {
             let v = c.mul(p(s, rp::VOL_DOWN), scale)?;
-            -v.clamp(p(s, rp::VOL_DOWN_MIN), p(s, rp::VOL_DOWN_MAX).max(p(s, rp::VOL_DOWN_MIN)))
+            -v.clamp(
+                p(s, rp::VOL_DOWN_MIN),
+                p(s, rp::VOL_DOWN_MAX).max(p(s, rp::VOL_DOWN_MIN)),
+            )
         }
     })
 }
 
-fn shocked_vol(c: &mut Ctx, s: &Setup<'_>, base: i128, dir: Dir, t: i128) -> Result<i128, MathError> {
+fn shocked_vol(
+    c: &mut Ctx,
+    s: &Setup<'_>,
+    base: i128,
+    dir: Dir,
+    t: i128,
+) -> Result<i128, MathError> {
     let shift = vol_shift(c, s, dir, t)?;
     let v = c.add(base, shift)?;
     Ok(match dir {
@@ -670,137 +744,277 @@ fn shocked_vol(c: &mut Ctx, s: &Setup<'_>, base: i128, dir: Dir, t: i128) -> Res
 
 /// True when the account is of defined risk (the engine's cap applies): options only, no
 /// moving collateral, and per expiry the calls net long or flat.
-fn defined_risk(b: &Base) -> bool {
-    if b.moving != 0 || b.n == 0 {
-        return false;
-    }
-    let legs = &b.legs[..b.n];
-    if legs.iter().any(|l| !l.is_option) {
+fn defined_risk(acct: &AccountRec<'_>, moving: i128) -> bool {
+    let legs = &acct.positions[..acct.n_positions.min(MAX_POSITIONS)];
+    if moving != 0
+        || legs.is_empty()
+        || legs
+            .iter()
+            .any(|l| l.kind != kind::CALL && l.kind != kind::PUT)
+    {
         return false;
     }
     legs.iter().all(|l| {
-        let calls: i128 = legs
-            .iter()
-            .filter(|m| m.expiry_s == l.expiry_s && m.call)
-            .map(|m| m.size)
-            .fold(0i128, |acc, x| acc.saturating_add(x));
-        calls >= 0
+        legs.iter()
+            .filter(|m| m.expiry_s == l.expiry_s && m.kind == kind::CALL)
+            .fold(0i128, |acc, m| acc.saturating_add(m.size))
+            >= 0
     })
 }
 
-/// The `ramm` lower bound at scenario `idx` of the rebuilt grid.
-pub fn ramm_bound(
+/// The collateral: (value after haircuts, part moving with the underlying, error budget).
+fn collateral(
+    c: &mut Ctx,
+    mv: &MarketView,
+    acct: &AccountRec<'_>,
+) -> Result<(i128, i128, i128), Rejection> {
+    let a = arith("account.record.collateral");
+    let (mut total, mut moving, mut err) = (0i128, 0i128, 0i128);
+    for (i, (asset, amount)) in acct
+        .collateral
+        .iter()
+        .enumerate()
+        .take(acct.n_collateral.min(MAX_COLLATERAL))
+    {
+        let p = mv.collateral(asset).ok_or(Rejection::at(
+            "account.record.collateral (no committed price)",
+            i,
+            Reason::MissingLeaf,
+        ))?;
+        let v = c.mul(*amount, p.price).map_err(&a)?;
+        let v = c.mul(v, p.factor).map_err(&a)?;
+        total = c.add(total, v).map_err(&a)?;
+        err += 3;
+        if p.moves {
+            moving = c.add(moving, v).map_err(&a)?;
+        }
+    }
+    Ok((total, moving, err))
+}
+
+/// What the verifier proves: liquidatable when `value` < `requirement` by more than `err`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// `static`, `oracle-adjusted`: the equity. `ramm`: the account's value at the witness,
+    /// equity − loss(s*).
+    pub value: i128,
+    /// `static`, `oracle-adjusted`: the maintenance margin. `ramm`: the charges at the witness,
+    /// gamma(s*) + the horizon floor, so that value < requirement ⟺ equity < loss(s*) +
+    /// gamma(s*) + horizon floor ≤ MM.
+    pub requirement: i128,
+    /// The accumulated error bound of both.
+    pub err: i128,
+}
+
+const MAX_EXPIRIES: usize = MAX_POSITIONS;
+
+/// The `ramm` claim at grid scenario `idx`: the account re-priced under s* alone.
+///
+/// value(s*) = collateral (the moving part × (1 + s)) + Σ options size·price(s*)
+///           + Σ delta-one size·(mark·(1 + s) − entry)  (spot: size·S·(1 + s));
+/// requirement(s*) = gamma(s*) (non-extreme, not defined risk) + horizon floor, where the floor
+/// is the slippage with each option at its discounted intrinsic value (≤ its mark), plus the
+/// delta term z_h·σ_hist·√T_auction·|Δ$| for accounts without options (exact there).
+/// Since equity − loss(s*) = value(s*) exactly, value < requirement proves equity < loss(s*) +
+/// gamma(s*) + horizon ≤ MM (ramm.md §3). Extreme scenarios (weighted) are not witnesses.
+pub fn ramm_claim(
     c: &mut Ctx,
     s: &Setup<'_>,
     mv: &MarketView,
     g: &Grid,
-    b: &Base,
+    acct: &AccountRec<'_>,
     idx: usize,
-) -> Result<Bound, Rejection> {
-    use ramm_param as rp;
-    let a = arith("claimed_bound");
+) -> Result<Claim, Rejection> {
     let sc = scenario(c, s, g, idx)?;
+    if sc.extreme {
+        return Err(Rejection::new(
+            "witness.scenario",
+            Reason::Invalid(
+                "a grid scenario (the weighted extremes are not witnesses in format v1)",
+            ),
+        ));
+    }
+    ramm_scenario_value(c, s, mv, g, acct, &sc)
+}
+
+fn ramm_scenario_value(
+    c: &mut Ctx,
+    s: &Setup<'_>,
+    mv: &MarketView,
+    g: &Grid,
+    acct: &AccountRec<'_>,
+    sc: &Scen,
+) -> Result<Claim, Rejection> {
+    use ramm_param as rp;
+    let a = arith("claimed_value (at witness.scenario)");
     let factor = c.add(ONE, sc.spot_move).map_err(&a)?;
-    let want_gamma = !sc.extreme && !defined_risk(b);
-    let mut err: i128 = 0;
-    // P&L: moving collateral, then every leg fully re-priced.
-    let mut pnl = c.mul(b.moving, sc.spot_move).map_err(&a)?;
+    let (total, moving, mut err) = collateral(c, mv, acct)?;
+    let moved = c.mul(moving, factor).map_err(&a)?;
+    let rest = c.sub(total, moving).map_err(&a)?;
+    let mut value = c.add(rest, moved).map_err(&a)?;
+    let want_gamma = !sc.extreme && !defined_risk(acct, moving);
     let mut gamma_sum: i128 = 0;
-    let mut delta_dollar = b.moving;
     let mut slippage: i128 = 0;
-    for leg in &b.legs[..b.n] {
-        let leg_pnl = if leg.is_option {
-            let f_s = c.mul(leg.forward, factor).map_err(&a)?;
-            let ratio = c.div(leg.strike, f_s).map_err(&a)?;
+    let mut delta_dollar = moving;
+    let mut has_option = false;
+    // Per expiry: (expiry, T, √T, discount).
+    let mut cache = [(0i64, 0i128, 0i128, 0i128); MAX_EXPIRIES];
+    let mut n_cache = 0usize;
+    for (i, pos) in acct
+        .positions
+        .iter()
+        .enumerate()
+        .take(acct.n_positions.min(MAX_POSITIONS))
+    {
+        if !same_name(&pos.underlying, &s.underlying) {
+            return Err(Rejection::at(
+                "account.record.positions.underlying",
+                i,
+                Reason::Invalid("the witness underlying (one underlying per certificate)"),
+            ));
+        }
+        let is_option = pos.kind == kind::CALL || pos.kind == kind::PUT;
+        if pos.kind != kind::SPOT && pos.kind != kind::PERPETUAL && pos.expiry_s <= s.time_s {
+            return Err(Rejection::at(
+                "account.record.positions.expiry",
+                i,
+                Reason::Invalid("not expired at the certificate's time"),
+            ));
+        }
+        let leg_value = if is_option {
+            has_option = true;
+            let f = mv.forward(pos.expiry_s)?;
+            let (t, sqrt_t, d) = match cache[..n_cache].iter().find(|e| e.0 == pos.expiry_s) {
+                Some(e) => (e.1, e.2, e.3),
+                None => {
+                    let secs = i128::from(pos.expiry_s - s.time_s);
+                    let t = c.mul_int(secs, SCALE).map_err(&a)?;
+                    let t = c.div_int(t, SECONDS_PER_YEAR).map_err(&a)?;
+                    let rt = c.mul(mv.rate, t).map_err(&a)?;
+                    let d = c.exp(-rt).map_err(&a)?;
+                    let sqrt_t = c.sqrt(t).map_err(&a)?;
+                    if n_cache < MAX_EXPIRIES {
+                        cache[n_cache] = (pos.expiry_s, t, sqrt_t, d);
+                        n_cache += 1;
+                    }
+                    (t, sqrt_t, d)
+                }
+            };
+            let f_s = c.mul(f, factor).map_err(&a)?;
+            let ratio = c.div(pos.strike, f_s).map_err(&a)?;
             let k = c.ln(ratio).map_err(&a)?;
-            let v0 = vol_at(c, mv, k, leg.expiry_years)?;
-            let vol = shocked_vol(c, s, v0, sc.dir, leg.expiry_years).map_err(&a)?;
+            let v0 = vol_at(c, mv, k, t)?;
+            let vol = shocked_vol(c, s, v0, sc.dir, t).map_err(&a)?;
+            let call = pos.kind == kind::CALL;
             let v = c
-                .black76(
+                .black76_pre(
                     &OptionInputs {
-                        call: leg.call,
+                        call,
                         forward: f_s,
-                        strike: leg.strike,
-                        expiry_years: leg.expiry_years,
+                        strike: pos.strike,
+                        expiry_years: t,
                         vol,
-                        discount: leg.discount,
+                        discount: d,
                     },
+                    sqrt_t,
+                    -k,
                     want_gamma,
                 )
                 .map_err(&a)?;
             if want_gamma {
                 // Spot gamma: Γ_F·(F/S)².
-                let carry = c.div(leg.forward, b.spot).map_err(&a)?;
+                let carry = c.div(f, mv.spot).map_err(&a)?;
                 let c2 = c.mul(carry, carry).map_err(&a)?;
                 let gs = c.mul(v.gamma, c2).map_err(&a)?;
-                let t = c.mul(leg.size, gs).map_err(&a)?;
+                let t = c.mul(pos.size, gs).map_err(&a)?;
                 gamma_sum = c.add(gamma_sum, t).map_err(&a)?;
             }
-            let fk = leg.forward.saturating_add(f_s).saturating_add(leg.strike);
-            let e = c.mul(abs(leg.size), fk).map_err(&a)?;
-            err = err.saturating_add(c.mul(e, 2 * ERR_PRICE_REL).map_err(&a)?);
-            c.sub(v.price, leg.mark).map_err(&a)?
+            // Slippage floor: the mark is at least the discounted intrinsic value.
+            let intrinsic = if call {
+                (f - pos.strike).max(0)
+            } else {
+                (pos.strike - f).max(0)
+            };
+            let floor = c.mul(d, intrinsic).map_err(&a)?;
+            let notional = c.mul(abs(pos.size), floor).map_err(&a)?;
+            let sl = c.mul(notional, p(s, rp::SLIPPAGE_OPTION)).map_err(&a)?;
+            slippage = c.add(slippage, sl).map_err(&a)?;
+            let fk = f_s.saturating_add(pos.strike);
+            let e = c.mul(abs(pos.size), fk).map_err(&a)?;
+            err = err.saturating_add(c.mul(e, ERR_PRICE_REL).map_err(&a)?);
+            c.mul(pos.size, v.price).map_err(&a)?
         } else {
-            c.mul(leg.mark, sc.spot_move).map_err(&a)?
+            let mark = match pos.kind {
+                kind::SPOT => mv.spot,
+                kind::PERPETUAL => mv.perp_price.unwrap_or(mv.spot),
+                _ => mv.forward(pos.expiry_s)?,
+            };
+            let mark_s = c.mul(mark, factor).map_err(&a)?;
+            let dd = c.mul(pos.size, mark).map_err(&a)?;
+            delta_dollar = c.add(delta_dollar, dd).map_err(&a)?;
+            let notional = c.mul(abs(pos.size), abs(mark)).map_err(&a)?;
+            let sl = c.mul(notional, p(s, rp::SLIPPAGE_DELTA_ONE)).map_err(&a)?;
+            slippage = c.add(slippage, sl).map_err(&a)?;
+            if pos.kind == kind::SPOT {
+                c.mul(pos.size, mark_s).map_err(&a)?
+            } else {
+                let entry = pos.entry_price.unwrap_or(mark);
+                let d = c.sub(mark_s, entry).map_err(&a)?;
+                c.mul(pos.size, d).map_err(&a)?
+            }
         };
-        let t = c.mul(leg.size, leg_pnl).map_err(&a)?;
-        pnl = c.add(pnl, t).map_err(&a)?;
-        let dd = c.mul(leg.size, leg.delta_dollar).map_err(&a)?;
-        delta_dollar = c.add(delta_dollar, dd).map_err(&a)?;
-        let rate = if leg.is_option {
-            p(s, rp::SLIPPAGE_OPTION)
-        } else {
-            p(s, rp::SLIPPAGE_DELTA_ONE)
-        };
-        let notional = c.mul(abs(leg.size), abs(leg.mark)).map_err(&a)?;
-        let sl = c.mul(notional, rate).map_err(&a)?;
-        slippage = c.add(slippage, sl).map_err(&a)?;
+        value = c.add(value, leg_value).map_err(&a)?;
         err = err.saturating_add(SLACK);
     }
-    let neg_pnl = pnl.checked_neg().ok_or(Rejection::new("claimed_bound", Reason::Arithmetic(MathError::Overflow)))?;
-    let loss = c.mul(neg_pnl, sc.weight).map_err(&a)?;
-    let loss = c.max(loss, 0);
     // gamma: ½·(z_h·σ_s·√h·S_s)²·max(−Γ, 0), σ_s = σ_ref shocked at T_ref.
     let gamma_part = if want_gamma && gamma_sum < 0 {
         let t_ref = c.div_int(p(s, rp::VOL_REF_DAYS), 365).map_err(&a)?;
         let sigma = shocked_vol(c, s, g.sigma_ref, sc.dir, t_ref).map_err(&a)?;
-        let h = c.div_int(p(s, rp::GAMMA_HORIZON_HOURS), 365 * 24).map_err(&a)?;
+        let h = c
+            .div_int(p(s, rp::GAMMA_HORIZON_HOURS), 365 * 24)
+            .map_err(&a)?;
         let sh = c.sqrt(h).map_err(&a)?;
-        let s_s = c.mul(b.spot, factor).map_err(&a)?;
-        let mv1 = c.mul(p(s, rp::Z_HORIZON), sigma).map_err(&a)?;
-        let mv2 = c.mul(mv1, sh).map_err(&a)?;
-        let mv3 = c.mul(mv2, s_s).map_err(&a)?;
-        let sq = c.mul(mv3, mv3).map_err(&a)?;
-        let short_gamma = gamma_sum.checked_neg().ok_or(Rejection::new("claimed_bound", Reason::Arithmetic(MathError::Overflow)))?;
-        let g = c.mul(sq / 2, short_gamma).map_err(&a)?;
-        err = err.saturating_add(c.mul(g, ERR_GAMMA_REL).map_err(&a)?);
-        g
+        let s_s = c.mul(mv.spot, factor).map_err(&a)?;
+        let m1 = c.mul(p(s, rp::Z_HORIZON), sigma).map_err(&a)?;
+        let m2 = c.mul(m1, sh).map_err(&a)?;
+        let m3 = c.mul(m2, s_s).map_err(&a)?;
+        let sq = c.mul(m3, m3).map_err(&a)?;
+        let short_gamma = gamma_sum.checked_neg().ok_or(Rejection::new(
+            "claimed_requirement",
+            Reason::Arithmetic(MathError::Overflow),
+        ))?;
+        let gm = c.mul(sq / 2, short_gamma).map_err(&a)?;
+        err = err.saturating_add(c.mul(gm, ERR_GAMMA_REL).map_err(&a)?);
+        gm
     } else {
         0
     };
-    // horizon: z_h·σ_hist·√T_auction·|Δ$| + slippage.
-    let sigma_hist = mv.realized_vol.unwrap_or(g.sigma_ref);
-    let auction = c
-        .div_int(p(s, rp::AUCTION_MINUTES), 365 * 24 * 60)
-        .map_err(&a)?;
-    let sa = c.sqrt(auction).map_err(&a)?;
-    let h1 = c.mul(p(s, rp::Z_HORIZON), sigma_hist).map_err(&a)?;
-    let h2 = c.mul(h1, sa).map_err(&a)?;
-    let h3 = c.mul(h2, abs(delta_dollar)).map_err(&a)?;
-    let horizon = c.add(h3, slippage).map_err(&a)?;
+    // horizon floor: slippage (options at intrinsic), and the delta term when exact.
+    let mut horizon = slippage;
+    if !has_option {
+        let sigma_hist = mv.realized_vol.unwrap_or(g.sigma_ref);
+        let auction = c
+            .div_int(p(s, rp::AUCTION_MINUTES), 365 * 24 * 60)
+            .map_err(&a)?;
+        let sa = c.sqrt(auction).map_err(&a)?;
+        let h1 = c.mul(p(s, rp::Z_HORIZON), sigma_hist).map_err(&a)?;
+        let h2 = c.mul(h1, sa).map_err(&a)?;
+        let h3 = c.mul(h2, abs(delta_dollar)).map_err(&a)?;
+        horizon = c.add(horizon, h3).map_err(&a)?;
+        err = err.saturating_add(c.mul(abs(delta_dollar), SLACK).map_err(&a)?);
+    }
+    let requirement = c.add(gamma_part, horizon).map_err(&a)?;
     err = err.saturating_add(c.mul(horizon, ERR_PRICE_REL).map_err(&a)?);
-    err = err.saturating_add(c.mul(abs(delta_dollar), SLACK).map_err(&a)?);
-    let bound = c.add(loss, gamma_part).map_err(&a)?;
-    let bound = c.add(bound, horizon).map_err(&a)?;
-    Ok(Bound {
-        bound,
+    Ok(Claim {
+        value,
+        requirement,
         err: err.saturating_add(SLACK),
     })
 }
 
 /// The `static` / `oracle-adjusted` requirement at rate `m`.
-fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<Bound, Rejection> {
-    let a = arith("claimed_bound");
+fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<(i128, i128), Rejection> {
+    let a = arith("claimed_requirement");
     let ms = c.mul(m, b.spot).map_err(&a)?;
     let mut total: i128 = 0;
     let mut err: i128 = SLACK;
@@ -810,7 +1024,9 @@ fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<Bound, Rejection
                 continue;
             }
             let per = c.add(leg.mark, ms).map_err(&a)?;
-            let e = c.mul(abs(leg.size), leg.forward.saturating_add(leg.strike)).map_err(&a)?;
+            let e = c
+                .mul(abs(leg.size), leg.forward.saturating_add(leg.strike))
+                .map_err(&a)?;
             err = err.saturating_add(c.mul(e, ERR_PRICE_REL).map_err(&a)?);
             c.mul(abs(leg.size), per).map_err(&a)?
         } else {
@@ -819,77 +1035,86 @@ fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<Bound, Rejection
         total = c.add(total, t).map_err(&a)?;
         err = err.saturating_add(SLACK);
     }
-    Ok(Bound { bound: total, err })
+    Ok((total, err))
 }
 
-/// The requirement bound of a static policy (`static` or `oracle-adjusted`).
-pub fn static_bound(
+/// The claim of a static policy (`static` or `oracle-adjusted`): equity and the requirement.
+pub fn static_claim(
     c: &mut Ctx,
     s: &Setup<'_>,
     mv: &MarketView,
-    b: &Base,
-) -> Result<Bound, Rejection> {
+    acct: &AccountRec<'_>,
+) -> Result<Claim, Rejection> {
     let a = arith("params");
-    match s.policy {
-        Policy::Static => static_requirement(c, b, p(s, oa_param::MM_RATE)),
+    let b = base_pass(c, s, mv, acct)?;
+    let m = match s.policy {
+        Policy::Static => p(s, oa_param::MM_RATE),
         Policy::OracleAdjusted => {
             let atm = reference_atm_vol(c, mv, p(s, oa_param::ATM_MIN_DAYS))?;
             let ratio = c.div(atm, p(s, oa_param::VOL_BASE)).map_err(&a)?;
             let f_max = p(s, oa_param::FACTOR_MAX).max(ONE);
             let f = ratio.clamp(ONE, f_max);
-            let m = c.mul(p(s, oa_param::MM_RATE), f).map_err(&a)?;
-            static_requirement(c, b, m)
+            c.mul(p(s, oa_param::MM_RATE), f).map_err(&a)?
         }
-        Policy::Ramm => Err(Rejection::new("policy", Reason::Invalid("a static policy"))),
-    }
+        Policy::Ramm => return Err(Rejection::new("policy", Reason::Invalid("a static policy"))),
+    };
+    let (requirement, err) = static_requirement(c, &b, m)?;
+    Ok(Claim {
+        value: b.equity,
+        requirement,
+        err: err.saturating_add(b.equity_err),
+    })
 }
 
-/// Equity and bound at the certificate's witness.
+/// The claim at the certificate's witness.
 pub fn evaluate(
     c: &mut Ctx,
     s: &Setup<'_>,
     mv: &MarketView,
     acct: &AccountRec<'_>,
     scenario_idx: u16,
-) -> Result<(Base, Bound), Rejection> {
-    let base = base_pass(c, s, mv, acct)?;
-    let bound = match s.policy {
+) -> Result<Claim, Rejection> {
+    match s.policy {
         Policy::Ramm => {
             if scenario_idx == NO_SCENARIO {
                 return Err(Rejection::new("witness.scenario", Reason::NotInPolicy));
             }
             let g = ramm_grid(c, s, mv)?;
-            ramm_bound(c, s, mv, &g, &base, scenario_idx as usize)?
+            ramm_claim(c, s, mv, &g, acct, scenario_idx as usize)
         }
         Policy::Static | Policy::OracleAdjusted => {
             if scenario_idx != NO_SCENARIO {
                 return Err(Rejection::new("witness.scenario", Reason::NotInPolicy));
             }
-            static_bound(c, s, mv, &base)?
+            static_claim(c, s, mv, acct)
         }
-    };
-    Ok((base, bound))
+    }
 }
 
-/// The whole `ramm` grid in the verifier's arithmetic: the bound at every scenario, the best
-/// witness (largest bound − error) and the gas it took. This is what the engine's table work
-/// for the account costs in the verifier's unit (every scenario fully re-priced, with gamma),
-/// used to choose the witness and to compare costs; `verify` never calls it.
+/// The whole `ramm` grid in the verifier's arithmetic, as the engine computes it for the
+/// account: marks and deltas at base, then every scenario (extremes included) fully
+/// re-priced with gamma. Returns the best witness (largest requirement − value − error among
+/// the grid scenarios) and its claim; the gas spent is the engine's work in the verifier's
+/// unit. `verify` never calls it; the certificate builder does, to choose the witness.
 pub fn ramm_full_grid(
     c: &mut Ctx,
     s: &Setup<'_>,
     mv: &MarketView,
     acct: &AccountRec<'_>,
-) -> Result<(Base, usize, Bound), Rejection> {
-    let base = base_pass(c, s, mv, acct)?;
+) -> Result<(usize, Claim), Rejection> {
+    let _base = base_pass(c, s, mv, acct)?;
     let g = ramm_grid(c, s, mv)?;
-    let mut best: Option<(usize, Bound)> = None;
+    let mut best: Option<(usize, Claim)> = None;
     for idx in 0..g.n {
-        let b = ramm_bound(c, s, mv, &g, &base, idx)?;
-        if best.is_none_or(|(_, x)| b.bound - b.err > x.bound - x.err) {
-            best = Some((idx, b));
+        let sc = scenario(c, s, &g, idx)?;
+        let claim = ramm_scenario_value(c, s, mv, &g, acct, &sc)?;
+        if sc.extreme {
+            continue;
+        }
+        let margin = |x: &Claim| x.requirement.saturating_sub(x.value).saturating_sub(x.err);
+        if best.is_none_or(|(_, b)| margin(&claim) > margin(&b)) {
+            best = Some((idx, claim));
         }
     }
-    let (idx, b) = best.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))?;
-    Ok((base, idx, b))
+    best.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))
 }

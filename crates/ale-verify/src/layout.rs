@@ -11,7 +11,7 @@
 //! leaves      n u8 | n × (index u32, record [128])        (indices strictly increasing)
 //! proof       n u8 | n × [32]                              (multiproof of the leaves)
 //! account     len u16 | record [len] | index u32 | n u8 | n × [32]
-//! witness     underlying [16] | scenario u16 | claimed_equity i128 | claimed_bound i128
+//! witness     underlying [16] | scenario u16 | claimed_value i128 | claimed_requirement i128
 //! ```
 //!
 //! Every list has a fixed bound (`MAX_*`); a longer one is rejected, never allocated.
@@ -200,9 +200,9 @@ pub struct Certificate<'a> {
     /// Witness scenario index in the policy's list (`NO_SCENARIO` for static policies).
     pub scenario: u16,
     /// Claimed equity (scale 1e18).
-    pub claimed_equity: i128,
+    pub claimed_value: i128,
     /// Claimed bound: the requirement lower bound at the witness (scale 1e18).
-    pub claimed_bound: i128,
+    pub claimed_requirement: i128,
 }
 
 const ZERO_HASH: [u8; 32] = [0; 32];
@@ -229,7 +229,10 @@ impl<'a, 'r> Cursor<'a, 'r> {
     }
 
     /// A reader that reports `(field, start, end)` of every field it reads.
-    pub fn with_spans(bytes: &'a [u8], spans: &'r mut dyn FnMut(&'static str, usize, usize)) -> Self {
+    pub fn with_spans(
+        bytes: &'a [u8],
+        spans: &'r mut dyn FnMut(&'static str, usize, usize),
+    ) -> Self {
         Cursor {
             bytes,
             pos: 0,
@@ -298,10 +301,7 @@ impl<'a, 'r> Cursor<'a, 'r> {
         Ok(i128::from_le_bytes(*self.array(field)?))
     }
 
-    fn commitment(
-        &mut self,
-        names: &CommitmentNames,
-    ) -> Result<Commitment, Rejection> {
+    fn commitment(&mut self, names: &CommitmentNames) -> Result<Commitment, Rejection> {
         let root = *self.array::<32>(names.root)?;
         let time_s = self.i64(names.time)?;
         let seq = self.u64(names.seq)?;
@@ -314,7 +314,12 @@ impl<'a, 'r> Cursor<'a, 'r> {
         }
         let n = self.count_u8(names.sigs)?;
         if n > MAX_SIGS {
-            return Err(Rejection::new(names.sigs, Reason::TooMany { max: MAX_SIGS as u16 }));
+            return Err(Rejection::new(
+                names.sigs,
+                Reason::TooMany {
+                    max: MAX_SIGS as u16,
+                },
+            ));
         }
         let mut sigs = [Sig {
             key: 0,
@@ -395,7 +400,10 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     }
     let version = c.u16("version")?;
     if version != VERSION {
-        return Err(Rejection::new("version", Reason::UnsupportedVersion(version)));
+        return Err(Rejection::new(
+            "version",
+            Reason::UnsupportedVersion(version),
+        ));
     }
     let policy = Policy::from_code(c.u8("policy")?).ok_or(Rejection::new(
         "policy",
@@ -424,7 +432,9 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     if n_leaves > MAX_MARKET_LEAVES {
         return Err(Rejection::new(
             "market.leaves",
-            Reason::TooMany { max: MAX_MARKET_LEAVES as u16 },
+            Reason::TooMany {
+                max: MAX_MARKET_LEAVES as u16,
+            },
         ));
     }
     let mut leaves = [(0u32, &ZERO_RECORD); MAX_MARKET_LEAVES];
@@ -453,7 +463,9 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     if n_market_proof > MAX_PROOF_HASHES {
         return Err(Rejection::new(
             "market.proof",
-            Reason::TooMany { max: MAX_PROOF_HASHES as u16 },
+            Reason::TooMany {
+                max: MAX_PROOF_HASHES as u16,
+            },
         ));
     }
     let mut market_proof = [&ZERO_HASH; MAX_PROOF_HASHES];
@@ -480,7 +492,9 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     if n_account_proof > MAX_DEPTH {
         return Err(Rejection::new(
             "account.proof",
-            Reason::TooMany { max: MAX_DEPTH as u16 },
+            Reason::TooMany {
+                max: MAX_DEPTH as u16,
+            },
         ));
     }
     let mut account_proof = [&ZERO_HASH; MAX_DEPTH];
@@ -489,8 +503,8 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     }
     let underlying = *c.array::<16>("witness.underlying")?;
     let scenario = c.u16("witness.scenario")?;
-    let claimed_equity = c.i128("claimed_equity")?;
-    let claimed_bound = c.i128("claimed_bound")?;
+    let claimed_value = c.i128("claimed_value")?;
+    let claimed_requirement = c.i128("claimed_requirement")?;
     if c.pos != c.bytes.len() {
         return Err(Rejection::new("end", Reason::TrailingBytes));
     }
@@ -513,8 +527,8 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
         n_account_proof,
         underlying,
         scenario,
-        claimed_equity,
-        claimed_bound,
+        claimed_value,
+        claimed_requirement,
     })
 }
 
@@ -756,14 +770,19 @@ pub fn decode_account(bytes: &[u8]) -> Result<AccountRec<'_>, Rejection> {
     let mut c = Cursor::new(bytes);
     let id_len = c.u8("account.record.id")? as usize;
     if id_len == 0 || id_len > MAX_ACCOUNT_ID {
-        return Err(Rejection::new("account.record.id", Reason::Invalid("1..128 bytes")));
+        return Err(Rejection::new(
+            "account.record.id",
+            Reason::Invalid("1..128 bytes"),
+        ));
     }
     let id = c.take("account.record.id", id_len)?;
     let n_collateral = c.u8("account.record.collateral")? as usize;
     if n_collateral > MAX_COLLATERAL {
         return Err(Rejection::new(
             "account.record.collateral",
-            Reason::TooMany { max: MAX_COLLATERAL as u16 },
+            Reason::TooMany {
+                max: MAX_COLLATERAL as u16,
+            },
         ));
     }
     let mut collateral = [([0u8; 16], 0i128); MAX_COLLATERAL];
@@ -776,7 +795,9 @@ pub fn decode_account(bytes: &[u8]) -> Result<AccountRec<'_>, Rejection> {
     if n_positions > MAX_POSITIONS {
         return Err(Rejection::new(
             "account.record.positions",
-            Reason::TooMany { max: MAX_POSITIONS as u16 },
+            Reason::TooMany {
+                max: MAX_POSITIONS as u16,
+            },
         ));
     }
     let empty = PositionRec {

@@ -9,11 +9,15 @@
 //! 1. structure (every field bounded, named in any rejection), the parameter hash;
 //! 2. the quorum signatures of both roots and their freshness against `now`;
 //! 3. every Merkle proof;
-//! 4. equity and the requirement bound at the witness, recomputed in fixed-point integers
-//!    (`fixed`: i128 at 10^18; exp, ln, sqrt, normal CDF with stated error bounds), every vol
-//!    derived from the committed SVI slices at base and under the witness;
-//! 5. acceptance only when bound − equity exceeds the accumulated error bound, with the claims
-//!    matching the recomputation within that bound.
+//! 4. the claim recomputed in fixed-point integers (`fixed`: i128 at 10^18; exp, ln, sqrt,
+//!    normal CDF with stated error bounds), every vol derived from the committed SVI slices:
+//!    under `static` / `oracle-adjusted` equity and the maintenance margin; under `ramm` the
+//!    account re-priced under the witness scenario s* alone — its value there, equity −
+//!    loss(s*), against the charges gamma(s*) + horizon floor (value < charges ⟺ equity <
+//!    loss(s*) + gamma(s*) + horizon floor ≤ MM);
+//! 5. acceptance only when requirement − value exceeds the accumulated error bound, with the
+//!    claims equal to the recomputation (deterministic integers: any difference is a
+//!    rejection).
 //!
 //! The verdict carries the cost in a gas model (`fixed::Gas`: integer op 1, hash 30 + 6 per
 //! 32-byte word, signature check 3000, proof step 4 + its hash).
@@ -48,7 +52,9 @@ use sha2::{Digest, Sha256};
 
 use crate::eval::{MarketView, Setup};
 use crate::fixed::Ctx;
-use crate::layout::{decode_account, decode_record, Commitment, Record, MAX_MARKET_LEAVES, MAX_PARAMS};
+use crate::layout::{
+    decode_account, decode_record, Commitment, Record, MAX_MARKET_LEAVES, MAX_PARAMS,
+};
 use crate::merkle::{leaf_hash, verify_multiproof, ProofError};
 use crate::quorum::{check_quorum, Which};
 
@@ -84,13 +90,15 @@ pub struct Verdict {
     pub account_id: [u8; layout::MAX_ACCOUNT_ID],
     /// Length of the account id.
     pub account_id_len: usize,
-    /// Recomputed equity (scale 1e18).
-    pub equity: i128,
-    /// Recomputed requirement lower bound at the witness (scale 1e18).
-    pub bound: i128,
-    /// bound − equity (> error).
+    /// Recomputed value (scale 1e18): the equity (`static`, `oracle-adjusted`), or the
+    /// account's value at the witness, equity − loss(s*) (`ramm`).
+    pub value: i128,
+    /// Recomputed requirement (scale 1e18): the maintenance margin (`static`,
+    /// `oracle-adjusted`), or the charges at the witness, gamma(s*) + horizon floor (`ramm`).
+    pub requirement: i128,
+    /// requirement − value (> error): by how much the account is proved liquidatable.
     pub shortfall: i128,
-    /// Accumulated error bound of equity and bound together.
+    /// Accumulated error bound of value and requirement together.
     pub error: i128,
     /// The witness scenario.
     pub scenario: u16,
@@ -164,7 +172,14 @@ pub fn check_roots(
 ) -> Result<(CheckedRoots, Gas), Rejection> {
     let c = layout::parse(cert)?;
     let mut gas = Gas::default();
-    check_quorum(Which::Market, &c.market, None, keys.oracle, quorum.oracle, &mut gas)?;
+    check_quorum(
+        Which::Market,
+        &c.market,
+        None,
+        keys.oracle,
+        quorum.oracle,
+        &mut gas,
+    )?;
     check_quorum(
         Which::State,
         &c.state,
@@ -178,7 +193,12 @@ pub fn check_roots(
 
 fn roots_of(c: &Certificate<'_>) -> CheckedRoots {
     CheckedRoots {
-        market: (c.market.root, c.market.time_s, c.market.seq, c.market.leaf_count),
+        market: (
+            c.market.root,
+            c.market.time_s,
+            c.market.seq,
+            c.market.leaf_count,
+        ),
         state: (
             c.state.root,
             c.state.time_s,
@@ -216,12 +236,22 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
         ));
     }
     if c.time_s != c.market.time_s {
-        return Err(Rejection::new("time", Reason::Invalid("equal to market.time")));
+        return Err(Rejection::new(
+            "time",
+            Reason::Invalid("equal to market.time"),
+        ));
     }
     // 2. Signatures and freshness.
     let max_age = match trust {
         Trust::Keys(keys, q) => {
-            check_quorum(Which::Market, &c.market, None, keys.oracle, q.oracle, &mut ctx.gas)?;
+            check_quorum(
+                Which::Market,
+                &c.market,
+                None,
+                keys.oracle,
+                q.oracle,
+                &mut ctx.gas,
+            )?;
             check_quorum(
                 Which::State,
                 &c.state,
@@ -303,26 +333,43 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
     };
     let mv = MarketView::new(&records[..c.n_leaves], &c.underlying).map_err(|r| {
         if r.reason == Reason::MissingLeaf {
-            Rejection::new("witness.underlying (no market header leaf for it)", Reason::MissingLeaf)
+            Rejection::new(
+                "witness.underlying (no market header leaf for it)",
+                Reason::MissingLeaf,
+            )
         } else {
             r
         }
     })?;
-    let (base, bound) = eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)?;
-    let error = base.equity_err.saturating_add(bound.err);
-    // 5. Claims and decision.
-    if c.claimed_equity.abs_diff(base.equity) > error.unsigned_abs() {
-        return Err(Rejection::new("claimed_equity", Reason::Mismatch));
+    let claim = eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)?;
+    let error = claim.err;
+    // 5. Claims and decision. The claims are the verifier's own deterministic integers: they
+    // must match exactly.
+    if c.claimed_value != claim.value {
+        let field = match c.policy {
+            Policy::Ramm => "claimed_value (at witness.scenario)",
+            _ => "claimed_value",
+        };
+        return Err(Rejection::new(field, Reason::Mismatch));
     }
-    if c.claimed_bound.abs_diff(bound.bound) > error.unsigned_abs() {
-        return Err(Rejection::new("claimed_bound (at witness.scenario)", Reason::Mismatch));
+    if c.claimed_requirement != claim.requirement {
+        return Err(Rejection::new(
+            "claimed_requirement (at witness.scenario)",
+            Reason::Mismatch,
+        ));
     }
-    let shortfall = bound.bound.saturating_sub(base.equity);
+    let shortfall = claim.requirement.saturating_sub(claim.value);
     if shortfall <= 0 {
-        return Err(Rejection::new("claimed_bound (at witness.scenario)", Reason::NotLiquidatable));
+        return Err(Rejection::new(
+            "claimed_requirement (at witness.scenario)",
+            Reason::NotLiquidatable,
+        ));
     }
     if shortfall <= error {
-        return Err(Rejection::new("claimed_bound (at witness.scenario)", Reason::TooClose));
+        return Err(Rejection::new(
+            "claimed_requirement (at witness.scenario)",
+            Reason::TooClose,
+        ));
     }
     let mut account_id = [0u8; layout::MAX_ACCOUNT_ID];
     account_id[..acct.id.len()].copy_from_slice(acct.id);
@@ -330,8 +377,8 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
         policy: c.policy,
         account_id,
         account_id_len: acct.id.len(),
-        equity: base.equity,
-        bound: bound.bound,
+        value: claim.value,
+        requirement: claim.requirement,
         shortfall,
         error,
         scenario: c.scenario,
@@ -339,49 +386,52 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
     })
 }
 
-/// The verifier's arithmetic over the whole `ramm` grid for a certificate's account (the
-/// engine's work in the verifier's unit): the best witness, its bound, and the gas the full
-/// grid took. The certificate's signatures and proofs are not checked here.
-pub fn ramm_full_grid(cert: &[u8]) -> Result<(u16, eval::Bound, i128, Gas), Rejection> {
-    let c = layout::parse(cert)?;
-    let mut records = [Record::Empty; MAX_MARKET_LEAVES];
+fn prepare<'a>(
+    c: &Certificate<'a>,
+    records: &mut [Record; MAX_MARKET_LEAVES],
+    params: &mut [i128; MAX_PARAMS],
+) -> Result<(layout::AccountRec<'a>, MarketView), Rejection> {
     for (i, slot) in records.iter_mut().enumerate().take(c.n_leaves) {
         *slot = decode_record(c.leaves[i].1, i)?;
     }
     let acct = decode_account(c.account)?;
-    let mut params = [0i128; MAX_PARAMS];
-    eval::params_to_fixed(&c.params[..c.n_params], &mut params);
-    let setup = Setup {
-        policy: c.policy,
-        params: &params[..c.n_params],
-        time_s: c.time_s,
-        underlying: c.underlying,
-    };
+    eval::params_to_fixed(&c.params[..c.n_params], params);
     let mv = MarketView::new(&records[..c.n_leaves], &c.underlying)?;
-    let mut ctx = Ctx::new();
-    let (base, idx, b) = eval::ramm_full_grid(&mut ctx, &setup, &mv, &acct)?;
-    Ok((idx as u16, b, base.equity, ctx.gas))
+    Ok((acct, mv))
 }
 
-/// The error budget and the recomputed values at a given witness, without signatures, proofs
-/// or the decision: what the certificate builder runs to choose and fill in the claims.
-pub fn evaluate_claims(cert: &[u8]) -> Result<(i128, eval::Bound, i128), Rejection> {
+/// The verifier's arithmetic over the whole `ramm` grid for a certificate's account — the
+/// engine's work for it, in the verifier's unit: the best witness, its claim, and the gas the
+/// full grid took. Signatures and proofs are not checked here.
+pub fn ramm_full_grid(cert: &[u8]) -> Result<(u16, eval::Claim, Gas), Rejection> {
     let c = layout::parse(cert)?;
     let mut records = [Record::Empty; MAX_MARKET_LEAVES];
-    for (i, slot) in records.iter_mut().enumerate().take(c.n_leaves) {
-        *slot = decode_record(c.leaves[i].1, i)?;
-    }
-    let acct = decode_account(c.account)?;
     let mut params = [0i128; MAX_PARAMS];
-    eval::params_to_fixed(&c.params[..c.n_params], &mut params);
+    let (acct, mv) = prepare(&c, &mut records, &mut params)?;
     let setup = Setup {
         policy: c.policy,
         params: &params[..c.n_params],
         time_s: c.time_s,
         underlying: c.underlying,
     };
-    let mv = MarketView::new(&records[..c.n_leaves], &c.underlying)?;
     let mut ctx = Ctx::new();
-    let (base, bound) = eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)?;
-    Ok((base.equity, bound, base.equity_err))
+    let (idx, claim) = eval::ramm_full_grid(&mut ctx, &setup, &mv, &acct)?;
+    Ok((idx as u16, claim, ctx.gas))
+}
+
+/// The claim at the certificate's witness, without signatures, proofs or the decision: what
+/// the certificate builder runs to fill in `claimed_value` and `claimed_requirement`.
+pub fn evaluate_claims(cert: &[u8]) -> Result<eval::Claim, Rejection> {
+    let c = layout::parse(cert)?;
+    let mut records = [Record::Empty; MAX_MARKET_LEAVES];
+    let mut params = [0i128; MAX_PARAMS];
+    let (acct, mv) = prepare(&c, &mut records, &mut params)?;
+    let setup = Setup {
+        policy: c.policy,
+        params: &params[..c.n_params],
+        time_s: c.time_s,
+        underlying: c.underlying,
+    };
+    let mut ctx = Ctx::new();
+    eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)
 }

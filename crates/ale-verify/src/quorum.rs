@@ -47,7 +47,10 @@ pub fn check_quorum(
     gas: &mut Gas,
 ) -> Result<(), Rejection> {
     if quorum == 0 {
-        return Err(Rejection::new(which.sig_field(), Reason::Invalid("a quorum of at least 1")));
+        return Err(Rejection::new(
+            which.sig_field(),
+            Reason::Invalid("a quorum of at least 1"),
+        ));
     }
     let (msg, len) = signed_message(
         which.domain(),
@@ -60,9 +63,11 @@ pub fn check_quorum(
     let msg = &msg[..len];
     let mut valid: u8 = 0;
     for (i, s) in c.sigs.iter().enumerate().take(c.n_sigs) {
-        let key = keys
-            .get(s.key as usize)
-            .ok_or(Rejection::at(which.key_field(), i, Reason::Untrusted))?;
+        let key = keys.get(s.key as usize).ok_or(Rejection::at(
+            which.key_field(),
+            i,
+            Reason::Untrusted,
+        ))?;
         gas.sig_checks += 1;
         let sig = Signature::from_bytes(&s.sig);
         key.verify_strict(msg, &sig)

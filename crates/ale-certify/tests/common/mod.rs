@@ -83,7 +83,12 @@ pub fn now(m: &MarketSnapshot) -> i64 {
     m.time().unix_seconds() + 5
 }
 
-pub fn commit(m: &MarketSnapshot, accts: &[Account], policy: &CertPolicy, keys: &Keys) -> Commitments {
+pub fn commit(
+    m: &MarketSnapshot,
+    accts: &[Account],
+    policy: &CertPolicy,
+    keys: &Keys,
+) -> Commitments {
     Commitments::build(
         m,
         accts,

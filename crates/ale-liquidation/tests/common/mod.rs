@@ -77,8 +77,10 @@ pub fn cash_of(e: &Engine, holder: &Holder) -> Amount {
 }
 
 pub fn qty_of(e: &Engine, holder: &Holder, instrument: &str) -> Amount {
-    e.ledger()
-        .balance_of(holder, &Unit::Quantity(Instrument::parse(instrument).unwrap()))
+    e.ledger().balance_of(
+        holder,
+        &Unit::Quantity(Instrument::parse(instrument).unwrap()),
+    )
 }
 
 pub fn trader(name: &str) -> Holder {
@@ -88,7 +90,7 @@ pub fn trader(name: &str) -> Holder {
 /// The invariants every ledger must keep: balanced, and no negative cash but External's and
 /// the socialised-loss account's.
 pub fn assert_ledger_invariants(e: &Engine) {
-    e.ledger().check_balanced().unwrap();
+    e.ledger().audit().unwrap();
     for (h, u, a) in e.ledger().entries() {
         if u.is_cash() && !h.may_owe_cash() {
             assert!(!a.is_negative(), "{h} holds {a} {u}");

@@ -19,6 +19,7 @@ use ale_pricing::Black76;
 use super::history::{log_changes, History};
 use super::model::{mc_paths_with_vols, AssetModel, TailModel};
 use super::stats::{coverage_tests, tail_measure, CoverageTests, Garch};
+use super::table::MAX_VOL;
 use super::{TailError, TailParams};
 
 /// What to run.
@@ -36,13 +37,23 @@ pub struct BacktestSpec {
     pub alphas: Vec<f64>,
     /// Straddle tenor, days.
     pub straddle_days: f64,
+    /// Monte Carlo, or filtered historical simulation: day d's scenarios are the GARCH-
+    /// standardised returns of every earlier day (from the start of the data), rescaled to σ,
+    /// and for the straddle the earlier days that also have a DVOL change, with that change
+    /// (the straddle is tested only once [`FHS_MIN_VOL_DAYS`] such days exist).
+    pub method: super::Method,
 }
+
+/// Fewest historical days with a DVOL change before the FHS straddle is forecast.
+pub const FHS_MIN_VOL_DAYS: usize = 250;
 
 /// The outcome for one book at one level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BacktestResult {
     /// `delta_one` or `short_straddle`.
     pub book: &'static str,
+    /// `mc` or `fhs`.
+    pub method: &'static str,
     /// Level.
     pub alpha: f64,
     /// The coverage tests.
@@ -78,7 +89,12 @@ pub fn backtest_btc(
         .position(|a| a.name == "BTC")
         .ok_or_else(|| TailError::UnknownUnderlying {
             name: "BTC".into(),
-            known: model.assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>().join(", "),
+            known: model
+                .assets
+                .iter()
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
     let params = TailParams {
         alphas: spec.alphas.clone(),
@@ -95,7 +111,12 @@ pub fn backtest_btc(
         return_corr: vec![1.0],
         vol_resid_corr: 1.0,
     };
-    let close: BTreeMap<i64, f64> = btc.days.iter().copied().zip(btc.values.iter().copied()).collect();
+    let close: BTreeMap<i64, f64> = btc
+        .days
+        .iter()
+        .copied()
+        .zip(btc.values.iter().copied())
+        .collect();
     // The filter runs causally over every return up to the end.
     let returns = log_changes(btc, i64::MIN, spec.end + 1);
     let r: Vec<f64> = returns.values().copied().collect();
@@ -106,10 +127,27 @@ pub fn backtest_btc(
         .zip(var.iter().skip(1))
         .map(|(d, v)| (*d, v.sqrt() * 365f64.sqrt()))
         .collect();
+    // Standardised returns (the forecast made the day before) and DVOL log-changes, by day.
+    let z_by_day: BTreeMap<i64, f64> = returns
+        .iter()
+        .zip(&var)
+        .map(|((d, r), v)| (*d, r / v.sqrt()))
+        .collect();
+    let dvol_change = history
+        .dvol
+        .as_ref()
+        .map(|s| log_changes(s, i64::MIN, spec.end + 1))
+        .unwrap_or_default();
     let dvol: BTreeMap<i64, f64> = history
         .dvol
         .as_ref()
-        .map(|s| s.days.iter().copied().zip(s.values.iter().map(|v| v / 100.0)).collect())
+        .map(|s| {
+            s.days
+                .iter()
+                .copied()
+                .zip(s.values.iter().map(|v| v / 100.0))
+                .collect()
+        })
         .unwrap_or_default();
     let mut ratios: Vec<f64> = dvol
         .iter()
@@ -139,29 +177,51 @@ pub fn backtest_btc(
         ) else {
             continue;
         };
-        let day_params = TailParams {
-            seed: spec.seed.wrapping_add(d as u64),
-            ..params.clone()
+        // Per book: the scenarios' (log-return, vol log-change).
+        let scen: [(Vec<f64>, Vec<f64>); 2] = match spec.method {
+            super::Method::MonteCarlo => {
+                let day_params = TailParams {
+                    seed: spec.seed.wrapping_add(d as u64),
+                    ..params.clone()
+                };
+                let paths = mc_paths_with_vols(&one, &["BTC".into()], &[0], &[*sig], &day_params);
+                let p = (paths.log_return[0].clone(), paths.vol_log_change[0].clone());
+                [p.clone(), p]
+            }
+            super::Method::FilteredHistorical => {
+                let scale = sig / 365f64.sqrt();
+                let spot: Vec<f64> = z_by_day.range(..=d).map(|(_, z)| scale * z).collect();
+                let (r, y): (Vec<f64>, Vec<f64>) = z_by_day
+                    .range(..=d)
+                    .filter_map(|(day, z)| dvol_change.get(day).map(|y| (scale * z, *y)))
+                    .unzip();
+                [(spot.clone(), vec![0.0; spot.len()]), (r, y)]
+            }
         };
-        let paths = mc_paths_with_vols(&one, &["BTC".into()], &[0], &[*sig], &day_params);
-        let (rs, ys) = (&paths.log_return[0], &paths.vol_log_change[0]);
         let base = straddle(*s0, *s0, t, v0);
-        let realised = [
-            -(s1 - s0),
-            straddle(*s1, *s0, t - dt, v1) - base,
-        ];
+        let realised = [-(s1 - s0), straddle(*s1, *s0, t - dt, v1) - base];
         for (book, realised_loss) in realised.iter().enumerate() {
+            let (rs, ys) = &scen[book];
+            let n = rs.len();
+            if n < 2
+                || (book == 1
+                    && spec.method == super::Method::FilteredHistorical
+                    && n < FHS_MIN_VOL_DAYS)
+            {
+                continue;
+            }
+            losses.resize(n, 0.0);
             for (p, l) in losses.iter_mut().enumerate() {
                 *l = match book {
                     0 => -s0 * rs[p].exp_m1(),
                     _ => {
-                        let vol = (v0 * ys[p].exp()).max(params.vol_floor);
+                        let vol = (v0 * ys[p].exp()).clamp(params.vol_floor, MAX_VOL);
                         straddle(s0 * rs[p].exp(), *s0, t - dt, vol) - base
                     }
                 };
             }
             for (a, alpha) in spec.alphas.iter().enumerate() {
-                let m = tail_measure(&mut losses.clone(), spec.paths, *alpha)?;
+                let m = tail_measure(&mut losses.clone(), n, *alpha)?;
                 let hit = *realised_loss > m.var;
                 hits[book][a].push(hit);
                 let s = &mut sums[book][a];
@@ -174,16 +234,20 @@ pub fn backtest_btc(
         }
     }
     let mut out = Vec::new();
+    let method = spec.method.name();
     for (book, name) in ["delta_one", "short_straddle"].into_iter().enumerate() {
         for (a, alpha) in spec.alphas.iter().enumerate() {
             let h = &hits[book][a];
             if h.is_empty() {
-                return Err(TailError::History("no backtest day has the data it needs".into()));
+                return Err(TailError::History(
+                    "no backtest day has the data it needs".into(),
+                ));
             }
             let tests = coverage_tests(h, *alpha);
             let s = sums[book][a];
             out.push(BacktestResult {
                 book: name,
+                method,
                 alpha: *alpha,
                 tests,
                 mean_var: s.0 / h.len() as f64,

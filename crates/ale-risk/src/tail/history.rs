@@ -12,9 +12,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::model::{AssetModel, Paths, TailModel};
-use super::stats::{
-    correlation, ewma_filter, fit_t_dof, ols, ols_multi, sample_variance, Garch,
-};
+use super::stats::{correlation, ewma_filter, fit_t_dof, ols, ols_multi, sample_variance, Garch};
 use super::TailError;
 
 /// A daily series: day number (days since 1970-01-01) → value, ascending.

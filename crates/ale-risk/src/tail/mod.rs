@@ -109,6 +109,9 @@ pub struct TailParams {
     pub vol_floor: f64,
     /// Paths per chunk of a venue-wide run.
     pub chunk_paths: usize,
+    /// A run whose tables hold at most this many values (instruments × paths) takes all its
+    /// paths in one chunk.
+    pub single_chunk_values: usize,
 }
 
 impl Default for TailParams {
@@ -123,6 +126,7 @@ impl Default for TailParams {
             vol_weight_max: 3.0,
             vol_floor: 0.05,
             chunk_paths: 2_048,
+            single_chunk_values: 1 << 20,
         }
     }
 }
@@ -160,8 +164,9 @@ impl TailParams {
                 format!("must be finite and > 0, got {}", self.vol_ref_days),
             );
         }
-        if !(self.vol_weight_min > 0.0 && self.vol_weight_min <= self.vol_weight_max)
-            || !self.vol_weight_max.is_finite()
+        if !(self.vol_weight_min > 0.0
+            && self.vol_weight_min <= self.vol_weight_max
+            && self.vol_weight_max.is_finite())
         {
             return bad(
                 "vol_weight",
@@ -182,8 +187,8 @@ impl TailParams {
 }
 
 /// `ramm`'s optional `tail` component (ramm.md): the excess of the expected shortfall over the
-/// scan horizon above the `price` + `vega` components, never negative (0 when any input is not
-/// finite is *not* what happens: a NaN input gives NaN, which the engine refuses by name).
+/// scan horizon above the `price` + `vega` components, never negative. A NaN input gives NaN
+/// (not 0), which the engine then refuses by name as it does any non-finite margin.
 ///
 /// Wiring (policy.rs, when `tail_enabled`): build one [`PathTable`] per underlying on the venue
 /// table's rows (`RowSet::build(market, now, rate, book.rows(u).map(|l| &l.kind), &p)` then

@@ -32,6 +32,9 @@ pub const BLOCK_PATHS: usize = 64;
 /// Most underlyings simulated jointly.
 pub const MAX_UNDERLYINGS: usize = 16;
 
+/// Largest spot log-return a Monte Carlo path may take (either sign).
+pub const MAX_LOG_RETURN: f64 = 10.0;
+
 /// Most paths one run may ask for.
 pub const MAX_PATHS: usize = 10_000_000;
 
@@ -335,7 +338,9 @@ pub fn mc_paths_with_vols(
     let l = cholesky(&corr, m).unwrap_or_else(|_| {
         // validate() checked the full matrix; a principal submatrix of a positive-definite
         // matrix is positive definite.
-        (0..m * m).map(|k| if k % (m + 1) == 0 { 1.0 } else { 0.0 }).collect()
+        (0..m * m)
+            .map(|k| if k % (m + 1) == 0 { 1.0 } else { 0.0 })
+            .collect()
     });
     let n = params.paths;
     let h = params.horizon_days;
@@ -345,7 +350,6 @@ pub fn mc_paths_with_vols(
         .collect();
     let rho_v = model.vol_resid_corr;
     let (common_w, own_w) = (rho_v.max(0.0).sqrt(), (1.0 - rho_v.max(0.0)).sqrt());
-    let blocks = n.div_ceil(BLOCK_PATHS);
     // Per block: BLOCK_PATHS × m × 2 values (return, vol change), interleaved by path.
     let per_path = 2 * m;
     let mut flat = vec![0.0; n * per_path];
@@ -375,12 +379,13 @@ pub fn mc_paths_with_vols(
                 for a in 0..m {
                     let eps = mix * (common_w * e0 + own_w * normals.next(&mut rng));
                     let am = &model.assets[ix[a]];
-                    path[2 * a] = scale[a] * z[a];
+                    // A limit no realistic path reaches (|r| ≤ 10, a factor e¹⁰), so that the
+                    // t's rare astronomical draws stay in the pricer's domain.
+                    path[2 * a] = (scale[a] * z[a]).clamp(-MAX_LOG_RETURN, MAX_LOG_RETURN);
                     path[2 * a + 1] = h.sqrt() * am.vol_response(z[a], eps);
                 }
             }
         });
-    let _ = blocks;
     let mut log_return = vec![Vec::with_capacity(n); m];
     let mut vol_log_change = vec![Vec::with_capacity(n); m];
     for path in flat.chunks(per_path) {

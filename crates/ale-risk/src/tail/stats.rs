@@ -92,7 +92,11 @@ pub fn tail_measure(largest: &mut [f64], n: usize, alpha: f64) -> Result<TailMea
     let var = largest[need - 1];
     let es = if w > 0.0 {
         let head: f64 = largest[..whole.min(largest.len())].iter().sum();
-        let partial = if whole < n { frac * largest[whole] } else { 0.0 };
+        let partial = if whole < n {
+            frac * largest[whole]
+        } else {
+            0.0
+        };
         (head + partial) / w
     } else {
         var
@@ -177,15 +181,12 @@ impl TailSample {
         }
         if self.values.len() > self.k {
             let at = self.values.len() - self.k;
-            self.values.select_nth_unstable_by(at, |a, b| a.total_cmp(b));
+            self.values
+                .select_nth_unstable_by(at, |a, b| a.total_cmp(b));
             self.values.drain(..at);
         }
         if self.values.len() == self.k {
-            self.threshold = self
-                .values
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
+            self.threshold = self.values.iter().copied().fold(f64::INFINITY, f64::min);
         }
     }
 
@@ -266,7 +267,12 @@ pub const NELDER_MEAD_MAX_ITER: usize = 2_000;
 /// Minimises `f` from `x0` with initial steps `step` (Nelder–Mead, standard coefficients);
 /// stops when the simplex's values agree to `tol` or after [`NELDER_MEAD_MAX_ITER`] iterations.
 /// Returns the best point and its value. `f` may return +∞ outside its domain.
-pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: &[f64], tol: f64) -> (Vec<f64>, f64) {
+pub fn nelder_mead(
+    f: &dyn Fn(&[f64]) -> f64,
+    x0: &[f64],
+    step: &[f64],
+    tol: f64,
+) -> (Vec<f64>, f64) {
     let d = x0.len();
     let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(d + 1);
     simplex.push((x0.to_vec(), f(x0)));
@@ -299,15 +305,19 @@ pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: &[f64], tol: f64
         } else if fr < simplex[d - 1].1 {
             simplex[d] = (xr, fr);
         } else {
-            let xc = if fr < simplex[d].1 { along(-0.5) } else { along(0.5) };
+            let xc = if fr < simplex[d].1 {
+                along(-0.5)
+            } else {
+                along(0.5)
+            };
             let fc = f(&xc);
             if fc < simplex[d].1.min(fr) {
                 simplex[d] = (xc, fc);
             } else {
                 let x0 = simplex[0].0.clone();
                 for p in simplex.iter_mut().skip(1) {
-                    for j in 0..d {
-                        p.0[j] = x0[j] + 0.5 * (p.0[j] - x0[j]);
+                    for (pj, x0j) in p.0.iter_mut().zip(&x0) {
+                        *pj = x0j + 0.5 * (*pj - x0j);
                     }
                     p.1 = f(&p.0);
                 }
@@ -443,7 +453,11 @@ pub fn ols(x: &[f64], y: &[f64]) -> (f64, f64, f64) {
     let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     let a = my - b * mx;
     let rss: f64 = (0..n).map(|i| (y[i] - a - b * x[i]).powi(2)).sum();
-    let sd = if n > 2 { (rss / (n - 2) as f64).sqrt() } else { 0.0 };
+    let sd = if n > 2 {
+        (rss / (n - 2) as f64).sqrt()
+    } else {
+        0.0
+    };
     (a, b, sd)
 }
 
@@ -470,11 +484,12 @@ pub fn ols_multi(columns: &[Vec<f64>], y: &[f64]) -> Option<(Vec<f64>, f64)> {
             return None;
         }
         a.swap(col, piv);
-        for row in 0..k {
+        let pivot_row = a[col].clone();
+        for (row, r) in a.iter_mut().enumerate() {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for j in col..=k {
-                    a[row][j] -= f * a[col][j];
+                let f = r[col] / pivot_row[col];
+                for (x, p) in r.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * p;
                 }
             }
         }
@@ -560,8 +575,8 @@ pub fn coverage_tests(hits: &[bool], alpha: f64) -> CoverageTests {
     let p = 1.0 - alpha;
     let (nf, xf) = (n as f64, x as f64);
     let phat = if n > 0 { xf / nf } else { 0.0 };
-    let lr_uc = -2.0
-        * (xlny(nf - xf, 1.0 - p) + xlny(xf, p) - xlny(nf - xf, 1.0 - phat) - xlny(xf, phat));
+    let lr_uc =
+        -2.0 * (xlny(nf - xf, 1.0 - p) + xlny(xf, p) - xlny(nf - xf, 1.0 - phat) - xlny(xf, phat));
     // Transition counts n_ij: state i yesterday, j today.
     let (mut n00, mut n01, mut n10, mut n11) = (0.0, 0.0, 0.0, 0.0);
     for w in hits.windows(2) {
@@ -572,8 +587,16 @@ pub fn coverage_tests(hits: &[bool], alpha: f64) -> CoverageTests {
             (true, true) => n11 += 1.0,
         }
     }
-    let pi01 = if n00 + n01 > 0.0 { n01 / (n00 + n01) } else { 0.0 };
-    let pi11 = if n10 + n11 > 0.0 { n11 / (n10 + n11) } else { 0.0 };
+    let pi01 = if n00 + n01 > 0.0 {
+        n01 / (n00 + n01)
+    } else {
+        0.0
+    };
+    let pi11 = if n10 + n11 > 0.0 {
+        n11 / (n10 + n11)
+    } else {
+        0.0
+    };
     let pi = if n00 + n01 + n10 + n11 > 0.0 {
         (n01 + n11) / (n00 + n01 + n10 + n11)
     } else {
@@ -610,8 +633,8 @@ mod tests {
 
     #[test]
     fn estimator_on_a_small_sample() {
-        // Losses 1..=100: at α = 0.95, w = 5: VaR = 96th smallest = 96, ES = mean(96..100)…
-        // no: the ⌊w⌋ = 5 largest are 96..=100, VaR is the 6th largest, 95.
+        // Losses 1..=100 at α = 0.95: w = 5, VaR = the ⌈nα⌉ = 95th smallest = 95, ES = the mean
+        // of the 5 largest (96..=100) = 98.
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
         let m = tail_measure(&mut v, 100, 0.95).unwrap();
         assert_eq!(m.var, 95.0);

@@ -148,6 +148,29 @@ impl PathTable {
             });
         }
         let growth: Vec<f64> = log_return.iter().map(|r| r.exp()).collect();
+        // e^(y·w) per distinct vol weight (one per listed expiry), shared by the rows of that
+        // expiry rather than recomputed per row.
+        let mut weights: Vec<f64> = Vec::new();
+        for (b, issue) in rows.base.iter().zip(&rows.issues) {
+            if issue.is_none()
+                && matches!(b.kind, RowKind::Option { .. })
+                && !weights
+                    .iter()
+                    .any(|w| w.to_bits() == b.vol_weight.to_bits())
+            {
+                weights.push(b.vol_weight);
+            }
+        }
+        let factors: Vec<Vec<f64>> = weights
+            .par_iter()
+            .map(|w| vol_log_change.iter().map(|y| (y * w).exp()).collect())
+            .collect();
+        let factor_of = |w: f64| -> &[f64] {
+            weights
+                .iter()
+                .position(|x| x.to_bits() == w.to_bits())
+                .map_or(&[][..], |i| &factors[i][..])
+        };
         let h_years = params.horizon_days / 365.0;
         let mut pnl = vec![0.0; rows.base.len() * n];
         if n > 0 {
@@ -165,7 +188,7 @@ impl PathTable {
                             b,
                             &growth,
                             log_return,
-                            vol_log_change,
+                            factor_of(b.vol_weight),
                             h_years,
                             params,
                             fwd,
@@ -186,10 +209,20 @@ impl PathTable {
     /// every path, into `out` (length `n_paths`), added to what `out` holds.
     pub fn add_loss(&self, positions: &[BookPosition], moving_collateral: f64, out: &mut [f64]) {
         let n = self.n_paths;
-        for pos in positions {
-            let row = pos.row as usize;
+        let row = |p: &BookPosition| &self.pnl[p.row as usize * n..(p.row as usize + 1) * n];
+        // Four positions a pass: one load and store of `out` per four rows read (the netting
+        // is bound by memory traffic). The grouping is fixed, so the sums are deterministic.
+        let mut groups = positions.chunks_exact(4);
+        for g in &mut groups {
+            let (s0, s1, s2, s3) = (g[0].size, g[1].size, g[2].size, g[3].size);
+            let (r0, r1, r2, r3) = (row(&g[0]), row(&g[1]), row(&g[2]), row(&g[3]));
+            for ((((o, a), b), c), d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+                *o -= (s0 * a + s1 * b) + (s2 * c + s3 * d);
+            }
+        }
+        for pos in groups.remainder() {
             let size = pos.size;
-            for (o, x) in out.iter_mut().zip(&self.pnl[row * n..(row + 1) * n]) {
+            for (o, x) in out.iter_mut().zip(row(pos)) {
                 *o -= size * x;
             }
         }
@@ -243,7 +276,7 @@ fn fill_row(
     b: &RowBase,
     growth: &[f64],
     log_return: &[f64],
-    vol_log_change: &[f64],
+    vol_factor: &[f64],
     h_years: f64,
     params: &TailParams,
     fwd: &mut [f64],
@@ -273,7 +306,7 @@ fn fill_row(
             for p in 0..growth.len() {
                 fwd[p] = b.forward * growth[p];
                 let k = k0 - log_return[p];
-                let v = surface.vol_at_log_moneyness(k, t) * (vol_log_change[p] * b.vol_weight).exp();
+                let v = surface.vol_at_log_moneyness(k, t) * vol_factor[p];
                 // Written so that NaN becomes the floor.
                 vol[p] = if v > params.vol_floor {
                     v.min(MAX_VOL)

@@ -26,9 +26,6 @@ use super::{TailError, TailParams};
 /// Most values the per-account tail samples may hold together (accounts × kept losses).
 pub const MAX_TAIL_VALUES: usize = 1 << 28;
 
-/// Tables of at most this many values (rows × paths) are built in one chunk.
-pub const SINGLE_CHUNK_VALUES: usize = 1 << 20;
-
 /// The result of a run.
 #[derive(Debug, Clone)]
 pub struct VenueTail {
@@ -145,12 +142,7 @@ pub fn tail_risk(
     // The book's net exposure: rows' sizes and moving collateral summed in book order.
     let mut net: Vec<(Vec<f64>, f64)> = unders
         .iter()
-        .map(|u| {
-            (
-                vec![0.0; u.as_ref().map_or(0, |x| x.rows.base.len())],
-                0.0,
-            )
-        })
+        .map(|u| (vec![0.0; u.as_ref().map_or(0, |x| x.rows.base.len())], 0.0))
         .collect();
     let mut venue_accounts = 0;
     for p in plans.iter().flatten() {
@@ -192,7 +184,7 @@ pub fn tail_risk(
         .iter()
         .map(|u| u.as_ref().map_or(0, |x| x.rows.base.len()))
         .sum();
-    let chunk = if rows_total.saturating_mul(n) <= SINGLE_CHUNK_VALUES {
+    let chunk = if rows_total.saturating_mul(n) <= params.single_chunk_values {
         n
     } else {
         params.chunk_paths.max(1)
@@ -229,18 +221,15 @@ pub fn tail_risk(
                 }
             }
         };
-        samples
-            .par_iter_mut()
-            .zip(plans.par_iter())
-            .for_each_init(
-                || vec![0.0; len],
-                |loss, (sample, p)| {
-                    if let (Some(s), Ok(p)) = (sample, p) {
-                        net_loss(p, loss);
-                        s.push_chunk(loss);
-                    }
-                },
-            );
+        samples.par_iter_mut().zip(plans.par_iter()).for_each_init(
+            || vec![0.0; len],
+            |loss, (sample, p)| {
+                if let (Some(s), Ok(p)) = (sample, p) {
+                    net_loss(p, loss);
+                    s.push_chunk(loss);
+                }
+            },
+        );
         let mut loss = vec![0.0; len];
         net_loss(&venue_plan, &mut loss);
         venue_sample.push_chunk(&mut loss);

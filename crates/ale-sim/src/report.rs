@@ -1,0 +1,245 @@
+//! The report: one self-contained HTML file (inline SVG plots drawn with `plotters`, inline
+//! CSS, no scripts, no fonts or files fetched) and the summary figures the CLI prints as JSON.
+
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+
+use crate::backtest::{Backtest, SweepResult};
+use crate::error::SimError;
+
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn plot_err(e: impl std::fmt::Display) -> SimError {
+    SimError::Report(e.to_string())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A line chart of named series over x (days from the start) as an SVG string.
+pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<String, SimError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let pts = series.iter().flat_map(|(_, p)| p.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for (x, y) in pts {
+            x0 = x0.min(*x);
+            x1 = x1.max(*x);
+            y0 = y0.min(*y);
+            y1 = y1.max(*y);
+        }
+        if !(x1 > x0) {
+            x1 = x0.max(0.0) + 1.0;
+            x0 = x1 - 1.0;
+        }
+        if !(y1 > y0) {
+            y1 = if y0.is_finite() && y0 != f64::MAX { y0 + 1.0 } else { 1.0 };
+            y0 = y1 - 2.0;
+        }
+        let pad = (y1 - y0) * 0.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("days")
+            .y_desc(y_label)
+            .draw()
+            .map_err(plot_err)?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+fn days(t: i64, t0: i64) -> f64 {
+    (t - t0) as f64 / 86_400.0
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}";
+
+/// The metrics table rows: (name, unit, getter).
+type Row = (&'static str, fn(&crate::sim::Metrics) -> f64);
+const ROWS: &[Row] = &[
+    ("bad debt, USD", |m| m.bad_debt_usd),
+    ("largest bad debt of one account, USD", |m| m.bad_debt_max_account_usd),
+    ("insurance fund drawdown, USD", |m| m.fund_drawdown_usd),
+    ("insurance fund at the end, USD", |m| m.fund_end_usd),
+    ("socialised loss, USD", |m| m.socialised_loss_usd),
+    ("liquidations", |m| m.liquidations as f64),
+    ("accounts closed", |m| m.closed_accounts as f64),
+    ("liquidated notional, USD", |m| m.liquidated_notional_usd),
+    ("penalties paid by traders, USD", |m| m.penalties_usd),
+    ("liquidations not needed", |m| m.unneeded_liquidations as f64),
+    ("initial margin per unit of notional", |m| m.margin_per_notional),
+    ("breach to restored, mean, minutes", |m| m.breach_to_restored_mean_s / 60.0),
+    ("breach to restored, max, minutes", |m| m.breach_to_restored_max_s / 60.0),
+    ("top-ups", |m| m.topups as f64),
+    ("ledger operations", |m| m.ledger_ops as f64),
+];
+
+/// The HTML report of a backtest.
+pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
+    let mut h = String::new();
+    let path = &bt.path;
+    let t0 = path.times_s[0];
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ALE backtest: {name}</title><style>{STYLE}</style></head><body>\
+         <h1>Backtest: {name}</h1><p>{desc}</p><p>Path: {src}. Seed {seed}, {acc} accounts, {paths} path(s); \
+         crash window (sub-hour path, keeper every {cs} s) from day {c0:.2} to {c1:.2}.</p>",
+        name = escape(bt.scenario.name),
+        desc = escape(bt.scenario.description),
+        src = escape(&path.source),
+        seed = bt.spec.config.seed,
+        acc = bt.spec.config.accounts,
+        paths = bt.results.len(),
+        cs = bt.spec.config.crash_step_s,
+        c0 = days(path.crash.0, t0),
+        c1 = days(path.crash.1, t0),
+    );
+    for (label, why) in &bt.skipped {
+        let _ = write!(h, "<p><b>{}</b> was not run: {}</p>", escape(label), escape(why));
+    }
+    // Policies side by side (mean over paths).
+    h.push_str("<h2>Policies side by side</h2><table><tr><th>metric</th>");
+    for r in &bt.results[0] {
+        let _ = write!(h, "<th>{}</th>", escape(&r.label));
+    }
+    h.push_str("</tr>");
+    let n = bt.results.len() as f64;
+    for (name, get) in ROWS {
+        let _ = write!(h, "<tr><td>{name}</td>");
+        for q in 0..bt.results[0].len() {
+            let v = bt.results.iter().map(|p| get(&p[q].metrics)).sum::<f64>() / n;
+            let _ = write!(h, "<td>{}</td>", fmt_num(v));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    let step = (path.times_s.len() / 2_000).max(1);
+    let spot: Vec<(f64, f64)> = path.times_s.iter().zip(&path.spot).step_by(step).map(|(t, s)| (days(*t, t0), *s)).collect();
+    let iv: Vec<(f64, f64)> = path.times_s.iter().zip(&path.iv).step_by(step).map(|(t, v)| (days(*t, t0), *v)).collect();
+    h.push_str("<h2>Price and implied vol</h2>");
+    h.push_str(&line_chart("BTC spot", "USD", &[("spot".into(), spot)])?);
+    h.push_str(&line_chart("30-day ATM implied vol", "vol", &[("IV".into(), iv)])?);
+    h.push_str("<h2>Insurance fund</h2>");
+    let fund: Vec<(String, Vec<(f64, f64)>)> = bt.results[0]
+        .iter()
+        .map(|r| (r.label.clone(), r.times_s.iter().zip(&r.fund).map(|(t, f)| (days(*t, t0), *f)).collect()))
+        .collect();
+    h.push_str(&line_chart("insurance fund (cash), first path", "USD", &fund)?);
+    h.push_str("<h2>Equity against maintenance margin, worst accounts</h2>");
+    for r in &bt.results[0] {
+        for a in &r.worst {
+            let eq: Vec<(f64, f64)> = r.times_s.iter().zip(&a.equity).map(|(t, e)| (days(*t, t0), f64::from(*e))).collect();
+            let mm: Vec<(f64, f64)> = r.times_s.iter().zip(&a.maintenance).map(|(t, e)| (days(*t, t0), f64::from(*e))).collect();
+            h.push_str(&line_chart(
+                &format!("{}: {} ({})", r.label, a.account, a.strategy),
+                "USD",
+                &[("equity".into(), eq), ("maintenance margin".into(), mm)],
+            )?);
+        }
+    }
+    let c = &bt.calibration;
+    let _ = write!(
+        h,
+        "<h2>Calibration</h2><p>IV model ln IV = {:.3} + {:.3} ln RV30 + {:.3} r (R² {:.3}, n {}); spot–vol β {:.3}, corr {:.3} (down days {:.3}); \
+         jumps {:.2}/year, mean {:.3}, sd {:.3}, vol-jump β {:.3}; κ {:.2}, ξ {:.2}, vol level {:.3}, IV/RV {:.3}.</p></body></html>",
+        c.iv_model.a, c.iv_model.b, c.iv_model.c, c.iv_model.r2, c.iv_model.n, c.spot_vol_beta, c.spot_vol_corr, c.spot_vol_corr_down,
+        c.svj.jump_rate, c.svj.jump_mean, c.svj.jump_sd, c.svj.vol_jump_beta, c.svj.kappa, c.svj.xi, c.svj.vol_level, c.svj.vrp
+    );
+    Ok(h)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// The HTML report of a sweep: the frontier of capital efficiency against bad debt.
+pub fn sweep_html(s: &SweepResult) -> Result<String, SimError> {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ALE sweep</title><style>{STYLE}</style></head><body>\
+         <h1>Sweep of {} on {}</h1>",
+        escape(&s.policy),
+        escape(&s.scenario)
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let xs = s.points.iter().map(|p| p.margin_per_notional);
+        let ys = s.points.iter().map(|p| p.bad_debt_usd);
+        let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+        let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+        let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 0.01, x0 + 0.01) };
+        let (y0, y1) = if y1 > y0 { (y0, y1) } else { (y0 - 1.0, y0 + 1.0) };
+        let mut chart = ChartBuilder::on(&root)
+            .caption("bad debt against margin held per unit of notional", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_err)?;
+        chart.configure_mesh().x_desc("IM / notional").y_desc("bad debt, USD").draw().map_err(plot_err)?;
+        chart
+            .draw_series(s.points.iter().map(|p| {
+                Circle::new((p.margin_per_notional, p.bad_debt_usd), 4, if p.non_dominated { RED.filled() } else { BLUE.filled() })
+            }))
+            .map_err(plot_err)?;
+        let mut front: Vec<(f64, f64)> = s.points.iter().filter(|p| p.non_dominated).map(|p| (p.margin_per_notional, p.bad_debt_usd)).collect();
+        front.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart.draw_series(LineSeries::new(front, RED.stroke_width(2))).map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    h.push_str(&svg);
+    h.push_str("<h2>Settings</h2><table><tr><th>setting</th><th>IM / notional</th><th>bad debt, USD</th><th>liquidations</th><th>non-dominated</th></tr>");
+    for p in &s.points {
+        let name = p.setting.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.4}</td><td>{:.0}</td><td>{:.1}</td><td>{}</td></tr>",
+            escape(&name),
+            p.margin_per_notional,
+            p.bad_debt_usd,
+            p.liquidations,
+            if p.non_dominated { "yes" } else { "" }
+        );
+    }
+    h.push_str("</table></body></html>");
+    Ok(h)
+}
