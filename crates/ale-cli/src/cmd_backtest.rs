@@ -21,10 +21,12 @@ use crate::Outcome;
 /// --scenario S --policy P --param NAME=LO:HI:N ... --out DIR` runs a grid of one policy's
 /// parameters and reports the frontier of capital efficiency against bad debt.
 #[derive(Args, Debug)]
-#[command(after_help = "Scenarios: covid-2020, may-2021, ftx-2022, aug-2024, calm-2023, synthetic, stress.\n\
+#[command(
+    after_help = "Scenarios: covid-2020, may-2021, ftx-2022, aug-2024, calm-2023, synthetic, stress.\n\
 Policies: static, static-twap, oracle-adjusted, pm, ramm, all.\n\
 Examples:\n  ale backtest covid-2020 --policy all --out report --accounts 2000 --json\n  \
-ale backtest sweep --scenario stress --policy ramm --param z_price=3:7:5 --out sweep")]
+ale backtest sweep --scenario stress --policy ramm --param z_price=3:7:5 --out sweep"
+)]
 pub struct BacktestArgs {
     /// The scenario (see below), or `sweep`.
     pub scenario: String,
@@ -90,10 +92,15 @@ fn mean_metrics(bt: &Backtest) -> Vec<(String, Metrics)> {
         .map(|q| {
             let all: Vec<&Metrics> = bt.results.iter().map(|p| &p[q].metrics).collect();
             let f = |g: fn(&Metrics) -> f64| all.iter().map(|m| g(m)).sum::<f64>() / n;
-            let u = |g: fn(&Metrics) -> usize| (all.iter().map(|m| g(m)).sum::<usize>() as f64 / n).round() as usize;
+            let u = |g: fn(&Metrics) -> usize| {
+                (all.iter().map(|m| g(m)).sum::<usize>() as f64 / n).round() as usize
+            };
             let m = Metrics {
                 bad_debt_usd: f(|m| m.bad_debt_usd),
-                bad_debt_max_account_usd: all.iter().map(|m| m.bad_debt_max_account_usd).fold(0.0, f64::max),
+                bad_debt_max_account_usd: all
+                    .iter()
+                    .map(|m| m.bad_debt_max_account_usd)
+                    .fold(0.0, f64::max),
                 fund_start_usd: f(|m| m.fund_start_usd),
                 fund_end_usd: f(|m| m.fund_end_usd),
                 fund_drawdown_usd: f(|m| m.fund_drawdown_usd),
@@ -105,7 +112,10 @@ fn mean_metrics(bt: &Backtest) -> Vec<(String, Metrics)> {
                 unneeded_liquidations: u(|m| m.unneeded_liquidations),
                 margin_per_notional: f(|m| m.margin_per_notional),
                 breach_to_restored_mean_s: f(|m| m.breach_to_restored_mean_s),
-                breach_to_restored_max_s: all.iter().map(|m| m.breach_to_restored_max_s).fold(0.0, f64::max),
+                breach_to_restored_max_s: all
+                    .iter()
+                    .map(|m| m.breach_to_restored_max_s)
+                    .fold(0.0, f64::max),
                 topups: u(|m| m.topups),
                 topup_usd: f(|m| m.topup_usd),
                 margin_errors: u(|m| m.margin_errors),
@@ -171,7 +181,13 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<Outcome> {
     if args.json {
         println!("{summary}");
     } else {
-        println!("{} ({} accounts, seed {}): report {}", bt.scenario.name, args.accounts, args.seed, report.display());
+        println!(
+            "{} ({} accounts, seed {}): report {}",
+            bt.scenario.name,
+            args.accounts,
+            args.seed,
+            report.display()
+        );
         println!(
             "{:16} {:>14} {:>14} {:>14} {:>8} {:>10} {:>10}",
             "policy", "bad_debt", "fund_drawdown", "socialised", "liqs", "unneeded", "IM/notl"
@@ -179,7 +195,13 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<Outcome> {
         for (l, m) in &means {
             println!(
                 "{:16} {:>14.0} {:>14.0} {:>14.0} {:>8} {:>10} {:>10.4}",
-                l, m.bad_debt_usd, m.fund_drawdown_usd, m.socialised_loss_usd, m.liquidations, m.unneeded_liquidations, m.margin_per_notional
+                l,
+                m.bad_debt_usd,
+                m.fund_drawdown_usd,
+                m.socialised_loss_usd,
+                m.liquidations,
+                m.unneeded_liquidations,
+                m.margin_per_notional
             );
         }
         for (p, why) in &bt.skipped {
@@ -190,7 +212,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<Outcome> {
 }
 
 fn run_sweep_cmd(args: &BacktestArgs, data: &DataSet) -> anyhow::Result<Outcome> {
-    let params = args.params.iter().map(|p| parse_param(p)).collect::<Result<Vec<_>, _>>()?;
+    let params = args
+        .params
+        .iter()
+        .map(|p| parse_param(p))
+        .collect::<Result<Vec<_>, _>>()?;
     if args.policy == "all" {
         anyhow::bail!("invalid '--policy': a sweep varies one policy, e.g. --policy ramm");
     }
@@ -226,15 +252,29 @@ fn run_sweep_cmd(args: &BacktestArgs, data: &DataSet) -> anyhow::Result<Outcome>
     if args.json {
         println!("{summary}");
     } else {
-        println!("sweep of {} on {}: report {}", result.policy, result.scenario, report.display());
+        println!(
+            "sweep of {} on {}: report {}",
+            result.policy,
+            result.scenario,
+            report.display()
+        );
         for p in &result.points {
-            let name = p.setting.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+            let name = p
+                .setting
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             println!(
                 "{:40} IM/notional {:.4} bad debt {:>12.0}{}",
                 name,
                 p.margin_per_notional,
                 p.bad_debt_usd,
-                if p.non_dominated { "  non-dominated" } else { "" }
+                if p.non_dominated {
+                    "  non-dominated"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -30,7 +30,11 @@ fn data() -> String {
 }
 
 fn summary(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
     serde_json::from_str(text.trim()).unwrap()
@@ -41,8 +45,18 @@ fn backtest_writes_a_report_and_prints_the_summary() {
     let out_dir = tmp("run");
     let d = data();
     let args = [
-        "backtest", "stress", "--policy", "all", "--accounts", "30", "--seed", "3", "--data", &d,
-        "--json", "--out",
+        "backtest",
+        "stress",
+        "--policy",
+        "all",
+        "--accounts",
+        "30",
+        "--seed",
+        "3",
+        "--data",
+        &d,
+        "--json",
+        "--out",
     ];
     let mut a = args.to_vec();
     let o = out_dir.display().to_string();
@@ -50,7 +64,10 @@ fn backtest_writes_a_report_and_prints_the_summary() {
     let s = summary(&ale(&a));
     assert_eq!(s["scenario"], "stress");
     let policies = s["policies"].as_array().unwrap();
-    let labels: Vec<&str> = policies.iter().map(|p| p["policy"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = policies
+        .iter()
+        .map(|p| p["policy"].as_str().unwrap())
+        .collect();
     let skipped = s["skipped"].as_array().unwrap().len();
     assert_eq!(labels.len() + skipped, 5, "{labels:?}");
     for p in policies {
@@ -72,7 +89,10 @@ fn backtest_writes_a_report_and_prints_the_summary() {
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.starts_with("<!doctype html>"));
     assert!(html.matches("<svg").count() >= 4, "plots inline");
-    assert!(!html.contains("http://") || html.contains("xmlns"), "nothing fetched");
+    assert!(
+        !html.contains("http://") || html.contains("xmlns"),
+        "nothing fetched"
+    );
     assert!(!html.contains("<script src"), "no external scripts");
     // Same seed: the same summary.
     let again = summary(&ale(&a));
@@ -86,8 +106,21 @@ fn sweep_names_the_non_dominated_settings() {
     let d = data();
     let o = out_dir.display().to_string();
     let s = summary(&ale(&[
-        "backtest", "sweep", "--scenario", "stress", "--policy", "static", "--param",
-        "mm_rate=0.05:0.15:3", "--accounts", "20", "--data", &d, "--json", "--out", &o,
+        "backtest",
+        "sweep",
+        "--scenario",
+        "stress",
+        "--policy",
+        "static",
+        "--param",
+        "mm_rate=0.05:0.15:3",
+        "--accounts",
+        "20",
+        "--data",
+        &d,
+        "--json",
+        "--out",
+        &o,
     ]));
     let points = s["points"].as_array().unwrap();
     assert_eq!(points.len(), 3);
@@ -100,13 +133,31 @@ fn sweep_names_the_non_dominated_settings() {
 fn bad_input_is_a_clear_error() {
     let o = tmp("bad").display().to_string();
     for (args, needle) in [
-        (vec!["backtest", "nope", "--out", &o], "unknown scenario 'nope'"),
-        (vec!["backtest", "stress", "--policy", "magic", "--out", &o], "unknown 'magic'"),
         (
-            vec!["backtest", "sweep", "--policy", "ramm", "--param", "z_price=3:7", "--out", &o],
+            vec!["backtest", "nope", "--out", &o],
+            "unknown scenario 'nope'",
+        ),
+        (
+            vec!["backtest", "stress", "--policy", "magic", "--out", &o],
+            "unknown 'magic'",
+        ),
+        (
+            vec![
+                "backtest",
+                "sweep",
+                "--policy",
+                "ramm",
+                "--param",
+                "z_price=3:7",
+                "--out",
+                &o,
+            ],
             "--param",
         ),
-        (vec!["backtest", "stress", "--accounts", "0", "--out", &o], "accounts"),
+        (
+            vec!["backtest", "stress", "--accounts", "0", "--out", &o],
+            "accounts",
+        ),
     ] {
         let out = ale(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -124,10 +124,11 @@ fn vol_index(v: VolMove) -> usize {
 }
 
 /// The ramm parameters, when the policy is `ramm` itself (the bounds are derived from its
-/// formula; another policy with a ramm table would not be covered).
+/// formula; another policy with a ramm table would not be covered). With the `tail` component on,
+/// the lattice does not hold the path tables: the exact path answers.
 fn ramm_params<P: MarginPolicy + ?Sized>(policy: &P) -> Option<&RammParams> {
     match policy.table_spec() {
-        TableSpec::Ramm(p) if policy.name() == "ramm" => Some(p),
+        TableSpec::Ramm(p) if policy.name() == "ramm" && !p.tail_enabled => Some(p),
         _ => None,
     }
 }
@@ -1010,6 +1011,7 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
             .iter()
             .map(|&r| venue.discount[r as usize])
             .collect(),
+        tail: None,
     };
     let approx = Approx {
         lattice: lat,

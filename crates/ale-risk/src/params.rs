@@ -117,6 +117,9 @@ pub struct RammParams {
     pub slippage_option: f64,
     pub im_buffer: f64,
     pub tail_enabled: bool,
+    pub tail_alpha: f64,
+    pub tail_paths: u32,
+    pub tail_seed: u64,
     pub liq_scan_step: f64,
     pub liq_rel_tol: f64,
 }
@@ -148,6 +151,9 @@ impl Default for RammParams {
             slippage_option: 0.01,
             im_buffer: 0.3,
             tail_enabled: false,
+            tail_alpha: 0.99,
+            tail_paths: 4_000,
+            tail_seed: 1,
             liq_scan_step: 0.01,
             liq_rel_tol: 1e-6,
         }
@@ -178,7 +184,10 @@ const RAMM_DOCS: &[ParamDoc] = &[
     ParamDoc { key: "slippage_delta_one", unit: "fraction of mark", meaning: "cost of closing futures, perpetuals and spot" },
     ParamDoc { key: "slippage_option", unit: "fraction of mark", meaning: "cost of closing options" },
     ParamDoc { key: "im_buffer", unit: "fraction of MM", meaning: "IM = MM·(1 + im_buffer)" },
-    ParamDoc { key: "tail_enabled", unit: "bool", meaning: "add the `tail` component (expected shortfall above price+vega); off by default" },
+    ParamDoc { key: "tail_enabled", unit: "bool", meaning: "add the `tail` component: the excess of the Monte Carlo expected shortfall over T_scan above price+vega (docs/tail-risk.md); off by default" },
+    ParamDoc { key: "tail_alpha", unit: "probability", meaning: "confidence level of the `tail` expected shortfall" },
+    ParamDoc { key: "tail_paths", unit: "count", meaning: "Monte Carlo paths of the `tail` component (Student-t returns, vol moving against spot)" },
+    ParamDoc { key: "tail_seed", unit: "seed", meaning: "seed of the `tail` paths (ChaCha8): the same seed gives the same margin" },
     ParamDoc { key: "liq_scan_step", unit: "fraction of spot", meaning: "step of the outward scan for liquidation prices" },
     ParamDoc { key: "liq_rel_tol", unit: "fraction of spot", meaning: "Brent tolerance of a liquidation price" },
 ];
@@ -271,6 +280,18 @@ impl RammParams {
             (0.0..=10.0).contains(&self.im_buffer),
             "in [0, 10]",
             self.im_buffer,
+        )?;
+        ensure(
+            "tail_alpha",
+            self.tail_alpha > 0.5 && self.tail_alpha < 1.0,
+            "in (0.5, 1)",
+            self.tail_alpha,
+        )?;
+        ensure(
+            "tail_paths",
+            (100..=1_000_000).contains(&self.tail_paths),
+            "in [100, 1000000]",
+            f64::from(self.tail_paths),
         )?;
         ensure(
             "liq_scan_step",

@@ -97,7 +97,7 @@ pub struct Ramm {
 }
 
 /// Component names of `ramm`.
-pub const RAMM_COMPONENTS: &[&str] = &["price", "vega", "gamma", "horizon"];
+pub const RAMM_COMPONENTS: &[&str] = &["price", "vega", "gamma", "horizon", "tail"];
 
 impl MarginPolicy for Ramm {
     fn name(&self) -> &'static str {
@@ -197,9 +197,18 @@ impl MarginPolicy for Ramm {
         let auction_years = p.auction_minutes / (365.0 * 24.0 * 60.0);
         let horizon =
             p.z_horizon * sigma_hist * auction_years.sqrt() * delta_dollar.abs() + slippage;
-        let maintenance = price + vega + gamma_part + horizon;
+        // tail (off by default): the excess of the expected shortfall over T_scan above
+        // price + vega. A failed measure is NaN, which the engine refuses by name.
+        let tail = match &table.tail {
+            Some(paths) => match paths.measure(exposure.positions, exposure.moving_collateral, &[p.tail_alpha]) {
+                Ok(m) => m.first().map_or(f64::NAN, |m| crate::tail::es_excess(m.es, price, vega)),
+                Err(_) => f64::NAN,
+            },
+            None => 0.0,
+        };
+        let maintenance = price + vega + gamma_part + horizon + tail;
         let mut components = [0.0; MAX_COMPONENTS];
-        components[..4].copy_from_slice(&[price, vega, gamma_part, horizon]);
+        components[..5].copy_from_slice(&[price, vega, gamma_part, horizon, tail]);
         UnderlyingMargin {
             maintenance,
             initial: maintenance * (1.0 + p.im_buffer),

@@ -70,6 +70,9 @@ pub struct UnderlyingTable {
     pub kinds: Vec<RowKind>,
     /// Per row, the discount factor to its expiry (1 for undated rows).
     pub discount: Vec<f64>,
+    /// `ramm`'s optional `tail` component: the rows re-priced on Monte Carlo paths over T_scan
+    /// (built only when `tail_enabled`).
+    pub tail: Option<crate::tail::PathTable>,
 }
 
 /// What a table must hold.
@@ -181,6 +184,7 @@ impl UnderlyingTable {
             issues: Vec::with_capacity(n_rows),
             kinds: Vec::with_capacity(n_rows),
             discount: Vec::with_capacity(n_rows),
+            tail: None,
         };
         if let (TableSpec::Ramm(p), Some(g)) = (spec, table.grid.as_ref()) {
             let h_years = p.gamma_horizon_hours / (365.0 * 24.0);
@@ -196,7 +200,13 @@ impl UnderlyingTable {
                 })
                 .collect();
         }
-        for (row, kind) in rows.enumerate() {
+        let rows: Vec<&RowKind> = rows.collect();
+        if let TableSpec::Ramm(p) = spec {
+            if p.tail_enabled {
+                table.tail = Some(tail_table(p, market, now, rate, spot_factor, &rows)?);
+            }
+        }
+        for (row, kind) in rows.into_iter().enumerate() {
             table.kinds.push(*kind);
             let (base, issue) = match row_inputs(kind, market, now, rate, spot_factor) {
                 Ok(inputs) => match table.fill_row(spec, row, kind, &inputs, market, rate) {
@@ -284,6 +294,41 @@ impl UnderlyingTable {
     pub fn scenarios(&self) -> &[Scenario] {
         self.grid.as_ref().map_or(&[], |g| &g.scenarios)
     }
+}
+
+/// The path table of `ramm`'s `tail` component: Monte Carlo paths of this underlying alone over
+/// T_scan (the crypto defaults of `tail::TailModel`, seeded), every row re-priced on each.
+fn tail_table(
+    p: &RammParams,
+    market: &UnderlyingMarket,
+    now: Timestamp,
+    rate: f64,
+    spot_factor: f64,
+    rows: &[&RowKind],
+) -> Result<crate::tail::PathTable, RiskError> {
+    use crate::tail::{mc_paths, PathTable, TailModel, TailParams};
+    let tail_error = |e: crate::tail::TailError| RiskError::Invalid {
+        field: "tail".into(),
+        reason: e.to_string(),
+    };
+    let moved = if spot_factor == 1.0 {
+        market.clone()
+    } else {
+        market.moved(spot_factor, 0.0)?
+    };
+    let mut one = ale_market::MarketSnapshot::new(now, rate)?;
+    one.insert_underlying(moved.clone());
+    let params = TailParams {
+        alphas: vec![p.tail_alpha],
+        horizon_days: p.scan_days,
+        paths: p.tail_paths as usize,
+        seed: p.tail_seed,
+        ..TailParams::default()
+    };
+    let paths = mc_paths(&TailModel::crypto_default(), &one, &params).map_err(tail_error)?;
+    let set = crate::tail::table::RowSet::build(&moved, now, rate, rows.iter().copied(), &params);
+    PathTable::build(&moved, rate, &set, &paths.log_return[0], &paths.vol_log_change[0], &params)
+        .map_err(tail_error)
 }
 
 impl BaseRow {

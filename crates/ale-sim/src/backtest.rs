@@ -47,7 +47,11 @@ pub struct Backtest {
 }
 
 /// Steps the backtest will run (for a progress bar).
-pub fn total_steps(spec: &BacktestSpec, data: &DataSet, cal: &Calibration) -> Result<u64, SimError> {
+pub fn total_steps(
+    spec: &BacktestSpec,
+    data: &DataSet,
+    cal: &Calibration,
+) -> Result<u64, SimError> {
     let scenario = by_name(&spec.scenario)?;
     let path = build(scenario, data, cal, spec.config.seed, 0)?;
     let n = crate::sim::schedule(&path, &spec.config)?.len() as u64;
@@ -70,7 +74,10 @@ pub fn run_backtest(
 ) -> Result<Backtest, SimError> {
     let scenario = by_name(&spec.scenario)?;
     if spec.paths == 0 || spec.paths > MAX_PATHS {
-        return Err(invalid("paths", format!("must be in 1..={MAX_PATHS}, got {}", spec.paths)));
+        return Err(invalid(
+            "paths",
+            format!("must be in 1..={MAX_PATHS}, got {}", spec.paths),
+        ));
     }
     if spec.policies.is_empty() {
         return Err(invalid("policy", "no policy to run"));
@@ -90,7 +97,14 @@ pub fn run_backtest(
     if policies.is_empty() {
         return Err(invalid(
             "policy",
-            format!("no runnable policy: {}", skipped.iter().map(|s| format!("{}: {}", s.0, s.1)).collect::<Vec<_>>().join("; ")),
+            format!(
+                "no runnable policy: {}",
+                skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.0, s.1))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
         ));
     }
     let n_paths = paths_of(scenario, spec.paths);
@@ -103,7 +117,16 @@ pub fn run_backtest(
         .collect();
     let flat: Vec<PolicyResult> = jobs
         .par_iter()
-        .map(|&(p, q)| run_policy(&paths[p], &cal, &spec.config, &traders, &policies[q], progress))
+        .map(|&(p, q)| {
+            run_policy(
+                &paths[p],
+                &cal,
+                &spec.config,
+                &traders,
+                &policies[q],
+                progress,
+            )
+        })
         .collect::<Result<_, _>>()?;
     let mut results = Vec::new();
     let mut it = flat.into_iter();
@@ -115,7 +138,10 @@ pub fn run_backtest(
     Ok(Backtest {
         scenario,
         calibration: cal,
-        path: paths.into_iter().next().ok_or_else(|| invalid("paths", "none built"))?,
+        path: paths
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid("paths", "none built"))?,
         results,
         skipped,
         spec,
@@ -133,19 +159,35 @@ pub struct SweepParam {
 
 /// Parses `NAME=LO:HI:N`.
 pub fn parse_param(text: &str) -> Result<SweepParam, SimError> {
-    let bad = |why: &str| invalid("--param", format!("'{text}': {why} (expected NAME=LO:HI:N, e.g. z_price=3:7:5)"));
+    let bad = |why: &str| {
+        invalid(
+            "--param",
+            format!("'{text}': {why} (expected NAME=LO:HI:N, e.g. z_price=3:7:5)"),
+        )
+    };
     let (name, range) = text.split_once('=').ok_or_else(|| bad("no '='"))?;
     let name = name.trim();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(bad("the name must be a policy parameter such as z_price or mm_rate"));
+        return Err(bad(
+            "the name must be a policy parameter such as z_price or mm_rate",
+        ));
     }
     let parts: Vec<&str> = range.split(':').collect();
     if parts.len() != 3 {
         return Err(bad("the range needs three parts"));
     }
-    let lo: f64 = parts[0].trim().parse().map_err(|_| bad("LO is not a number"))?;
-    let hi: f64 = parts[1].trim().parse().map_err(|_| bad("HI is not a number"))?;
-    let n: usize = parts[2].trim().parse().map_err(|_| bad("N is not a whole number"))?;
+    let lo: f64 = parts[0]
+        .trim()
+        .parse()
+        .map_err(|_| bad("LO is not a number"))?;
+    let hi: f64 = parts[1]
+        .trim()
+        .parse()
+        .map_err(|_| bad("HI is not a number"))?;
+    let n: usize = parts[2]
+        .trim()
+        .parse()
+        .map_err(|_| bad("N is not a whole number"))?;
     if !(lo.is_finite() && hi.is_finite()) || !(hi >= lo) {
         return Err(bad("LO and HI must be finite with LO <= HI"));
     }
@@ -153,9 +195,18 @@ pub fn parse_param(text: &str) -> Result<SweepParam, SimError> {
         return Err(bad("N must be 1..=100 (1 only when LO = HI)"));
     }
     let values = (0..n)
-        .map(|i| if n == 1 { lo } else { lo + (hi - lo) * i as f64 / (n - 1) as f64 })
+        .map(|i| {
+            if n == 1 {
+                lo
+            } else {
+                lo + (hi - lo) * i as f64 / (n - 1) as f64
+            }
+        })
         .collect();
-    Ok(SweepParam { name: name.to_string(), values })
+    Ok(SweepParam {
+        name: name.to_string(),
+        values,
+    })
 }
 
 /// One grid point of a sweep.
@@ -192,7 +243,10 @@ pub fn run_sweep(
     progress: &(dyn Fn() + Sync),
 ) -> Result<SweepResult, SimError> {
     let [policy] = base.policies.as_slice() else {
-        return Err(invalid("--policy", "a sweep varies one policy: name exactly one"));
+        return Err(invalid(
+            "--policy",
+            "a sweep varies one policy: name exactly one",
+        ));
     };
     if params.is_empty() {
         return Err(invalid("--param", "give at least one NAME=LO:HI:N"));
@@ -209,7 +263,10 @@ pub fn run_sweep(
         }
         grid = next;
         if grid.len() > MAX_SWEEP_POINTS {
-            return Err(invalid("--param", format!("more than {MAX_SWEEP_POINTS} grid points")));
+            return Err(invalid(
+                "--param",
+                format!("more than {MAX_SWEEP_POINTS} grid points"),
+            ));
         }
     }
     let mut points = Vec::new();
@@ -232,7 +289,8 @@ pub fn run_sweep(
         }];
         let bt = run_backtest(&spec, data, progress)?;
         let n = bt.results.len() as f64;
-        let mean = |f: &dyn Fn(&PolicyResult) -> f64| bt.results.iter().map(|r| f(&r[0])).sum::<f64>() / n;
+        let mean =
+            |f: &dyn Fn(&PolicyResult) -> f64| bt.results.iter().map(|r| f(&r[0])).sum::<f64>() / n;
         points.push(SweepPoint {
             setting,
             margin_per_notional: mean(&|r| r.metrics.margin_per_notional),

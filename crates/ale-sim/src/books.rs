@@ -7,7 +7,7 @@
 //! Rounding: what a holder receives rounds down, what it pays rounds up (the venue's solvency).
 
 use ale_core::{Account, AccountId, Amount, Instrument, Position, Rounding};
-use ale_liquidation::{Holder, HolderId, Leg, Ledger, Op, OpId, Unit, UnitId};
+use ale_liquidation::{Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 use ale_market::MarketSnapshot;
 
 use crate::error::SimError;
@@ -152,7 +152,13 @@ impl Books {
         let from_socialised = short - from_fund;
         let mut legs = Vec::new();
         Books::leg(&mut legs, h, self.external, self.cash, own);
-        Books::leg(&mut legs, self.fund, self.external, self.cash, Amount::from_raw(from_fund));
+        Books::leg(
+            &mut legs,
+            self.fund,
+            self.external,
+            self.cash,
+            Amount::from_raw(from_fund),
+        );
         Books::leg(
             &mut legs,
             self.socialised,
@@ -183,14 +189,19 @@ impl Books {
         let mut legs = Vec::new();
         Books::leg(&mut legs, self.external, h, q, qty);
         let cost = slippage.abs() * size.abs() * price.abs();
-        if matches!(instrument, Instrument::Perpetual { .. } | Instrument::Future { .. }) {
+        if matches!(
+            instrument,
+            Instrument::Perpetual { .. } | Instrument::Future { .. }
+        ) {
             let c = self.ledger.unit(&Unit::CostBasis(instrument.clone()));
             // The old position is settled at `price` (its P&L realised in cash) and the new one
             // carries the cost qty·price: the entry price stays the last trade's, > 0.
             let qty_old = self.ledger.balance(h, q);
             let cost_old = self.ledger.balance(h, c);
             let realised = qty_old.to_f64() * price - cost_old.to_f64() - cost;
-            let qty_new = qty_old.checked_add(qty).map_err(|e| SimError::Ledger(e.to_string()))?;
+            let qty_new = qty_old
+                .checked_add(qty)
+                .map_err(|e| SimError::Ledger(e.to_string()))?;
             // The holder's cost basis rounds up (its position is worth less, never more).
             let basis_new = money(qty_new.to_f64() * price, Rounding::Up)?;
             let change = basis_new
@@ -198,13 +209,21 @@ impl Books {
                 .map_err(|e| SimError::Ledger(e.to_string()))?;
             Books::leg(&mut legs, self.external, h, c, change);
             if realised >= 0.0 {
-                Books::leg(&mut legs, self.external, h, self.cash, money(realised, Rounding::Down)?);
+                Books::leg(
+                    &mut legs,
+                    self.external,
+                    h,
+                    self.cash,
+                    money(realised, Rounding::Down)?,
+                );
             } else {
                 let owed = money(-realised, Rounding::Up)?;
                 if self.cash_of(h) < owed {
                     return Err(SimError::Ledger(format!(
                         "{} cannot pay the realised loss {owed} of a trade",
-                        self.ledger.holder_of(h).map_or_else(String::new, ToString::to_string)
+                        self.ledger
+                            .holder_of(h)
+                            .map_or_else(String::new, ToString::to_string)
                     )));
                 }
                 Books::leg(&mut legs, h, self.external, self.cash, owed);
@@ -318,7 +337,13 @@ impl Books {
             return Ok(0.0);
         }
         if owed >= 0.0 {
-            Books::leg(&mut legs, self.external, h, self.cash, money(owed, Rounding::Down)?);
+            Books::leg(
+                &mut legs,
+                self.external,
+                h,
+                self.cash,
+                money(owed, Rounding::Down)?,
+            );
             self.apply(legs)?;
         } else {
             self.apply(legs)?;
@@ -365,7 +390,13 @@ impl Books {
             return Ok(Amount::ZERO);
         }
         if owed >= 0.0 {
-            Books::leg(&mut legs, self.external, h, self.cash, money(owed, Rounding::Down)?);
+            Books::leg(
+                &mut legs,
+                self.external,
+                h,
+                self.cash,
+                money(owed, Rounding::Down)?,
+            );
             self.apply(legs)?;
             Ok(Amount::ZERO)
         } else {
@@ -386,10 +417,7 @@ impl Books {
 /// change between External and that holder: applied together they reproduce the changes
 /// exactly (External takes the opposite of their sum, which is its own change when the
 /// changes balance per unit).
-pub(crate) fn delta_legs(
-    books: &mut Books,
-    deltas: &[(Holder, Unit, i128)],
-) -> Vec<Leg> {
+pub(crate) fn delta_legs(books: &mut Books, deltas: &[(Holder, Unit, i128)]) -> Vec<Leg> {
     let mut legs = Vec::new();
     for (holder, unit, d) in deltas {
         if *holder == Holder::External || *d == 0 {

@@ -212,15 +212,17 @@ pub fn calibrate(data: &DataSet) -> Calibration {
     let mut rv_incl = vec![f64::NAN; rets.len()];
     for i in RV_DAYS..rets.len() {
         let ms_before = rets[i - RV_DAYS..i].iter().map(|r| r * r).sum::<f64>() / RV_DAYS as f64;
-        let ms_incl =
-            rets[i + 1 - RV_DAYS..=i].iter().map(|r| r * r).sum::<f64>() / RV_DAYS as f64;
+        let ms_incl = rets[i + 1 - RV_DAYS..=i].iter().map(|r| r * r).sum::<f64>() / RV_DAYS as f64;
         rv_before[i] = (365.0 * ms_before).sqrt();
         rv_incl[i] = (365.0 * ms_incl).sqrt();
     }
     let is_jump: Vec<bool> = (0..rets.len())
         .map(|i| rv_before[i].is_finite() && rets[i].abs() > JUMP_Z * rv_before[i] / 365f64.sqrt())
         .collect();
-    let jump_rets: Vec<f64> = (0..rets.len()).filter(|&i| is_jump[i]).map(|i| rets[i]).collect();
+    let jump_rets: Vec<f64> = (0..rets.len())
+        .filter(|&i| is_jump[i])
+        .map(|i| rets[i])
+        .collect();
     let years = (times[times.len() - 1] - times[RV_DAYS]) as f64 / (365.0 * 86_400.0);
     cal.days = rets.len();
     cal.jumps = jump_rets.len();

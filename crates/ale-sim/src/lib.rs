@@ -44,7 +44,10 @@ pub mod scenario;
 pub mod sim;
 pub mod venue;
 
-pub use backtest::{parse_param, run_backtest, run_sweep, Backtest, BacktestSpec, SweepParam, SweepPoint, SweepResult};
+pub use backtest::{
+    parse_param, run_backtest, run_sweep, Backtest, BacktestSpec, SweepParam, SweepPoint,
+    SweepResult,
+};
 pub use calibrate::{calibrate, Calibration};
 pub use data::DataSet;
 pub use error::SimError;

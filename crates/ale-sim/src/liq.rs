@@ -10,9 +10,7 @@
 //! market is taken by starting the case at the keeper's detection time plus the execution delay.
 
 use ale_core::{Account, AccountId, Amount, Timestamp};
-use ale_liquidation::{
-    driver, Bidder, Engine, Holder, LiquidationParams, RecordKind, Unit,
-};
+use ale_liquidation::{driver, Bidder, Engine, Holder, LiquidationParams, RecordKind, Unit};
 use ale_market::MarketSnapshot;
 use ale_risk::MarginPolicy;
 
@@ -50,9 +48,7 @@ fn liq_err(account: &AccountId) -> impl Fn(ale_liquidation::LiquidationError) ->
 }
 
 fn cash_account(name: &str, cash: Amount) -> Result<Account, SimError> {
-    let mut a = Account::new(
-        AccountId::new(name).map_err(|e| crate::error::invalid("holder", e))?,
-    );
+    let mut a = Account::new(AccountId::new(name).map_err(|e| crate::error::invalid("holder", e))?);
     if cash.raw() > 0 {
         a.collateral.insert(asset(CASH), cash);
     }
@@ -116,7 +112,10 @@ pub fn liquidate(
     result.end_s = records
         .last()
         .map_or(now.unix_seconds(), |r| r.at.unix_seconds());
-    engine.ledger().audit().map_err(|e| SimError::Ledger(e.to_string()))?;
+    engine
+        .ledger()
+        .audit()
+        .map_err(|e| SimError::Ledger(e.to_string()))?;
     // The changes the case made, by (holder, unit).
     let closing = engine.ledger().snapshot();
     let mut deltas: Vec<(Holder, Unit, i128)> = Vec::new();
@@ -131,10 +130,7 @@ pub fn liquidate(
             deltas.push((key.0.clone(), key.1.clone(), -v.raw()));
         }
     }
-    let spot = market
-        .underlyings()
-        .next()
-        .map_or(0.0, |u| u.spot());
+    let spot = market.underlyings().next().map_or(0.0, |u| u.spot());
     for (holder, unit, d) in &deltas {
         if *holder == Holder::Trader(account.clone()) {
             if let Unit::Quantity(_) = unit {
@@ -151,7 +147,12 @@ pub fn liquidate(
     let mut takers: Vec<Holder> = deltas
         .iter()
         .map(|(h, _, _)| h.clone())
-        .filter(|h| matches!(h, Holder::Liquidator(_) | Holder::InsuranceFund | Holder::BackstopPool(_)))
+        .filter(|h| {
+            matches!(
+                h,
+                Holder::Liquidator(_) | Holder::InsuranceFund | Holder::BackstopPool(_)
+            )
+        })
         .collect();
     takers.sort();
     takers.dedup();

@@ -166,7 +166,10 @@ pub fn historical(
     seed: u64,
 ) -> Result<MarketPath, SimError> {
     let Kind::Historical { start, end, crash } = scenario.kind else {
-        return Err(crate::error::invalid("scenario", "not a historical scenario"));
+        return Err(crate::error::invalid(
+            "scenario",
+            "not a historical scenario",
+        ));
     };
     let (from, to) = (time(start)?, time(end)?);
     let crash = (time(crash.0)?, time(crash.1)?);
@@ -281,7 +284,10 @@ pub fn synthetic(
     index: u64,
 ) -> Result<MarketPath, SimError> {
     let Kind::Synthetic { days, stress } = scenario.kind else {
-        return Err(crate::error::invalid("scenario", "not a synthetic scenario"));
+        return Err(crate::error::invalid(
+            "scenario",
+            "not a synthetic scenario",
+        ));
     };
     let p = cal.svj;
     let mut rng = stream(seed, STREAM_PATH + 1 + index);

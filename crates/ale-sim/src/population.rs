@@ -150,7 +150,8 @@ pub fn unit_legs(
         nearest_expiry(now, trader.tenor_days)
             .ok_or_else(|| crate::error::invalid("expiry", format!("none listed at {now}")))
     };
-    let opt = |m: f64, kind| -> Result<Instrument, SimError> { option(e()?, strike_near(spot, m), kind) };
+    let opt =
+        |m: f64, kind| -> Result<Instrument, SimError> { option(e()?, strike_near(spot, m), kind) };
     Ok(match trader.strategy {
         Strategy::ShortStraddle => vec![(opt(1.0, Call)?, -1.0), (opt(1.0, Put)?, -1.0)],
         Strategy::ShortStrangle => vec![(opt(1.1, Call)?, -1.0), (opt(0.9, Put)?, -1.0)],

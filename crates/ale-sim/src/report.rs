@@ -22,16 +22,25 @@ fn plot_err(e: impl std::fmt::Display) -> SimError {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A line chart of named series over x (days from the start) as an SVG string.
-pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<String, SimError> {
+pub fn line_chart(
+    title: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<String, SimError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (860, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let pts = series.iter().flat_map(|(_, p)| p.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let pts = series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for (x, y) in pts {
             x0 = x0.min(*x);
@@ -44,7 +53,11 @@ pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>
             x0 = x1 - 1.0;
         }
         if !(y1 > y0) {
-            y1 = if y0.is_finite() && y0 != f64::MAX { y0 + 1.0 } else { 1.0 };
+            y1 = if y0.is_finite() && y0 != f64::MAX {
+                y0 + 1.0
+            } else {
+                1.0
+            };
             y0 = y1 - 2.0;
         }
         let pad = (y1 - y0) * 0.05;
@@ -64,10 +77,15 @@ pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>
         for (i, (name, points)) in series.iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
                 .map_err(plot_err)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -90,7 +108,9 @@ const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1000px}ta
 type Row = (&'static str, fn(&crate::sim::Metrics) -> f64);
 const ROWS: &[Row] = &[
     ("bad debt, USD", |m| m.bad_debt_usd),
-    ("largest bad debt of one account, USD", |m| m.bad_debt_max_account_usd),
+    ("largest bad debt of one account, USD", |m| {
+        m.bad_debt_max_account_usd
+    }),
     ("insurance fund drawdown, USD", |m| m.fund_drawdown_usd),
     ("insurance fund at the end, USD", |m| m.fund_end_usd),
     ("socialised loss, USD", |m| m.socialised_loss_usd),
@@ -98,10 +118,18 @@ const ROWS: &[Row] = &[
     ("accounts closed", |m| m.closed_accounts as f64),
     ("liquidated notional, USD", |m| m.liquidated_notional_usd),
     ("penalties paid by traders, USD", |m| m.penalties_usd),
-    ("liquidations not needed", |m| m.unneeded_liquidations as f64),
-    ("initial margin per unit of notional", |m| m.margin_per_notional),
-    ("breach to restored, mean, minutes", |m| m.breach_to_restored_mean_s / 60.0),
-    ("breach to restored, max, minutes", |m| m.breach_to_restored_max_s / 60.0),
+    ("liquidations not needed", |m| {
+        m.unneeded_liquidations as f64
+    }),
+    ("initial margin per unit of notional", |m| {
+        m.margin_per_notional
+    }),
+    ("breach to restored, mean, minutes", |m| {
+        m.breach_to_restored_mean_s / 60.0
+    }),
+    ("breach to restored, max, minutes", |m| {
+        m.breach_to_restored_max_s / 60.0
+    }),
     ("top-ups", |m| m.topups as f64),
     ("ledger operations", |m| m.ledger_ops as f64),
 ];
@@ -127,7 +155,12 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
         c1 = days(path.crash.1, t0),
     );
     for (label, why) in &bt.skipped {
-        let _ = write!(h, "<p><b>{}</b> was not run: {}</p>", escape(label), escape(why));
+        let _ = write!(
+            h,
+            "<p><b>{}</b> was not run: {}</p>",
+            escape(label),
+            escape(why)
+        );
     }
     // Policies side by side (mean over paths).
     h.push_str("<h2>Policies side by side</h2><table><tr><th>metric</th>");
@@ -146,22 +179,61 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
     }
     h.push_str("</table>");
     let step = (path.times_s.len() / 2_000).max(1);
-    let spot: Vec<(f64, f64)> = path.times_s.iter().zip(&path.spot).step_by(step).map(|(t, s)| (days(*t, t0), *s)).collect();
-    let iv: Vec<(f64, f64)> = path.times_s.iter().zip(&path.iv).step_by(step).map(|(t, v)| (days(*t, t0), *v)).collect();
+    let spot: Vec<(f64, f64)> = path
+        .times_s
+        .iter()
+        .zip(&path.spot)
+        .step_by(step)
+        .map(|(t, s)| (days(*t, t0), *s))
+        .collect();
+    let iv: Vec<(f64, f64)> = path
+        .times_s
+        .iter()
+        .zip(&path.iv)
+        .step_by(step)
+        .map(|(t, v)| (days(*t, t0), *v))
+        .collect();
     h.push_str("<h2>Price and implied vol</h2>");
     h.push_str(&line_chart("BTC spot", "USD", &[("spot".into(), spot)])?);
-    h.push_str(&line_chart("30-day ATM implied vol", "vol", &[("IV".into(), iv)])?);
+    h.push_str(&line_chart(
+        "30-day ATM implied vol",
+        "vol",
+        &[("IV".into(), iv)],
+    )?);
     h.push_str("<h2>Insurance fund</h2>");
     let fund: Vec<(String, Vec<(f64, f64)>)> = bt.results[0]
         .iter()
-        .map(|r| (r.label.clone(), r.times_s.iter().zip(&r.fund).map(|(t, f)| (days(*t, t0), *f)).collect()))
+        .map(|r| {
+            (
+                r.label.clone(),
+                r.times_s
+                    .iter()
+                    .zip(&r.fund)
+                    .map(|(t, f)| (days(*t, t0), *f))
+                    .collect(),
+            )
+        })
         .collect();
-    h.push_str(&line_chart("insurance fund (cash), first path", "USD", &fund)?);
+    h.push_str(&line_chart(
+        "insurance fund (cash), first path",
+        "USD",
+        &fund,
+    )?);
     h.push_str("<h2>Equity against maintenance margin, worst accounts</h2>");
     for r in &bt.results[0] {
         for a in &r.worst {
-            let eq: Vec<(f64, f64)> = r.times_s.iter().zip(&a.equity).map(|(t, e)| (days(*t, t0), f64::from(*e))).collect();
-            let mm: Vec<(f64, f64)> = r.times_s.iter().zip(&a.maintenance).map(|(t, e)| (days(*t, t0), f64::from(*e))).collect();
+            let eq: Vec<(f64, f64)> = r
+                .times_s
+                .iter()
+                .zip(&a.equity)
+                .map(|(t, e)| (days(*t, t0), f64::from(*e)))
+                .collect();
+            let mm: Vec<(f64, f64)> = r
+                .times_s
+                .iter()
+                .zip(&a.maintenance)
+                .map(|(t, e)| (days(*t, t0), f64::from(*e)))
+                .collect();
             h.push_str(&line_chart(
                 &format!("{}: {} ({})", r.label, a.account, a.strategy),
                 "USD",
@@ -204,32 +276,74 @@ pub fn sweep_html(s: &SweepResult) -> Result<String, SimError> {
         root.fill(&WHITE).map_err(plot_err)?;
         let xs = s.points.iter().map(|p| p.margin_per_notional);
         let ys = s.points.iter().map(|p| p.bad_debt_usd);
-        let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
-        let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
-        let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 0.01, x0 + 0.01) };
-        let (y0, y1) = if y1 > y0 { (y0, y1) } else { (y0 - 1.0, y0 + 1.0) };
+        let (x0, x1) = (
+            xs.clone().fold(f64::MAX, f64::min),
+            xs.fold(f64::MIN, f64::max),
+        );
+        let (y0, y1) = (
+            ys.clone().fold(f64::MAX, f64::min),
+            ys.fold(f64::MIN, f64::max),
+        );
+        let (x0, x1) = if x1 > x0 {
+            (x0, x1)
+        } else {
+            (x0 - 0.01, x0 + 0.01)
+        };
+        let (y0, y1) = if y1 > y0 {
+            (y0, y1)
+        } else {
+            (y0 - 1.0, y0 + 1.0)
+        };
         let mut chart = ChartBuilder::on(&root)
-            .caption("bad debt against margin held per unit of notional", ("sans-serif", 16))
+            .caption(
+                "bad debt against margin held per unit of notional",
+                ("sans-serif", 16),
+            )
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(80)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("IM / notional").y_desc("bad debt, USD").draw().map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("IM / notional")
+            .y_desc("bad debt, USD")
+            .draw()
+            .map_err(plot_err)?;
         chart
             .draw_series(s.points.iter().map(|p| {
-                Circle::new((p.margin_per_notional, p.bad_debt_usd), 4, if p.non_dominated { RED.filled() } else { BLUE.filled() })
+                Circle::new(
+                    (p.margin_per_notional, p.bad_debt_usd),
+                    4,
+                    if p.non_dominated {
+                        RED.filled()
+                    } else {
+                        BLUE.filled()
+                    },
+                )
             }))
             .map_err(plot_err)?;
-        let mut front: Vec<(f64, f64)> = s.points.iter().filter(|p| p.non_dominated).map(|p| (p.margin_per_notional, p.bad_debt_usd)).collect();
+        let mut front: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.non_dominated)
+            .map(|p| (p.margin_per_notional, p.bad_debt_usd))
+            .collect();
         front.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart.draw_series(LineSeries::new(front, RED.stroke_width(2))).map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(front, RED.stroke_width(2)))
+            .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     h.push_str(&svg);
     h.push_str("<h2>Settings</h2><table><tr><th>setting</th><th>IM / notional</th><th>bad debt, USD</th><th>liquidations</th><th>non-dominated</th></tr>");
     for p in &s.points {
-        let name = p.setting.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let name = p
+            .setting
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{:.4}</td><td>{:.0}</td><td>{:.1}</td><td>{}</td></tr>",

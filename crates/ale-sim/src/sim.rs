@@ -170,20 +170,56 @@ impl SimConfig {
                 Err(crate::error::invalid(f, format!("out of range, got {v}")))
             }
         };
-        pos("hour_step_s", self.hour_step_s >= 60 && self.hour_step_s <= 86_400, self.hour_step_s.to_string())?;
-        pos("crash_step_s", self.crash_step_s >= 60 && self.crash_step_s <= self.hour_step_s, self.crash_step_s.to_string())?;
-        pos("oracle_latency_s", (0..=86_400).contains(&self.oracle_latency_s), self.oracle_latency_s.to_string())?;
-        pos("exec_delay_s", (0..=86_400).contains(&self.exec_delay_s), self.exec_delay_s.to_string())?;
-        pos("fund_fraction", (0.0..=1.0).contains(&self.fund_fraction), self.fund_fraction.to_string())?;
-        pos("liquidators", self.liquidators <= 64, self.liquidators.to_string())?;
+        pos(
+            "hour_step_s",
+            self.hour_step_s >= 60 && self.hour_step_s <= 86_400,
+            self.hour_step_s.to_string(),
+        )?;
+        pos(
+            "crash_step_s",
+            self.crash_step_s >= 60 && self.crash_step_s <= self.hour_step_s,
+            self.crash_step_s.to_string(),
+        )?;
+        pos(
+            "oracle_latency_s",
+            (0..=86_400).contains(&self.oracle_latency_s),
+            self.oracle_latency_s.to_string(),
+        )?;
+        pos(
+            "exec_delay_s",
+            (0..=86_400).contains(&self.exec_delay_s),
+            self.exec_delay_s.to_string(),
+        )?;
+        pos(
+            "fund_fraction",
+            (0.0..=1.0).contains(&self.fund_fraction),
+            self.fund_fraction.to_string(),
+        )?;
+        pos(
+            "liquidators",
+            self.liquidators <= 64,
+            self.liquidators.to_string(),
+        )?;
         pos(
             "liquidator_capital_fraction",
             (0.0..=1.0).contains(&self.liquidator_capital_fraction),
             self.liquidator_capital_fraction.to_string(),
         )?;
-        pos("liquidator_margin", (0.0..0.5).contains(&self.liquidator_margin), self.liquidator_margin.to_string())?;
-        pos("half_spread", (0.0..0.05).contains(&self.half_spread), self.half_spread.to_string())?;
-        pos("impact_per_usd", (0.0..1e-3).contains(&self.impact_per_usd), self.impact_per_usd.to_string())
+        pos(
+            "liquidator_margin",
+            (0.0..0.5).contains(&self.liquidator_margin),
+            self.liquidator_margin.to_string(),
+        )?;
+        pos(
+            "half_spread",
+            (0.0..0.05).contains(&self.half_spread),
+            self.half_spread.to_string(),
+        )?;
+        pos(
+            "impact_per_usd",
+            (0.0..1e-3).contains(&self.impact_per_usd),
+            self.impact_per_usd.to_string(),
+        )
     }
 }
 
@@ -299,9 +335,16 @@ pub fn schedule(path: &MarketPath, cfg: &SimConfig) -> Result<Vec<i64>, SimError
     while t <= end {
         out.push(t);
         let in_crash = t >= path.crash.0 && t < path.crash.1;
-        t += if in_crash { cfg.crash_step_s } else { cfg.hour_step_s };
+        t += if in_crash {
+            cfg.crash_step_s
+        } else {
+            cfg.hour_step_s
+        };
         if out.len() > MAX_STEPS {
-            return Err(crate::error::invalid("steps", format!("more than {MAX_STEPS}")));
+            return Err(crate::error::invalid(
+                "steps",
+                format!("more than {MAX_STEPS}"),
+            ));
         }
     }
     Ok(out)
@@ -331,7 +374,11 @@ fn view_market(
 }
 
 /// The true market at `t`.
-pub fn true_market(path: &MarketPath, cal: &Calibration, t: i64) -> Result<MarketSnapshot, SimError> {
+pub fn true_market(
+    path: &MarketPath,
+    cal: &Calibration,
+    t: i64,
+) -> Result<MarketSnapshot, SimError> {
     market(ts(t)?, path.spot_at(t), &state_at(path, cal, t))
 }
 
@@ -481,11 +528,18 @@ pub fn run_policy(
     books.deposit(fund, fund_start)?;
     for i in 0..cfg.liquidators {
         let h = books.holder(&Holder::Liquidator(format!("liquidator-{i}")));
-        books.deposit(h, money(cfg.liquidator_capital_fraction * total_capital, Rounding::Down)?)?;
+        books.deposit(
+            h,
+            money(
+                cfg.liquidator_capital_fraction * total_capital,
+                Rounding::Down,
+            )?,
+        )?;
     }
     let mut book = Book::new();
     for (tr, st) in traders.iter().zip(&states) {
-        book.upsert_account(&books.account(&tr.id, st.holder)).map_err(risk_err)?;
+        book.upsert_account(&books.account(&tr.id, st.holder))
+            .map_err(risk_err)?;
     }
     // One engine for the run: accounts re-margined alone when they change, every account when
     // the market moves (no copy of the book per step).
@@ -652,7 +706,9 @@ pub fn run_policy(
                                 bidders(cfg, iv),
                             ));
                         }
-                        let (em, lp, bs) = exec.as_ref().ok_or_else(|| SimError::Risk("no market".into()))?;
+                        let (em, lp, bs) = exec
+                            .as_ref()
+                            .ok_or_else(|| SimError::Risk("no market".into()))?;
                         let shadow = books.account(&tr.id, st.holder);
                         let r = liq::liquidate(
                             &mut books,
@@ -710,7 +766,11 @@ pub fn run_policy(
         progress();
     }
     metrics.steps = steps.len();
-    metrics.margin_per_notional = if notional_sum > 0.0 { im_sum / notional_sum } else { 0.0 };
+    metrics.margin_per_notional = if notional_sum > 0.0 {
+        im_sum / notional_sum
+    } else {
+        0.0
+    };
     metrics.fund_end_usd = books.cash_of(fund).to_f64();
     let socialised = -books.cash_of(books.socialised).to_f64();
     metrics.socialised_loss_usd = if socialised > 0.0 { socialised } else { 0.0 };

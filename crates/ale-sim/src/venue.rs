@@ -32,7 +32,11 @@ fn expiry(d: NaiveDate) -> Option<ExpiryDate> {
 }
 
 fn last_friday(year: i32, month: u32) -> Option<NaiveDate> {
-    let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     let mut d = NaiveDate::from_ymd_opt(ny, nm, 1)? - Duration::days(1);
     while d.weekday() != Weekday::Fri {
         d -= Duration::days(1);
@@ -121,7 +125,11 @@ pub fn chain(now: Timestamp, spot: f64) -> Result<Vec<Instrument>, SimError> {
     let step = strike_step(spot);
     for e in listed_expiries(now) {
         let days = e.years_from(now) * 365.0;
-        let (lo, hi) = if days <= 3.5 { (0.85, 1.15) } else { (0.6, 1.6) };
+        let (lo, hi) = if days <= 3.5 {
+            (0.85, 1.15)
+        } else {
+            (0.6, 1.6)
+        };
         let mut k = (spot * lo / step).ceil() * step;
         while k <= spot * hi {
             for kind in [OptionKind::Call, OptionKind::Put] {
@@ -205,7 +213,10 @@ pub fn market(now: Timestamp, spot: f64, state: &SurfaceState) -> Result<MarketS
 
 /// Mark and delta (per unit) of an instrument on `market`: an option at Black-76 on the
 /// surface (intrinsic once expired), the perpetual at spot.
-pub fn mark_delta(instrument: &Instrument, market: &MarketSnapshot) -> Result<(f64, f64), SimError> {
+pub fn mark_delta(
+    instrument: &Instrument,
+    market: &MarketSnapshot,
+) -> Result<(f64, f64), SimError> {
     let u = market.underlying(instrument.underlying()).map_err(risk)?;
     match instrument {
         Instrument::Option {

@@ -66,7 +66,11 @@ fn value_is_conserved_for_every_policy_through_a_crash() {
     let bt = run_backtest(&small("stress", standard_policies(), 60), &data, &|| {}).unwrap();
     for r in &bt.results[0] {
         assert!(r.metrics.conserved, "{}: ledger does not balance", r.label);
-        assert!(r.metrics.ledger_ops > 60, "{}: the run moved money", r.label);
+        assert!(
+            r.metrics.ledger_ops > 60,
+            "{}: the run moved money",
+            r.label
+        );
         assert!(r.metrics.steps > 700, "{}", r.label);
     }
     // The crash liquidates someone under at least one policy.
@@ -76,7 +80,10 @@ fn value_is_conserved_for_every_policy_through_a_crash() {
 #[test]
 fn one_naked_short_call_one_jump_loses_what_the_hand_says() {
     let t0 = Timestamp::parse_rfc3339("2026-01-02T00:00:00Z").unwrap();
-    let state = SurfaceState { iv: 0.5, iv_base: 0.5 };
+    let state = SurfaceState {
+        iv: 0.5,
+        iv_base: 0.5,
+    };
     let m0 = market(t0, 100_000.0, &state).unwrap();
     let expiry = ale_sim::venue::listed_expiries(t0)
         .into_iter()
@@ -87,7 +94,9 @@ fn one_naked_short_call_one_jump_loses_what_the_hand_says() {
     let id = AccountId::new("naked").unwrap();
     let h = books.trader(&id);
     let capital = 1_000.0;
-    books.deposit(h, Amount::from_f64(capital, Rounding::Down).unwrap()).unwrap();
+    books
+        .deposit(h, Amount::from_f64(capital, Rounding::Down).unwrap())
+        .unwrap();
     let (premium, _) = ale_sim::venue::mark_delta(&call, &m0).unwrap();
     books.trade(h, &call, -1.0, premium, 0.0).unwrap();
     let fund = books.fund;
@@ -130,11 +139,18 @@ fn one_naked_short_call_one_jump_loses_what_the_hand_says() {
     )
     .unwrap();
     assert!(r.flagged && r.closed, "{r:?}");
-    assert!((r.bad_debt_usd - hand_loss).abs() < 1e-6 * hand_loss, "{} vs {hand_loss}", r.bad_debt_usd);
+    assert!(
+        (r.bad_debt_usd - hand_loss).abs() < 1e-6 * hand_loss,
+        "{} vs {hand_loss}",
+        r.bad_debt_usd
+    );
     // The fund paid at least the loss (plus the bidder's insolvent premium), nothing was
     // socialised (the fund was large enough), and the ledger balances.
     let paid = fund_before - books.cash_of(fund).to_f64();
-    assert!(paid >= hand_loss - 1e-3, "fund paid {paid}, loss {hand_loss}");
+    assert!(
+        paid >= hand_loss - 1e-3,
+        "fund paid {paid}, loss {hand_loss}"
+    );
     assert!(books.cash_of(books.socialised).is_zero());
     assert!(books.holdings(h).iter().all(|x| x.qty.is_zero()));
     books.audit().unwrap();
@@ -155,8 +171,14 @@ fn the_historical_replay_reproduces_the_data_returns() {
     assert!(bars.len() > 700, "{}", bars.len());
     for w in bars.windows(2) {
         let data_return = (w[1].close / w[0].close).ln();
-        let i0 = path.times_s.binary_search(&w[0].time_s).expect("bar time on the path");
-        let i1 = path.times_s.binary_search(&w[1].time_s).expect("bar time on the path");
+        let i0 = path
+            .times_s
+            .binary_search(&w[0].time_s)
+            .expect("bar time on the path");
+        let i1 = path
+            .times_s
+            .binary_search(&w[1].time_s)
+            .expect("bar time on the path");
         let path_return = (path.spot[i1] / path.spot[i0]).ln();
         assert_eq!(path_return, data_return, "at {}", w[1].time_s);
     }
@@ -177,7 +199,14 @@ fn bad_input_is_an_error_naming_it() {
     let data = data();
     let e = run_backtest(&small("no-such", standard_policies(), 5), &data, &|| {}).unwrap_err();
     assert!(e.to_string().contains("unknown scenario 'no-such'"), "{e}");
-    for bad in ["z_price", "z_price=1:2", "z_price=a:2:3", "z_price=2:1:3", "=1:2:3", "z_price=1:2:0"] {
+    for bad in [
+        "z_price",
+        "z_price=1:2",
+        "z_price=a:2:3",
+        "z_price=2:1:3",
+        "=1:2:3",
+        "z_price=1:2:0",
+    ] {
         let e = parse_param(bad).unwrap_err().to_string();
         assert!(e.contains("--param"), "{bad}: {e}");
     }
@@ -199,8 +228,17 @@ fn the_calibration_fits_iv_on_realised_vol_when_the_data_has_dvol_years() {
     }
     assert!(cal.iv_model.n > 900, "{}", cal.iv_model.n);
     eprintln!("{cal:#?}");
-    assert!(cal.iv_model.b > 0.0 && cal.iv_model.r2 > 0.3, "{:?}", cal.iv_model);
-    assert!(cal.spot_vol_corr.abs() < 1.0 && cal.svj.rho == cal.spot_vol_corr_down.clamp(-0.95, 0.95) && cal.svj.vol_jump_beta < 0.0, "{cal:?}");
+    assert!(
+        cal.iv_model.b > 0.0 && cal.iv_model.r2 > 0.3,
+        "{:?}",
+        cal.iv_model
+    );
+    assert!(
+        cal.spot_vol_corr.abs() < 1.0
+            && cal.svj.rho == cal.spot_vol_corr_down.clamp(-0.95, 0.95)
+            && cal.svj.vol_jump_beta < 0.0,
+        "{cal:?}"
+    );
     assert!(cal.jumps > 5 && cal.svj.jump_rate > 0.5, "{cal:?}");
 }
 
@@ -214,4 +252,49 @@ fn data_files_parse_and_keep_their_rows() {
     assert_eq!(bars[0].time_s, 1_577_836_800 + 3_600);
     let e = data::parse_bars("x.csv", "h\n2020-01-01,1,2,x,1\n", 86_400).unwrap_err();
     assert!(e.to_string().contains("line 2"), "{e}");
+}
+
+#[test]
+fn the_chain_lists_dailies_weeklies_monthlies_and_quarterlies() {
+    use chrono::Datelike;
+    let now = Timestamp::parse_rfc3339("2026-01-02T09:00:00Z").unwrap();
+    let e = ale_sim::venue::listed_expiries(now);
+    assert!(e.windows(2).all(|w| w[0] < w[1]));
+    assert!(e.iter().all(|x| !x.has_expired(now)));
+    // 3 Jan (daily) first: 2 Jan 08:00 has passed.
+    assert_eq!(e[0].to_string(), "3JAN26");
+    let fridays = e.iter().filter(|x| x.date().weekday() == chrono::Weekday::Fri).count();
+    assert!(fridays >= 6, "{e:?}");
+    assert!(e.iter().any(|x| x.to_string() == "27MAR26"), "a quarterly: {e:?}");
+    assert!(e.iter().any(|x| x.to_string() == "26JUN26"), "a quarterly: {e:?}");
+    assert_eq!(ale_sim::venue::strike_step(95_000.0), 2_500.0);
+    assert_eq!(ale_sim::venue::strike_step(3_800.0), 100.0);
+    let chain = ale_sim::venue::chain(now, 95_000.0).unwrap();
+    assert!(chain.len() > 200, "{}", chain.len());
+    // The surface's ATM vol at 30 days is the state's level; the skew steepens with vol.
+    let calm = SurfaceState { iv: 0.5, iv_base: 0.5 };
+    let storm = SurfaceState { iv: 1.5, iv_base: 0.5 };
+    assert!((calm.atm_vol(30.0 / 365.0) - 0.5).abs() < 1e-12);
+    assert!(storm.skew_rho() < calm.skew_rho());
+    assert!(storm.atm_vol(2.0 / 365.0) > storm.atm_vol(90.0 / 365.0), "inverted in a storm");
+    let m = market(now, 95_000.0, &storm).unwrap();
+    let u = m.underlyings().next().unwrap();
+    let t = 30.0 / 365.0;
+    assert!((u.atm_vol(t) - storm.atm_vol(t)).abs() < 1e-9);
+}
+
+#[test]
+fn a_bridge_keeps_its_ends() {
+    let mut rng = ale_sim::rng::stream(1, 2);
+    let inner = ale_sim::path::bridge(1.0, 2.0, 60, 0.01, &mut rng);
+    assert_eq!(inner.len(), 59);
+    let mut rng2 = ale_sim::rng::stream(1, 2);
+    assert_eq!(inner, ale_sim::path::bridge(1.0, 2.0, 60, 0.01, &mut rng2));
+    // The last interior point is one step from the end.
+    assert!((inner[58] - 2.0).abs() < 0.1);
+    // Counter-based draws do not depend on the order they are asked in.
+    let a = ale_sim::rng::uniform_at(5, 9, 1_000);
+    let _ = ale_sim::rng::uniform_at(5, 9, 3);
+    assert_eq!(a, ale_sim::rng::uniform_at(5, 9, 1_000));
+    assert!((0.0..1.0).contains(&a));
 }

@@ -2,7 +2,9 @@
 //! delta-one position (long 1 BTC) and a short straddle (short one 30-day ATM call and put,
 //! re-struck every day) — whose one-day Monte Carlo VaR is forecast each day from the data up to
 //! that day, then compared with the next day's realised loss; exceptions counted; Kupiec's
-//! proportion-of-failures and Christoffersen's independence tests reported.
+//! proportion-of-failures and Christoffersen's independence tests reported. The VaR comes from
+//! Monte Carlo or from filtered historical simulation (every earlier standardised return, and for
+//! the straddle the earlier days' DVOL changes), as [`BacktestSpec::method`] says.
 //!
 //! Each day d: σ = the GARCH(1,1) forecast for day d + 1 made after day d's close; the straddle's
 //! implied vol is DVOL (d) where the series exists (from 2022-11-06), else the proxy
