@@ -321,7 +321,7 @@ pub fn underlying_from_file(
                 let p = SviParams::new(s.a, s.b, s.rho, s.m, s.sigma)
                     .map_err(|e| FormatError::at(&format!("{spath}.svi[{j}]"), e))?;
                 let t = s.expiry.0.years_from(now);
-                if !(t > 0.0) {
+                if t <= 0.0 {
                     return Err(FormatError::at(
                         &format!("{spath}.svi[{j}].expiry"),
                         "is not after the market time",
@@ -379,7 +379,7 @@ pub fn underlying_from_file(
                     quotes,
                 })
                 .collect();
-            if let Some(e) = expiries.iter().find(|e| !(e.expiry_years > 0.0)) {
+            if let Some(e) = expiries.iter().find(|e| e.expiry_years <= 0.0) {
                 return Err(FormatError::at(
                     &spath,
                     format!(
@@ -408,7 +408,7 @@ pub fn underlying_from_file(
             let mut slices = Vec::new();
             for (e, points) in by_expiry {
                 let t = e.years_from(now);
-                if !(t > 0.0) {
+                if t <= 0.0 {
                     return Err(FormatError::at(
                         &format!("{spath}.marks"),
                         format!("expiry {} is not after the market time", e.instant()),

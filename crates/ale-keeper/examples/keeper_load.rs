@@ -20,31 +20,72 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let venue = synthetic_venue(&VenueSpec { accounts, ..VenueSpec::default() });
+    let accounts: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let venue = synthetic_venue(&VenueSpec {
+        accounts,
+        ..VenueSpec::default()
+    });
     let market = ale_keeper::demo::demo_market(venue.market.time());
     let portfolios: Vec<_> = venue.accounts.iter().map(file_from_account).collect();
     let events = genesis_events(&market, &portfolios);
     let db = std::env::temp_dir().join(format!("ale-keeper-load-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);
     let t = Instant::now();
-    let keeper = Keeper::start(Store::open(&db).unwrap(), "ramm", None, Some((venue.market.time(), 0.0, events)), vec!["k".into()]).unwrap();
-    println!("first start (log written, then replayed): {:.2?}", t.elapsed());
+    let keeper = Keeper::start(
+        Store::open(&db).unwrap(),
+        "ramm",
+        None,
+        Some((venue.market.time(), 0.0, events)),
+        vec!["k".into()],
+    )
+    .unwrap();
+    println!(
+        "first start (log written, then replayed): {:.2?}",
+        t.elapsed()
+    );
     drop(keeper);
     let t = Instant::now();
-    let keeper = Keeper::start(Store::open(&db).unwrap(), "ramm", None, None, vec!["k".into()]).unwrap();
-    println!("restart to serving ({accounts} accounts, replay of the log): {:.2?}", t.elapsed());
+    let keeper = Keeper::start(
+        Store::open(&db).unwrap(),
+        "ramm",
+        None,
+        None,
+        vec!["k".into()],
+    )
+    .unwrap();
+    println!(
+        "restart to serving ({accounts} accounts, replay of the log): {:.2?}",
+        t.elapsed()
+    );
 
     // Price updates: quotes for BTC from three sources, 30 s apart (below the full re-margin
     // interval, so each is the incremental path).
     let start = venue.market.time().unix_seconds();
     let mut latencies = Vec::new();
     for i in 1..=40 {
-        let time = ale_core::Timestamp::from_unix_seconds(start + i).unwrap().to_string();
+        let time = ale_core::Timestamp::from_unix_seconds(start + i)
+            .unwrap()
+            .to_string();
         let spot = 95_000.0 * (1.0 + 0.001 * ((i % 7) as f64 - 3.0));
-        let quotes = ["a", "b", "c"].iter().map(|s| QuoteFile { source: s.to_string(), value: spot, time: time.clone() }).collect();
+        let quotes = ["a", "b", "c"]
+            .iter()
+            .map(|s| QuoteFile {
+                source: s.to_string(),
+                value: spot,
+                time: time.clone(),
+            })
+            .collect();
         let t = Instant::now();
-        keeper.submit(Event::Quotes { time, underlying: "BTC".into(), quotes }).unwrap();
+        keeper
+            .submit(Event::Quotes {
+                time,
+                underlying: "BTC".into(),
+                quotes,
+            })
+            .unwrap();
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
     }
     latencies.sort_by(f64::total_cmp);
@@ -58,12 +99,19 @@ fn main() {
 
     // Read API under load: 4 client threads pacing 250 requests/s each for 10 s.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let k2: Arc<Keeper> = keeper.clone();
     runtime.spawn(async move { ale_keeper::service::serve(k2, listener).await });
     std::thread::sleep(Duration::from_millis(200));
-    let ids: Vec<String> = venue.accounts.iter().take(1000).map(|a| a.id.to_string()).collect();
+    let ids: Vec<String> = venue
+        .accounts
+        .iter()
+        .take(1000)
+        .map(|a| a.id.to_string())
+        .collect();
     let ids = Arc::new(ids);
     let threads: Vec<_> = (0..4)
         .map(|c| {
@@ -79,7 +127,11 @@ fn main() {
                     let id = &ids[(i * 4 + c) % ids.len()];
                     let t = Instant::now();
                     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    write!(s, "GET /api/accounts/{id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                    write!(
+                        s,
+                        "GET /api/accounts/{id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                    )
+                    .unwrap();
                     let mut buf = Vec::new();
                     s.read_to_end(&mut buf).unwrap();
                     assert!(buf.starts_with(b"HTTP/1.1 200"));
@@ -89,7 +141,10 @@ fn main() {
             })
         })
         .collect();
-    let mut all: Vec<f64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<f64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     all.sort_by(f64::total_cmp);
     println!(
         "read API GET /api/accounts/{{id}} at 1,000 req/s (4 clients, new connection each): p50 {:.2} ms, p99 {:.2} ms over {} requests",

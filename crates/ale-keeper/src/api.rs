@@ -26,7 +26,10 @@ pub fn router(keeper: Arc<Keeper>) -> Router {
         .route("/api/health", get(health))
         .route("/api/accounts", get(accounts))
         .route("/api/accounts/{id}", get(account))
-        .route("/api/accounts/{id}/liquidation-price", get(liquidation_price))
+        .route(
+            "/api/accounts/{id}/liquidation-price",
+            get(liquidation_price),
+        )
         .route("/api/book", get(book))
         .route("/api/book/heatmap", get(heatmap))
         .route("/api/params", get(params))
@@ -104,16 +107,26 @@ async fn account(State(k): State<Arc<Keeper>>, Path(id): Path<String>) -> Respon
         .map(|(a, amt)| json!({"asset": a.as_str(), "amount": amt.to_string()}))
         .collect();
     let margin = match node.margin(&id) {
-        Ok(m) => margin_report_json(&id, engine.policy().name(), engine.policy().component_names(), &m, None),
+        Ok(m) => margin_report_json(
+            &id,
+            engine.policy().name(),
+            engine.policy().component_names(),
+            &m,
+            None,
+        ),
         Err(e) => json!({"error": e.to_string()}),
     };
-    Json(json!({"account": id, "collateral": collateral, "positions": positions, "margin": margin})).into_response()
+    Json(json!({"account": id, "collateral": collateral, "positions": positions, "margin": margin}))
+        .into_response()
 }
 
 async fn liquidation_price(State(k): State<Arc<Keeper>>, Path(id): Path<String>) -> Response {
     let node = k.node();
     let engine = node.engine();
-    let Some(ix) = AccountId::new(&id).ok().and_then(|a| engine.account_index(&a)) else {
+    let Some(ix) = AccountId::new(&id)
+        .ok()
+        .and_then(|a| engine.account_index(&a))
+    else {
         return error(StatusCode::NOT_FOUND, format!("unknown account '{id}'"));
     };
     match engine.liquidation_prices(ix) {
@@ -227,7 +240,11 @@ async fn what_if(State(k): State<Arc<Keeper>>, Json(req): Json<WhatIf>) -> Respo
     let Ok(id) = AccountId::new(&req.account) else {
         return error(StatusCode::BAD_REQUEST, "invalid account id");
     };
-    let mut acct = node.accounts().get(&id).cloned().unwrap_or_else(|| ale_core::Account::new(id.clone()));
+    let mut acct = node
+        .accounts()
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| ale_core::Account::new(id.clone()));
     let before = margin_standalone(engine.policy(), engine.market(), &acct);
     for t in &req.trades {
         let instrument = match Instrument::parse(&t.instrument) {
@@ -237,17 +254,29 @@ async fn what_if(State(k): State<Arc<Keeper>>, Json(req): Json<WhatIf>) -> Respo
         if !t.size.is_finite() {
             return error(StatusCode::BAD_REQUEST, "trades[].size must be finite");
         }
-        acct.add_position(Position { instrument, size: t.size, entry_price: t.price });
+        acct.add_position(Position {
+            instrument,
+            size: t.size,
+            entry_price: t.price,
+        });
     }
     let mut market = engine.market().clone();
     if let Some(s) = &req.shock {
-        if let Err(e) = crate::heatmap::shock_market(&mut market, &s.underlying, s.spot_shock, s.vol_shock) {
+        if let Err(e) =
+            crate::heatmap::shock_market(&mut market, &s.underlying, s.spot_shock, s.vol_shock)
+        {
             return error(StatusCode::BAD_REQUEST, e);
         }
     }
     let after = margin_standalone(engine.policy(), &market, &acct);
     let render = |m: Result<ale_risk::AccountMargin, ale_risk::RiskError>| match m {
-        Ok(m) => margin_report_json(&req.account, engine.policy().name(), engine.policy().component_names(), &m, None),
+        Ok(m) => margin_report_json(
+            &req.account,
+            engine.policy().name(),
+            engine.policy().component_names(),
+            &m,
+            None,
+        ),
         Err(e) => json!({"error": e.to_string()}),
     };
     Json(json!({"before": render(before), "after": render(after)})).into_response()

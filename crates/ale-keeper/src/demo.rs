@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ale_core::{Amount, ExpiryDate, Instrument, Rounding, Timestamp};
-use ale_format::market::{CollateralFile, ForwardFile, MarketFile, SurfaceFile, SviFile, UnderlyingFile};
+use ale_format::market::{
+    CollateralFile, ForwardFile, MarketFile, SurfaceFile, SviFile, UnderlyingFile,
+};
 use ale_format::portfolio::{CollateralBalanceFile, PortfolioFile, PositionFile};
 use ale_format::wire::{WireAmount, WireExpiry, WireTime};
 use ale_risk::synthetic::{expiry_after, listed_instruments, EXPIRY_DAYS, VENUE_TIME};
@@ -53,7 +55,13 @@ fn expiries(now: Timestamp) -> Vec<ExpiryDate> {
 
 /// One underlying's market as the market file writes it: spot, forwards, SVI smiles with a put
 /// skew at vol `level`.
-pub fn underlying_file(name: &str, spot: f64, level: f64, now: Timestamp, listed: &[ExpiryDate]) -> UnderlyingFile {
+pub fn underlying_file(
+    name: &str,
+    spot: f64,
+    level: f64,
+    now: Timestamp,
+    listed: &[ExpiryDate],
+) -> UnderlyingFile {
     let mut forwards = Vec::new();
     let mut svi = Vec::new();
     for &e in listed {
@@ -101,19 +109,23 @@ pub fn demo_market(now: Timestamp) -> MarketFile {
             .iter()
             .map(|(name, spot, level)| underlying_file(name, *spot, *level, now, &listed))
             .collect(),
-        collateral: [("USDC", 1.0, 0.0), ("BTC", 95_000.0, 0.05), ("ETH", 3_500.0, 0.08)]
-            .iter()
-            .map(|(a, p, h)| CollateralFile {
-                asset: a.to_string(),
-                price: *p,
-                haircut: *h,
-                bridge_risk: 0.0,
-                mm_haircut: None,
-                im_haircut: None,
-                confidence: None,
-                risk_cancelling: None,
-            })
-            .collect(),
+        collateral: [
+            ("USDC", 1.0, 0.0),
+            ("BTC", 95_000.0, 0.05),
+            ("ETH", 3_500.0, 0.08),
+        ]
+        .iter()
+        .map(|(a, p, h)| CollateralFile {
+            asset: a.to_string(),
+            price: *p,
+            haircut: *h,
+            bridge_risk: 0.0,
+            mm_haircut: None,
+            im_haircut: None,
+            confidence: None,
+            risk_cancelling: None,
+        })
+        .collect(),
         stable: None,
         stable_price: None,
     }
@@ -127,7 +139,10 @@ pub fn demo_accounts(spec: &DemoSpec, now: Timestamp) -> Vec<PortfolioFile> {
         .map(|l| l.snapshot)
         .ok();
     let btc = listed_instruments("BTC", 95_000.0, spec.options, now);
-    let options: Vec<&Instrument> = btc.iter().filter(|i| matches!(i, Instrument::Option { .. })).collect();
+    let options: Vec<&Instrument> = btc
+        .iter()
+        .filter(|i| matches!(i, Instrument::Option { .. }))
+        .collect();
     let mut out = Vec::with_capacity(spec.accounts);
     for i in 0..spec.accounts {
         let mut positions = Vec::new();
@@ -165,7 +180,10 @@ pub fn demo_accounts(spec: &DemoSpec, now: Timestamp) -> Vec<PortfolioFile> {
         if strategy == 3 {
             collateral.push(CollateralBalanceFile {
                 asset: "BTC".to_string(),
-                amount: WireAmount(Amount::from_f64(rng.random_range(0.5..3.0), Rounding::Down).unwrap_or(Amount::ZERO)),
+                amount: WireAmount(
+                    Amount::from_f64(rng.random_range(0.5..3.0), Rounding::Down)
+                        .unwrap_or(Amount::ZERO),
+                ),
             });
         }
         out.push(PortfolioFile {
@@ -187,17 +205,29 @@ fn funding(
     rng: &mut ChaCha8Rng,
 ) -> f64 {
     let fallback = notional * 0.3;
-    let Some(market) = market else { return fallback };
-    let mut account = ale_core::Account::new(ale_core::AccountId::new("probe").unwrap_or_else(|_| unreachable!("valid")));
+    let Some(market) = market else {
+        return fallback;
+    };
+    let mut account = ale_core::Account::new(
+        ale_core::AccountId::new("probe").unwrap_or_else(|_| unreachable!("valid")),
+    );
     for p in positions {
         if let Ok(instrument) = Instrument::parse(&p.instrument) {
-            account.add_position(ale_core::Position { instrument, size: p.size, entry_price: p.entry_price });
+            account.add_position(ale_core::Position {
+                instrument,
+                size: p.size,
+                entry_price: p.entry_price,
+            });
         }
     }
     let _ = covered;
     match ale_risk::margin_standalone(&ale_risk::Ramm::default(), market, &account) {
         Ok(m) => {
-            let cushion = if rng.random_bool(0.15) { rng.random_range(1.05..1.3) } else { rng.random_range(1.3..4.0) };
+            let cushion = if rng.random_bool(0.15) {
+                rng.random_range(1.05..1.3)
+            } else {
+                rng.random_range(1.3..4.0)
+            };
             (m.initial * cushion - m.equity).max(0.0)
         }
         Err(_) => fallback,
@@ -226,7 +256,10 @@ pub async fn run_feed(keeper: Arc<Keeper>, spec: DemoSpec, start: Timestamp) {
     loop {
         interval.tick().await;
         tick += 1;
-        let time = Timestamp::from_unix_seconds(start.unix_seconds() + tick as i64 * spec.market_seconds_per_tick).unwrap_or(start);
+        let time = Timestamp::from_unix_seconds(
+            start.unix_seconds() + tick as i64 * spec.market_seconds_per_tick,
+        )
+        .unwrap_or(start);
         let crash_step = tick.saturating_sub(spec.crash_after_ticks);
         let (drift, vol_target) = if (1..=10).contains(&crash_step) {
             ((0.75f64).ln() / 10.0, 1.8)
@@ -239,8 +272,13 @@ pub async fn run_feed(keeper: Arc<Keeper>, spec: DemoSpec, start: Timestamp) {
         for (i, (name, _, level)) in LEVELS.iter().enumerate() {
             let z: f64 = rng.random_range(-1.0..1.0) * 1.7;
             let sigma = 0.6 * vol_mult;
-            spots[i] *= (drift + sigma * dt_years.sqrt() * z - 0.5 * sigma * sigma * dt_years).exp();
-            let live: Vec<ExpiryDate> = listed.iter().copied().filter(|e| e.years_from(time) > 0.0).collect();
+            spots[i] *=
+                (drift + sigma * dt_years.sqrt() * z - 0.5 * sigma * sigma * dt_years).exp();
+            let live: Vec<ExpiryDate> = listed
+                .iter()
+                .copied()
+                .filter(|e| e.years_from(time) > 0.0)
+                .collect();
             if live.is_empty() {
                 continue;
             }

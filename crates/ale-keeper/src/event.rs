@@ -29,7 +29,10 @@ pub enum Event {
         collateral: CollateralFile,
     },
     /// An account loaded or replaced whole (as in a portfolio file).
-    Account { time: String, portfolio: PortfolioFile },
+    Account {
+        time: String,
+        portfolio: PortfolioFile,
+    },
     /// Collateral paid in.
     Deposit {
         time: String,
@@ -136,7 +139,11 @@ pub enum Effect {
         reason: String,
     },
     /// The oracle published a new spot.
-    Spot { underlying: String, spot: f64, sources: usize },
+    Spot {
+        underlying: String,
+        spot: f64,
+        sources: usize,
+    },
     /// An account could not be margined (the reason names what is wrong).
     MarginError { account: String, error: String },
 }

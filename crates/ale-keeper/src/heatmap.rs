@@ -10,13 +10,20 @@ use ale_risk::{MarginPolicy, RiskEngine, RowKind};
 use serde_json::{json, Value};
 
 /// Spot moves of the heat map.
-pub const HEATMAP_SPOT_MOVES: [f64; 13] = [-0.30, -0.25, -0.20, -0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30];
+pub const HEATMAP_SPOT_MOVES: [f64; 13] = [
+    -0.30, -0.25, -0.20, -0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30,
+];
 /// Vol shifts of the heat map (decimal vol).
 pub const HEATMAP_VOL_SHIFTS: [f64; 7] = [-0.20, -0.10, 0.0, 0.10, 0.20, 0.30, 0.40];
 
 /// Moves one underlying of `market` by a relative spot shock and an additive vol shift, with
 /// the collateral that moves with it.
-pub fn shock_market(market: &mut MarketSnapshot, underlying: &str, spot_shock: f64, vol_shift: f64) -> Result<(), String> {
+pub fn shock_market(
+    market: &mut MarketSnapshot,
+    underlying: &str,
+    spot_shock: f64,
+    vol_shift: f64,
+) -> Result<(), String> {
     let name = Asset::new(underlying).map_err(|e| e.to_string())?;
     let factor = 1.0 + spot_shock;
     let moved = market
@@ -40,12 +47,17 @@ pub fn shock_market(market: &mut MarketSnapshot, underlying: &str, spot_shock: f
 /// The P&L of the whole book on `underlying` over the heat-map grid: every listed instrument
 /// re-priced once per cell (sticky moneyness, vol shifted), times the book's net position in it,
 /// plus the collateral that moves with it.
-pub fn book_heatmap<P: MarginPolicy>(engine: &RiskEngine<P>, underlying: &str) -> Result<Value, String> {
+pub fn book_heatmap<P: MarginPolicy>(
+    engine: &RiskEngine<P>,
+    underlying: &str,
+) -> Result<Value, String> {
     let name = Asset::new(underlying).map_err(|e| e.to_string())?;
     let market = engine.market();
     let um = market.underlying(&name).map_err(|e| e.to_string())?;
     let book = engine.book();
-    let u = book.underlying_index(&name).ok_or_else(|| format!("no instrument on '{name}'"))?;
+    let u = book
+        .underlying_index(&name)
+        .ok_or_else(|| format!("no instrument on '{name}'"))?;
     // Net size per row over all accounts, and the collateral moving with the underlying.
     let mut net: HashMap<u32, f64> = HashMap::new();
     let mut moving_value = 0.0;
@@ -79,18 +91,26 @@ pub fn book_heatmap<P: MarginPolicy>(engine: &RiskEngine<P>, underlying: &str) -
                     let t = expiry.years_from(now);
                     (t > 0.0).then(|| um.forward(expiry, t, rate) * (1.0 + spot_move))
                 }
-                RowKind::Option { expiry, strike, kind } => {
+                RowKind::Option {
+                    expiry,
+                    strike,
+                    kind,
+                } => {
                     let t = expiry.years_from(now);
                     if t <= 0.0 {
                         return None;
                     }
                     let f = um.forward(expiry, t, rate) * (1.0 + spot_move);
                     let vol = (um.vol(strike, f, t) + vol_shift).max(0.01);
-                    Black76::new(kind, f, strike, t, vol, rate).ok().map(|o| o.price())
+                    Black76::new(kind, f, strike, t, vol, rate)
+                        .ok()
+                        .map(|o| o.price())
                 }
             }
         };
-        let Some(base) = value(0.0, 0.0) else { continue };
+        let Some(base) = value(0.0, 0.0) else {
+            continue;
+        };
         for (j, dv) in HEATMAP_VOL_SHIFTS.iter().enumerate() {
             for (i, ds) in HEATMAP_SPOT_MOVES.iter().enumerate() {
                 if let Some(v) = value(*ds, *dv) {
@@ -124,7 +144,9 @@ pub fn book_greeks<P: MarginPolicy>(engine: &RiskEngine<P>) -> Value {
     let rate = market.rate();
     let mut out = Vec::new();
     for (u, name) in book.underlyings().iter().enumerate() {
-        let Ok(um) = market.underlying(name) else { continue };
+        let Ok(um) = market.underlying(name) else {
+            continue;
+        };
         let mut net: HashMap<u32, f64> = HashMap::new();
         for account in book.accounts() {
             if let Some(span) = account.spans.iter().find(|s| s.underlying == u) {
@@ -134,21 +156,38 @@ pub fn book_greeks<P: MarginPolicy>(engine: &RiskEngine<P>) -> Value {
             }
         }
         // (expiry or "undated") -> [delta, gamma, vega, theta]
-        let mut by_expiry: std::collections::BTreeMap<String, [f64; 4]> = std::collections::BTreeMap::new();
+        let mut by_expiry: std::collections::BTreeMap<String, [f64; 4]> =
+            std::collections::BTreeMap::new();
         for (&row, &size) in &net {
             let listed = book.row(u, row);
             let (key, g) = match listed.kind {
-                RowKind::Spot | RowKind::Perpetual => ("undated".to_string(), [size, 0.0, 0.0, 0.0]),
+                RowKind::Spot | RowKind::Perpetual => {
+                    ("undated".to_string(), [size, 0.0, 0.0, 0.0])
+                }
                 RowKind::Future { expiry } => (expiry.instant().to_string(), [size, 0.0, 0.0, 0.0]),
-                RowKind::Option { expiry, strike, kind } => {
+                RowKind::Option {
+                    expiry,
+                    strike,
+                    kind,
+                } => {
                     let t = expiry.years_from(now);
                     if t <= 0.0 {
                         continue;
                     }
                     let f = um.forward(expiry, t, rate);
-                    let Ok(o) = Black76::new(kind, f, strike, t, um.vol(strike, f, t), rate) else { continue };
+                    let Ok(o) = Black76::new(kind, f, strike, t, um.vol(strike, f, t), rate) else {
+                        continue;
+                    };
                     let gk = o.greeks();
-                    (expiry.instant().to_string(), [size * gk.delta, size * gk.gamma, size * gk.vega, size * gk.theta])
+                    (
+                        expiry.instant().to_string(),
+                        [
+                            size * gk.delta,
+                            size * gk.gamma,
+                            size * gk.vega,
+                            size * gk.theta,
+                        ],
+                    )
                 }
             };
             let slot = by_expiry.entry(key).or_insert([0.0; 4]);

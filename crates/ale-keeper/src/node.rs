@@ -93,11 +93,16 @@ fn amount(field: &str, text: &str) -> Result<Amount, NodeError> {
 
 impl Node {
     /// A node over `accounts` on `market` under `policy`, margined in full.
-    pub fn new(policy: Box<dyn MarginPolicy>, market: MarketSnapshot, accounts: Vec<Account>) -> Result<Node, NodeError> {
+    pub fn new(
+        policy: Box<dyn MarginPolicy>,
+        market: MarketSnapshot,
+        accounts: Vec<Account>,
+    ) -> Result<Node, NodeError> {
         let mut book = Book::new();
         let mut by_id = BTreeMap::new();
         for a in accounts {
-            book.upsert_account(&a).map_err(|e| NodeError::Invalid(e.to_string()))?;
+            book.upsert_account(&a)
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
             by_id.insert(a.id.clone(), a);
         }
         let last_full = market.time();
@@ -177,7 +182,9 @@ impl Node {
         }
         let mut effects = Vec::new();
         let touched: Vec<usize> = match event {
-            Event::Quotes { underlying, quotes, .. } => {
+            Event::Quotes {
+                underlying, quotes, ..
+            } => {
                 let name = asset("underlying", underlying)?;
                 let current = self
                     .engine
@@ -227,8 +234,13 @@ impl Node {
                 }
             }
             Event::Market { underlying, .. } => {
-                let (market, _) = underlying_from_file(underlying, "underlying", now, self.engine.market().rate())
-                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                let (market, _) = underlying_from_file(
+                    underlying,
+                    "underlying",
+                    now,
+                    self.engine.market().rate(),
+                )
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
                 let u_name = market.name().clone();
                 self.engine
                     .update_underlying(market)
@@ -240,23 +252,43 @@ impl Node {
             }
             Event::CollateralPrice { collateral, .. } => {
                 let a = asset("collateral.asset", &collateral.asset)?;
-                let price = CollateralPrice::new(&a, collateral.price, collateral.haircut, collateral.bridge_risk)
-                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                let price = CollateralPrice::new(
+                    &a,
+                    collateral.price,
+                    collateral.haircut,
+                    collateral.bridge_risk,
+                )
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
                 self.engine.update_collateral(a, price)
             }
             Event::Account { portfolio, .. } => {
-                let account = account_from_file(portfolio).map_err(|e| NodeError::Invalid(e.to_string()))?;
+                let account =
+                    account_from_file(portfolio).map_err(|e| NodeError::Invalid(e.to_string()))?;
                 vec![self.upsert(account)?]
             }
-            Event::Deposit { account, asset: a, amount: amt, .. } => {
+            Event::Deposit {
+                account,
+                asset: a,
+                amount: amt,
+                ..
+            } => {
                 let a = asset("asset", a)?;
                 let amt = amount("amount", amt)?;
                 let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                let mut acct = self.accounts.get(&id).cloned().unwrap_or_else(|| Account::new(id));
+                let mut acct = self
+                    .accounts
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| Account::new(id));
                 acct.add_collateral(a, amt).map_err(NodeError::Invalid)?;
                 vec![self.upsert(acct)?]
             }
-            Event::Withdraw { account, asset: a, amount: amt, .. } => {
+            Event::Withdraw {
+                account,
+                asset: a,
+                amount: amt,
+                ..
+            } => {
                 let a = asset("asset", a)?;
                 let amt = amount("amount", amt)?;
                 let id = AccountId::new(account).map_err(NodeError::Invalid)?;
@@ -270,10 +302,17 @@ impl Node {
                 }
                 let balance = old.collateral.get(&a).copied().unwrap_or(Amount::ZERO);
                 if balance < amt {
-                    return Err(NodeError::Invalid(format!("withdrawal of {amt} {a} exceeds the balance {balance}")));
+                    return Err(NodeError::Invalid(format!(
+                        "withdrawal of {amt} {a} exceeds the balance {balance}"
+                    )));
                 }
                 let mut new = old.clone();
-                new.collateral.insert(a.clone(), balance.checked_sub(amt).map_err(|e| NodeError::Invalid(e.to_string()))?);
+                new.collateral.insert(
+                    a.clone(),
+                    balance
+                        .checked_sub(amt)
+                        .map_err(|e| NodeError::Invalid(e.to_string()))?,
+                );
                 let ix = self.upsert(new)?;
                 let check = self.engine.margins()[ix].clone();
                 let refuse = match &check {
@@ -293,18 +332,37 @@ impl Node {
                 }
                 vec![ix]
             }
-            Event::Trade { account, instrument, size, price, .. } => {
-                let instrument = Instrument::parse(instrument).map_err(|e| NodeError::Invalid(e.to_string()))?;
+            Event::Trade {
+                account,
+                instrument,
+                size,
+                price,
+                ..
+            } => {
+                let instrument =
+                    Instrument::parse(instrument).map_err(|e| NodeError::Invalid(e.to_string()))?;
                 if !(size.is_finite() && *size != 0.0) {
-                    return Err(NodeError::Invalid(format!("size: must be finite and non-zero, got {size}")));
+                    return Err(NodeError::Invalid(format!(
+                        "size: must be finite and non-zero, got {size}"
+                    )));
                 }
                 if !(price.is_finite() && *price >= 0.0) {
-                    return Err(NodeError::Invalid(format!("price: must be finite and >= 0, got {price}")));
+                    return Err(NodeError::Invalid(format!(
+                        "price: must be finite and >= 0, got {price}"
+                    )));
                 }
                 let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                let mut acct = self.accounts.get(&id).cloned().unwrap_or_else(|| Account::new(id.clone()));
+                let mut acct = self
+                    .accounts
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| Account::new(id.clone()));
                 if self.is_frozen(&id) {
-                    let held = acct.positions.iter().find(|p| p.instrument == instrument).map_or(0.0, |p| p.size);
+                    let held = acct
+                        .positions
+                        .iter()
+                        .find(|p| p.instrument == instrument)
+                        .map_or(0.0, |p| p.size);
                     let reduces = held * size < 0.0 && size.abs() <= held.abs();
                     if !reduces {
                         return Err(NodeError::Frozen(id.to_string()));
@@ -313,12 +371,14 @@ impl Node {
                 let is_option = matches!(instrument, Instrument::Option { .. });
                 if is_option {
                     // The premium moves in the cash asset: the buyer pays, the seller receives.
-                    // What the trader pays rounds up, what it receives rounds down.
+                    // Rounding toward −∞ makes what the trader pays larger and what it receives
+                    // smaller: both favour the venue.
                     let premium = -size * price;
-                    let rounding = if premium < 0.0 { Rounding::Down } else { Rounding::Down };
-                    let cash = Amount::from_f64(premium, rounding).map_err(|e| NodeError::Invalid(e.to_string()))?;
+                    let cash = Amount::from_f64(premium, Rounding::Down)
+                        .map_err(|e| NodeError::Invalid(e.to_string()))?;
                     let stable = self.engine.market().stable.clone();
-                    acct.add_collateral(stable, cash).map_err(NodeError::Invalid)?;
+                    acct.add_collateral(stable, cash)
+                        .map_err(NodeError::Invalid)?;
                 }
                 acct.add_position(Position {
                     instrument,
@@ -329,7 +389,9 @@ impl Node {
             }
         };
         if time.unix_seconds() - self.last_full.unix_seconds() >= self.full_remargin_s {
-            self.engine.advance_time(time).map_err(|e| NodeError::Invalid(e.to_string()))?;
+            self.engine
+                .advance_time(time)
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
             self.last_full = time;
             let all: Vec<usize> = (0..self.engine.book().accounts().len()).collect();
             self.transitions(&all, &mut effects);
@@ -407,9 +469,17 @@ impl Node {
             .margins()
             .iter()
             .enumerate()
-            .filter_map(|(ix, m)| m.as_ref().ok().map(|m| (self.engine.book().account(ix).id.to_string(), m.clone())))
+            .filter_map(|(ix, m)| {
+                m.as_ref()
+                    .ok()
+                    .map(|m| (self.engine.book().account(ix).id.to_string(), m.clone()))
+            })
             .collect();
-        all.sort_by(|a, b| (b.1.maintenance - b.1.equity).total_cmp(&(a.1.maintenance - a.1.equity)).then_with(|| a.0.cmp(&b.0)));
+        all.sort_by(|a, b| {
+            (b.1.maintenance - b.1.equity)
+                .total_cmp(&(a.1.maintenance - a.1.equity))
+                .then_with(|| a.0.cmp(&b.0))
+        });
         all.truncate(n);
         all
     }

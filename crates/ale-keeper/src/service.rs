@@ -86,7 +86,9 @@ fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets(&[1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])
+                .set_buckets(&[
+                    1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ])
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(h) => h,
@@ -98,7 +100,10 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 /// The events that seed an empty log from a market file and portfolio files.
-pub fn genesis_events(market: &MarketFile, portfolios: &[ale_format::portfolio::PortfolioFile]) -> Vec<Event> {
+pub fn genesis_events(
+    market: &MarketFile,
+    portfolios: &[ale_format::portfolio::PortfolioFile],
+) -> Vec<Event> {
     let time = market.time.0.to_string();
     let mut events: Vec<Event> = market
         .collateral
@@ -108,10 +113,15 @@ pub fn genesis_events(market: &MarketFile, portfolios: &[ale_format::portfolio::
             collateral: c.clone(),
         })
         .collect();
-    events.extend(market.underlyings.iter().map(|u: &UnderlyingFile| Event::Market {
-        time: time.clone(),
-        underlying: u.clone(),
-    }));
+    events.extend(
+        market
+            .underlyings
+            .iter()
+            .map(|u: &UnderlyingFile| Event::Market {
+                time: time.clone(),
+                underlying: u.clone(),
+            }),
+    );
     events.extend(portfolios.iter().map(|p| Event::Account {
         time: time.clone(),
         portfolio: p.clone(),
@@ -129,10 +139,12 @@ impl Keeper {
         genesis: Option<(Timestamp, f64, Vec<Event>)>,
         api_keys: Vec<String>,
     ) -> Result<Arc<Keeper>, ServiceError> {
-        let policy: Box<dyn MarginPolicy> =
-            policy_by_name(policy_name, params_toml.as_deref()).map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let policy: Box<dyn MarginPolicy> = policy_by_name(policy_name, params_toml.as_deref())
+            .map_err(|e| ServiceError::Startup(e.to_string()))?;
         if store.is_empty()? {
-            let (time, rate, events) = genesis.ok_or_else(|| ServiceError::Startup("empty log and no market to start from".into()))?;
+            let (time, rate, events) = genesis.ok_or_else(|| {
+                ServiceError::Startup("empty log and no market to start from".into())
+            })?;
             store.set_meta("genesis_time", &time.to_string())?;
             store.set_meta("genesis_rate", &rate.to_string())?;
             store.append_all(&events)?;
@@ -140,12 +152,14 @@ impl Keeper {
         let time = store
             .meta("genesis_time")?
             .ok_or_else(|| ServiceError::Startup("the log has no genesis time".into()))?;
-        let time = Timestamp::parse_rfc3339(&time).map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let time =
+            Timestamp::parse_rfc3339(&time).map_err(|e| ServiceError::Startup(e.to_string()))?;
         let rate: f64 = store
             .meta("genesis_rate")?
             .and_then(|r| r.parse().ok())
             .ok_or_else(|| ServiceError::Startup("the log has no genesis rate".into()))?;
-        let market = MarketSnapshot::new(time, rate).map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let market =
+            MarketSnapshot::new(time, rate).map_err(|e| ServiceError::Startup(e.to_string()))?;
         let mut node = Node::new(policy, market, Vec::new())?;
         let replay_started = Instant::now();
         let events = store.events()?;
@@ -156,7 +170,11 @@ impl Keeper {
             node.apply(&event)
                 .map_err(|e| ServiceError::Startup(format!("replaying event {seq}: {e}")))?;
         }
-        tracing::info!(events = count, elapsed_ms = replay_started.elapsed().as_millis() as u64, "replayed the event log");
+        tracing::info!(
+            events = count,
+            elapsed_ms = replay_started.elapsed().as_millis() as u64,
+            "replayed the event log"
+        );
         let (effects, _) = broadcast::channel(4096);
         let keeper = Arc::new(Keeper {
             node: RwLock::new(node),
@@ -174,7 +192,8 @@ impl Keeper {
     /// Opens a keeper from its configuration.
     pub fn from_config(config: &KeeperConfig) -> Result<Arc<Keeper>, ServiceError> {
         let read = |p: &PathBuf| {
-            std::fs::read_to_string(p).map_err(|e| ServiceError::Startup(format!("cannot read {}: {e}", p.display())))
+            std::fs::read_to_string(p)
+                .map_err(|e| ServiceError::Startup(format!("cannot read {}: {e}", p.display())))
         };
         let params = config.params.as_ref().map(read).transpose()?;
         let store = Store::open(&config.db)?;
@@ -201,7 +220,13 @@ impl Keeper {
         } else {
             None
         };
-        Keeper::start(store, &config.policy, params, genesis, config.api_keys.clone())
+        Keeper::start(
+            store,
+            &config.policy,
+            params,
+            genesis,
+            config.api_keys.clone(),
+        )
     }
 
     /// Applies, commits and publishes one event. Returns its sequence number and effects.
@@ -213,7 +238,8 @@ impl Keeper {
             match node.apply(&event) {
                 Ok(effects) => effects,
                 Err(e) => {
-                    metrics::counter!("ale_events_refused_total", "kind" => event.kind()).increment(1);
+                    metrics::counter!("ale_events_refused_total", "kind" => event.kind())
+                        .increment(1);
                     tracing::warn!(kind = event.kind(), error = %e, "event refused");
                     return Err(e.into());
                 }
@@ -261,7 +287,11 @@ impl Keeper {
 
     /// True when `key` may write.
     pub fn authorized(&self, key: Option<&str>) -> bool {
-        key.is_some_and(|k| self.api_keys.iter().any(|allowed| constant_time_eq(allowed.as_bytes(), k.as_bytes())))
+        key.is_some_and(|k| {
+            self.api_keys
+                .iter()
+                .any(|allowed| constant_time_eq(allowed.as_bytes(), k.as_bytes()))
+        })
     }
 
     /// Prometheus text.

@@ -69,7 +69,8 @@ impl Store {
     pub fn append_all(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare("INSERT INTO events (time, kind, payload) VALUES (?1, ?2, ?3)")?;
+            let mut stmt =
+                tx.prepare("INSERT INTO events (time, kind, payload) VALUES (?1, ?2, ?3)")?;
             for event in events {
                 let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
                     seq: -1,
@@ -84,8 +85,12 @@ impl Store {
 
     /// Every event in order, with its sequence number.
     pub fn events(&self) -> Result<Vec<(i64, Event)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq, payload FROM events ORDER BY seq")?;
-        let rows = stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, payload FROM events ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, payload) = row?;
@@ -100,7 +105,9 @@ impl Store {
 
     /// Number of events.
     pub fn len(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
     }
 
     /// True when the log is empty.
@@ -112,7 +119,9 @@ impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use ale_core::Timestamp;
 use ale_keeper::demo::{demo_genesis, underlying_file, DemoSpec};
 use ale_keeper::event::{Effect, Event};
 use ale_keeper::service::Keeper;
 use ale_keeper::store::Store;
-use ale_core::Timestamp;
 use ale_risk::synthetic::{expiry_after, EXPIRY_DAYS};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -26,13 +26,24 @@ const SPEC: DemoSpec = DemoSpec {
 };
 
 fn keeper(store: Store) -> Arc<Keeper> {
-    Keeper::start(store, "ramm", None, Some(demo_genesis(&SPEC)), vec!["secret".into()]).unwrap()
+    Keeper::start(
+        store,
+        "ramm",
+        None,
+        Some(demo_genesis(&SPEC)),
+        vec!["secret".into()],
+    )
+    .unwrap()
 }
 
 fn market_event(minutes: i64, btc: f64, level: f64) -> Event {
     let start = Timestamp::parse_rfc3339(ale_risk::synthetic::VENUE_TIME).unwrap();
     let time = Timestamp::from_unix_seconds(start.unix_seconds() + minutes * 60).unwrap();
-    let listed: Vec<_> = EXPIRY_DAYS.iter().map(|d| expiry_after(start, *d)).filter(|e| e.years_from(time) > 0.0).collect();
+    let listed: Vec<_> = EXPIRY_DAYS
+        .iter()
+        .map(|d| expiry_after(start, *d))
+        .filter(|e| e.years_from(time) > 0.0)
+        .collect();
     Event::Market {
         time: time.to_string(),
         underlying: underlying_file("BTC", btc, level, time, &listed),
@@ -45,8 +56,13 @@ async fn get(k: &Arc<Keeper>, uri: &str) -> (StatusCode, Value) {
         .await
         .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn post(k: &Arc<Keeper>, uri: &str, key: Option<&str>, body: &str) -> (StatusCode, Value) {
@@ -59,8 +75,13 @@ async fn post(k: &Arc<Keeper>, uri: &str, key: Option<&str>, body: &str) -> (Sta
         .await
         .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -71,9 +92,17 @@ async fn a_crash_calls_and_flags_accounts_and_the_api_says_so() {
     let mut rx = k.subscribe();
     // BTC −30 % in three steps while implied vol rises by 80 %.
     let mut flagged = 0;
-    for (i, (spot, level)) in [(85_000.0, 0.7), (75_000.0, 0.85), (66_500.0, 0.99)].iter().enumerate() {
-        let (_, effects) = k.submit(market_event(5 * (i as i64 + 1), *spot, *level)).unwrap();
-        flagged += effects.iter().filter(|e| matches!(e, Effect::Liquidatable { .. })).count();
+    for (i, (spot, level)) in [(85_000.0, 0.7), (75_000.0, 0.85), (66_500.0, 0.99)]
+        .iter()
+        .enumerate()
+    {
+        let (_, effects) = k
+            .submit(market_event(5 * (i as i64 + 1), *spot, *level))
+            .unwrap();
+        flagged += effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Liquidatable { .. }))
+            .count();
     }
     assert!(flagged > 0, "a 30 % crash flags no account");
     let (status, after) = get(&k, "/api/health").await;
@@ -87,7 +116,12 @@ async fn a_crash_calls_and_flags_accounts_and_the_api_says_so() {
     let (_, page) = get(&k, &format!("/api/accounts/{id}")).await;
     assert_eq!(page["margin"]["status"], "liquidatable");
     let mm = page["margin"]["maintenance_margin"].as_f64().unwrap();
-    let sum: f64 = page["margin"]["components"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    let sum: f64 = page["margin"]["components"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
     assert!((sum - mm).abs() < 1e-6 * mm.max(1.0));
     // Subscribers saw the same.
     let mut seen = 0;
@@ -106,10 +140,15 @@ async fn a_crash_calls_and_flags_accounts_and_the_api_says_so() {
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
         ((), String::from_utf8(bytes.to_vec()).unwrap())
     };
-    assert!(metrics_text.contains("ale_remargin_seconds"), "{metrics_text}");
+    assert!(
+        metrics_text.contains("ale_remargin_seconds"),
+        "{metrics_text}"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +164,10 @@ async fn bad_feed_values_never_reach_a_margin() {
         r#"{"type":"collateral_price","time":"2026-11-24T08:05:00Z","collateral":{"asset":"BTC","price":-1}}"#,
     ] {
         let (status, body) = post(&k, "/api/events", Some("secret"), bad).await;
-        assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_REQUEST, "{bad}: {status} {body}");
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_REQUEST,
+            "{bad}: {status} {body}"
+        );
         assert!(body["error"].is_string());
     }
     assert_eq!(k.node().engine().margins(), &before[..]);
@@ -156,7 +198,12 @@ async fn withdrawals_below_initial_margin_and_frozen_accounts_are_refused() {
     let id = k.node().accounts().keys().next().unwrap().to_string();
     let m = k.node().margin(&id).unwrap();
     let huge = format!("{}", (m.equity * 10.0).max(1.0e9) as u64);
-    let event = Event::Withdraw { time: "2026-11-24T08:01:00Z".into(), account: id.clone(), asset: "USDC".into(), amount: huge };
+    let event = Event::Withdraw {
+        time: "2026-11-24T08:01:00Z".into(),
+        account: id.clone(),
+        asset: "USDC".into(),
+        amount: huge,
+    };
     assert!(k.submit(event).is_err());
     assert_eq!(k.node().margin(&id).unwrap(), m);
 }
@@ -171,8 +218,21 @@ fn a_restart_replays_the_log_to_the_same_state() {
     {
         let k = keeper(Store::open(&db).unwrap());
         k.submit(market_event(5, 80_000.0, 0.8)).unwrap();
-        k.submit(Event::Deposit { time: "2026-11-24T08:06:00Z".into(), account: "trader-00002".into(), asset: "USDC".into(), amount: "5000.5".into() }).unwrap();
-        k.submit(Event::Trade { time: "2026-11-24T08:07:00Z".into(), account: "trader-00002".into(), instrument: "BTC-PERP".into(), size: 0.5, price: 80_000.0 }).unwrap();
+        k.submit(Event::Deposit {
+            time: "2026-11-24T08:06:00Z".into(),
+            account: "trader-00002".into(),
+            asset: "USDC".into(),
+            amount: "5000.5".into(),
+        })
+        .unwrap();
+        k.submit(Event::Trade {
+            time: "2026-11-24T08:07:00Z".into(),
+            account: "trader-00002".into(),
+            instrument: "BTC-PERP".into(),
+            size: 0.5,
+            price: 80_000.0,
+        })
+        .unwrap();
         margins_before = k.node().engine().margins().to_vec();
     }
     // A restart with no genesis replays the log alone.
@@ -190,12 +250,20 @@ async fn the_websocket_streams_effects() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(ale_keeper::service::serve(k.clone(), listener));
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws")).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws"))
+        .await
+        .unwrap();
     // Give the server a moment to subscribe, then crash the market.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let k2 = k.clone();
-    tokio::task::spawn_blocking(move || k2.submit(market_event(5, 60_000.0, 1.0)).unwrap()).await.unwrap();
-    let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+    tokio::task::spawn_blocking(move || k2.submit(market_event(5, 60_000.0, 1.0)).unwrap())
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
     assert!(v["seq"].as_i64().unwrap() > 0);
     assert!(v["effect"]["type"].is_string());
@@ -205,28 +273,59 @@ async fn the_websocket_streams_effects() {
 #[tokio::test]
 async fn the_oracle_aggregates_quotes_and_rejects_bad_ones_with_reasons() {
     let k = keeper(Store::in_memory().unwrap());
-    let q = |source: &str, value: f64, time: &str| ale_keeper::event::QuoteFile { source: source.into(), value, time: time.into() };
+    let q = |source: &str, value: f64, time: &str| ale_keeper::event::QuoteFile {
+        source: source.into(),
+        value,
+        time: time.into(),
+    };
     let now = "2026-11-24T08:00:30Z";
     let (_, effects) = k
         .submit(Event::Quotes {
             time: now.into(),
             underlying: "BTC".into(),
-            quotes: vec![q("a", 94_000.0, now), q("b", 94_100.0, now), q("c", 93_900.0, now), q("neg", -1.0, now), q("old", 94_000.0, "2026-11-24T07:00:00Z"), q("fat", 140_000.0, now)],
+            quotes: vec![
+                q("a", 94_000.0, now),
+                q("b", 94_100.0, now),
+                q("c", 93_900.0, now),
+                q("neg", -1.0, now),
+                q("old", 94_000.0, "2026-11-24T07:00:00Z"),
+                q("fat", 140_000.0, now),
+            ],
         })
         .unwrap();
-    let rejected: Vec<&Effect> = effects.iter().filter(|e| matches!(e, Effect::FeedRejected { .. })).collect();
+    let rejected: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::FeedRejected { .. }))
+        .collect();
     assert_eq!(rejected.len(), 3, "{effects:?}");
-    assert!(effects.iter().any(|e| matches!(e, Effect::Spot { spot, sources: 3, .. } if (*spot - 94_000.0).abs() < 1e-9)));
-    let spot = k.node().engine().market().underlying(&ale_core::Asset::new("BTC").unwrap()).unwrap().spot();
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::Spot { spot, sources: 3, .. } if (*spot - 94_000.0).abs() < 1e-9)
+    ));
+    let spot = k
+        .node()
+        .engine()
+        .market()
+        .underlying(&ale_core::Asset::new("BTC").unwrap())
+        .unwrap()
+        .spot();
     assert!((spot - 94_000.0).abs() < 1e-9);
     // One source alone claims −40 %: the circuit breaker refuses it and nothing moves.
     let before = k.node().engine().margins().to_vec();
     let later = "2026-11-24T08:00:40Z";
-    let err = k.submit(Event::Quotes { time: later.into(), underlying: "BTC".into(), quotes: vec![q("a", 56_000.0, later)] }).unwrap_err();
+    let err = k
+        .submit(Event::Quotes {
+            time: later.into(),
+            underlying: "BTC".into(),
+            quotes: vec![q("a", 56_000.0, later)],
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("circuit breaker"), "{err}");
     assert_eq!(k.node().engine().margins(), &before[..]);
     // The risk oracle publishes the book's Greeks.
     let (status, greeks) = get(&k, "/api/risk-oracle").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(!greeks["underlyings"][0]["expiries"].as_array().unwrap().is_empty());
+    assert!(!greeks["underlyings"][0]["expiries"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

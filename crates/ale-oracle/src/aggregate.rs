@@ -84,9 +84,13 @@ impl std::fmt::Display for Rejection {
         match self {
             Rejection::NonFinite => f.write_str("not a finite number"),
             Rejection::NonPositive => f.write_str("not > 0"),
-            Rejection::Stale { age_s } if *age_s < 0 => write!(f, "from the future ({}s ahead)", -age_s),
+            Rejection::Stale { age_s } if *age_s < 0 => {
+                write!(f, "from the future ({}s ahead)", -age_s)
+            }
             Rejection::Stale { age_s } => write!(f, "stale ({age_s}s old)"),
-            Rejection::Outlier { deviation } => write!(f, "outlier ({:.2}% from the median)", 100.0 * deviation),
+            Rejection::Outlier { deviation } => {
+                write!(f, "outlier ({:.2}% from the median)", 100.0 * deviation)
+            }
         }
     }
 }
@@ -166,7 +170,11 @@ impl Aggregator {
     }
 
     /// One update at `now` from `quotes`. On error nothing changes.
-    pub fn update(&mut self, quotes: &[SourceQuote], now: Timestamp) -> Result<Aggregated, OracleError> {
+    pub fn update(
+        &mut self,
+        quotes: &[SourceQuote],
+        now: Timestamp,
+    ) -> Result<Aggregated, OracleError> {
         if quotes.len() > MAX_SOURCES {
             return Err(OracleError::TooManySources(quotes.len()));
         }
@@ -327,7 +335,11 @@ mod tests {
             .unwrap();
         assert_eq!(out.value, 100.0);
         assert_eq!(out.used, vec!["a", "b", "c"]);
-        let reasons: Vec<String> = out.rejected.iter().map(|(s, r)| format!("{s}: {r}")).collect();
+        let reasons: Vec<String> = out
+            .rejected
+            .iter()
+            .map(|(s, r)| format!("{s}: {r}"))
+            .collect();
         assert_eq!(reasons.len(), 4, "{reasons:?}");
         assert!(reasons.iter().any(|r| r.starts_with("nan: not a finite")));
         assert!(reasons.iter().any(|r| r.starts_with("old: stale")));
@@ -337,13 +349,19 @@ mod tests {
     #[test]
     fn a_jump_needs_a_second_source() {
         let mut a = Aggregator::new(AggregatorConfig::default());
-        a.update(&[q("a", 100.0, 0), q("b", 100.0, 0)], t(0)).unwrap();
+        a.update(&[q("a", 100.0, 0), q("b", 100.0, 0)], t(0))
+            .unwrap();
         // One source says −30 %, the other is silent: the breaker holds.
         let err = a.update(&[q("a", 70.0, 10)], t(10)).unwrap_err();
-        assert!(matches!(err, OracleError::Unconfirmed { confirmed: 1, .. }), "{err}");
+        assert!(
+            matches!(err, OracleError::Unconfirmed { confirmed: 1, .. }),
+            "{err}"
+        );
         assert_eq!(a.last_median(), Some(100.0));
         // Both agree: the move is real.
-        let out = a.update(&[q("a", 70.0, 20), q("b", 70.5, 20)], t(20)).unwrap();
+        let out = a
+            .update(&[q("a", 70.0, 20), q("b", 70.5, 20)], t(20))
+            .unwrap();
         assert!((out.value - 70.25).abs() < 1e-12);
     }
 
@@ -351,7 +369,9 @@ mod tests {
     fn nothing_usable_is_an_error_and_changes_nothing() {
         let mut a = Aggregator::new(AggregatorConfig::default());
         a.update(&[q("a", 100.0, 0)], t(0)).unwrap();
-        assert!(a.update(&[q("a", f64::NAN, 5), q("b", 0.0, 5)], t(5)).is_err());
+        assert!(a
+            .update(&[q("a", f64::NAN, 5), q("b", 0.0, 5)], t(5))
+            .is_err());
         assert_eq!(a.last_median(), Some(100.0));
         assert!(a.update(&[q("a", 100.0, 0)], t(-10)).is_err());
     }

@@ -21,6 +21,8 @@ pub mod aggregate;
 pub mod commit;
 pub mod quorum;
 
-pub use aggregate::{Aggregated, Aggregator, AggregatorConfig, OracleError, Rejection, Smoothing, SourceQuote};
+pub use aggregate::{
+    Aggregated, Aggregator, AggregatorConfig, OracleError, Rejection, Smoothing, SourceQuote,
+};
 pub use commit::{AccountStateTree, CommitError, LeafKey, MarketTree};
 pub use quorum::{dev_keys, SignedRoot};

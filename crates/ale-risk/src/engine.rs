@@ -616,7 +616,8 @@ impl<P: MarginPolicy> RiskEngine<P> {
             }
         };
         if let Some(pm) = self.policy.whole_account() {
-            return pm.liquidation_prices(&self.market, &self.book.to_account(self.book.account(ix)));
+            return pm
+                .liquidation_prices(&self.market, &self.book.to_account(self.book.account(ix)));
         }
         crate::liquidation_price::liquidation_prices(
             &self.policy,

@@ -42,6 +42,10 @@ pub const PM_IM_COMPONENTS: &[&str] = &[
     "confidence",
 ];
 
+/// One underlying's positions as pm reads them: perp size, perp unrealised P&L, options by
+/// expiry.
+type BookInputs = (f64, f64, Vec<(ExpiryDate, PmOption)>);
+
 /// The `pm` policy.
 #[derive(Debug, Clone)]
 pub struct PmPolicy {
@@ -88,7 +92,11 @@ impl PmPolicy {
 
     /// pm.md §9: the account and market as PMRM_2 inputs. Returns the inputs and the names of
     /// the underlying books in order.
-    pub fn inputs(&self, market: &MarketSnapshot, account: &Account) -> Result<MultiAccount, RiskError> {
+    pub fn inputs(
+        &self,
+        market: &MarketSnapshot,
+        account: &Account,
+    ) -> Result<MultiAccount, RiskError> {
         let now = market.time();
         let stable = &market.stable;
         let stable_price = market
@@ -96,8 +104,7 @@ impl PmPolicy {
             .or_else(|| market.collateral(stable).ok().map(|c| c.price))
             .unwrap_or(1.0);
         let mut cash = 0.0;
-        // Underlying name -> (perp size, perp P&L, options by expiry)
-        let mut books: BTreeMap<Asset, (f64, f64, Vec<(ExpiryDate, PmOption)>)> = BTreeMap::new();
+        let mut books: BTreeMap<Asset, BookInputs> = BTreeMap::new();
         let mut spot_held: Vec<(Asset, f64)> = Vec::new();
         for p in &account.positions {
             let u = p.instrument.underlying().clone();
@@ -110,7 +117,12 @@ impl PmPolicy {
                         entry.1 += p.size * (um.perp_mark() - e);
                     }
                 }
-                Instrument::Option { expiry, strike, kind, .. } => {
+                Instrument::Option {
+                    expiry,
+                    strike,
+                    kind,
+                    ..
+                } => {
                     let seconds = expiry.seconds_from(now);
                     if seconds <= 0 {
                         return Err(RiskError::Expired {
@@ -170,7 +182,12 @@ impl PmPolicy {
         let mut collaterals = Vec::with_capacity(held.len());
         for (asset, amount) in held {
             let (price, mm_haircut, im_haircut, confidence) = match market.collateral(&asset) {
-                Ok(c) => (c.price, c.mm_haircut.unwrap_or(c.haircut + c.bridge_risk), c.im_haircut, c.confidence),
+                Ok(c) => (
+                    c.price,
+                    c.mm_haircut.unwrap_or(c.haircut + c.bridge_risk),
+                    c.im_haircut,
+                    c.confidence,
+                ),
                 // A spot position in an underlying with no collateral entry: at spot, no haircut.
                 Err(_) => (market.underlying(&asset)?.spot(), 0.0, 0.0, 1.0),
             };
@@ -196,7 +213,12 @@ impl PmPolicy {
             let mut expiries: BTreeMap<ExpiryDate, ExpiryMarket> = BTreeMap::new();
             for (expiry, _) in &options {
                 let t = expiry.years_from(now);
-                let fields = um.pm.forward_fields.get(expiry).copied().unwrap_or_default();
+                let fields = um
+                    .pm
+                    .forward_fields
+                    .get(expiry)
+                    .copied()
+                    .unwrap_or_default();
                 expiries.entry(*expiry).or_insert(ExpiryMarket {
                     sec_to_expiry: expiry.seconds_from(now) as u64,
                     forward: um.forward(*expiry, t, market.rate()),
@@ -230,9 +252,14 @@ impl PmPolicy {
     }
 
     /// The margin of one account (pm.md §9 report numbers).
-    pub fn account_margin(&self, market: &MarketSnapshot, account: &Account) -> Result<AccountMargin, RiskError> {
+    pub fn account_margin(
+        &self,
+        market: &MarketSnapshot,
+        account: &Account,
+    ) -> Result<AccountMargin, RiskError> {
         let inputs = self.inputs(market, account)?;
-        let eval = evaluate_account(&inputs, &self.config).map_err(|e| invalid(account.id.to_string(), e.to_string()))?;
+        let eval = evaluate_account(&inputs, &self.config)
+            .map_err(|e| invalid(account.id.to_string(), e.to_string()))?;
         let r = &eval.report;
         let mut components = [0.0; MAX_COMPONENTS];
         components[..5].copy_from_slice(&[
@@ -274,7 +301,9 @@ impl PmPolicy {
                 }
             })
         });
-        let gross = |b: &UnderlyingBook| b.perp_position.abs() + b.options.iter().map(|o| o.amount.abs()).sum::<f64>();
+        let gross = |b: &UnderlyingBook| {
+            b.perp_position.abs() + b.options.iter().map(|o| o.amount.abs()).sum::<f64>()
+        };
         let main = inputs
             .books
             .iter()
@@ -289,9 +318,16 @@ impl PmPolicy {
             worst_scenario,
             main_underlying: main,
         };
-        for (name, v) in [("equity", margin.equity), ("maintenance_margin", margin.maintenance), ("initial_margin", margin.initial)] {
+        for (name, v) in [
+            ("equity", margin.equity),
+            ("maintenance_margin", margin.maintenance),
+            ("initial_margin", margin.initial),
+        ] {
             if !v.is_finite() {
-                return Err(invalid(format!("{}.{name}", account.id), format!("computed a non-finite value ({v})")));
+                return Err(invalid(
+                    format!("{}.{name}", account.id),
+                    format!("computed a non-finite value ({v})"),
+                ));
             }
         }
         Ok(margin)
@@ -301,7 +337,11 @@ impl PmPolicy {
     /// and the collateral that moves with it moved together, vols sticky-moneyness, confidences
     /// and parameters fixed; MM_surplus = equity − MM = 0 solved by the scan of ramm.md and Brent,
     /// each root re-margined.
-    pub fn liquidation_prices(&self, market: &MarketSnapshot, account: &Account) -> Result<Option<LiquidationPrices>, RiskError> {
+    pub fn liquidation_prices(
+        &self,
+        market: &MarketSnapshot,
+        account: &Account,
+    ) -> Result<Option<LiquidationPrices>, RiskError> {
         let base = self.account_margin(market, account)?;
         let Some(main) = base.main_underlying.clone() else {
             return Ok(None);
@@ -310,7 +350,10 @@ impl PmPolicy {
         // Perp entries are pinned to today's mark so that moving spot moves their P&L.
         let mut pinned = account.clone();
         for p in &mut pinned.positions {
-            if matches!(p.instrument, Instrument::Perpetual { .. }) && p.instrument.underlying() == &main && p.entry_price.is_none() {
+            if matches!(p.instrument, Instrument::Perpetual { .. })
+                && p.instrument.underlying() == &main
+                && p.entry_price.is_none()
+            {
                 p.entry_price = Some(um.perp_mark());
             }
         }
@@ -340,11 +383,21 @@ impl PmPolicy {
                     let root = if fx == 0.0 {
                         x
                     } else {
-                        brent(|z| surplus_at(z).map(|r| r.0), x_prev, x, f_prev, fx, scan.rel_tol * x)?
+                        brent(
+                            |z| surplus_at(z).map(|r| r.0),
+                            x_prev,
+                            x,
+                            f_prev,
+                            fx,
+                            scan.rel_tol * x,
+                        )?
                     };
                     let (residual, scale) = surplus_at(root)?;
                     if residual.abs() <= ROOT_CHECK_TOLERANCE * scale.max(1.0) {
-                        return Ok(Some(Root { spot: um.spot() * root, residual }));
+                        return Ok(Some(Root {
+                            spot: um.spot() * root,
+                            residual,
+                        }));
                     }
                 }
                 x_prev = x;
@@ -354,7 +407,11 @@ impl PmPolicy {
         };
         let below = side(-1.0)?;
         let above = side(1.0)?;
-        Ok(Some(LiquidationPrices { underlying: main, below, above }))
+        Ok(Some(LiquidationPrices {
+            underlying: main,
+            below,
+            above,
+        }))
     }
 }
 

@@ -200,8 +200,14 @@ impl MarginPolicy for Ramm {
         // tail (off by default): the excess of the expected shortfall over T_scan above
         // price + vega. A failed measure is NaN, which the engine refuses by name.
         let tail = match &table.tail {
-            Some(paths) => match paths.measure(exposure.positions, exposure.moving_collateral, &[p.tail_alpha]) {
-                Ok(m) => m.first().map_or(f64::NAN, |m| crate::tail::es_excess(m.es, price, vega)),
+            Some(paths) => match paths.measure(
+                exposure.positions,
+                exposure.moving_collateral,
+                &[p.tail_alpha],
+            ) {
+                Ok(m) => m
+                    .first()
+                    .map_or(f64::NAN, |m| crate::tail::es_excess(m.es, price, vega)),
                 Err(_) => f64::NAN,
             },
             None => 0.0,

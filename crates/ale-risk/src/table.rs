@@ -327,8 +327,15 @@ fn tail_table(
     };
     let paths = mc_paths(&TailModel::crypto_default(), &one, &params).map_err(tail_error)?;
     let set = crate::tail::table::RowSet::build(&moved, now, rate, rows.iter().copied(), &params);
-    PathTable::build(&moved, rate, &set, &paths.log_return[0], &paths.vol_log_change[0], &params)
-        .map_err(tail_error)
+    PathTable::build(
+        &moved,
+        rate,
+        &set,
+        &paths.log_return[0],
+        &paths.vol_log_change[0],
+        &params,
+    )
+    .map_err(tail_error)
 }
 
 impl BaseRow {

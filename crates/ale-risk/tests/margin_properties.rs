@@ -288,7 +288,7 @@ fn an_account_whose_options_expire_is_margined_on_what_is_left() {
         asset("USDC"),
         ale_market::CollateralPrice::new(&asset("USDC"), 1.0, 0.0, 0.0).unwrap(),
     );
-    let e = margin(Ramm::default(), &market, &[left.clone()]);
+    let e = margin(Ramm::default(), &market, std::slice::from_ref(&left));
     let m = e.margins()[0].clone().unwrap();
     let only_put = account("y", "2000", &[("BTC-26DEC26-100000-P", 1.0)]);
     let e2 = margin(Ramm::default(), &market, &[only_put]);
