@@ -9,13 +9,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
-fn browser(bin: &PathBuf, profile: &PathBuf, extra: &[&str], url: &str) -> std::process::Output {
+fn browser(bin: &std::path::Path, profile: &std::path::Path, extra: &[&str], url: &str) -> std::process::Output {
     Command::new(bin)
         .args([
             "--headless",
@@ -40,13 +44,28 @@ fn browser(bin: &PathBuf, profile: &PathBuf, extra: &[&str], url: &str) -> std::
 #[test]
 fn the_dashboard_renders_the_book_in_headless_chromium() {
     let Some(chrome) = chromium() else {
-        assert!(std::env::var("CI").is_err(), "CI must have Chromium: .ci/run installs it");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have Chromium: .ci/run installs it"
+        );
         eprintln!("skipped: no Chromium on this machine");
         return;
     };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_ale"))
-        .args(["demo", "--port", &port.to_string(), "--accounts", "300", "--crash-after-s", "2"])
+        .args([
+            "demo",
+            "--port",
+            &port.to_string(),
+            "--accounts",
+            "300",
+            "--crash-after-s",
+            "2",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -66,7 +85,12 @@ fn the_dashboard_renders_the_book_in_headless_chromium() {
     let dom = browser(&chrome, &profile, &["--dump-dom"], &url);
     let html = String::from_utf8_lossy(&dom.stdout).to_string();
     let shot = out_dir.join("dashboard.png");
-    browser(&chrome, &profile, &[&format!("--screenshot={}", shot.display())], &url);
+    browser(
+        &chrome,
+        &profile,
+        &[&format!("--screenshot={}", shot.display())],
+        &url,
+    );
     // The account page of the account ranked first.
     let first = html
         .split("data-id=\"")
@@ -77,19 +101,42 @@ fn the_dashboard_renders_the_book_in_headless_chromium() {
     let account_url = format!("{url}#account={first}");
     let account_dom = browser(&chrome, &profile, &["--dump-dom"], &account_url);
     let account_html = String::from_utf8_lossy(&account_dom.stdout).to_string();
-    browser(&chrome, &profile, &[&format!("--screenshot={}", out_dir.join("account.png").display())], &account_url);
+    browser(
+        &chrome,
+        &profile,
+        &[&format!(
+            "--screenshot={}",
+            out_dir.join("account.png").display()
+        )],
+        &account_url,
+    );
     demo.kill().unwrap();
     demo.wait().unwrap();
     let _ = std::fs::remove_dir_all(&profile);
     assert!(html.contains("ALE keeper"), "{html}");
     // The ranking was filled from the API, and the crash left liquidatable accounts on top.
     assert!(html.contains("trader-"), "no account rows rendered");
-    assert!(html.contains(">liquidatable<"), "no liquidatable account after the crash");
+    assert!(
+        html.contains(">liquidatable<"),
+        "no liquidatable account after the crash"
+    );
     // The heat map was drawn (its header row names the spot moves).
     assert!(html.contains("-30%") && html.contains("+40"), "no heat map");
     assert!(shot.exists(), "no screenshot");
     // The account page explains the margin: components, liquidation prices, top-up.
-    for needle in ["Components", "price", "vega", "gamma", "horizon", "top-up", "liquidation price", &first] {
-        assert!(account_html.contains(needle), "account page lacks {needle:?}");
+    for needle in [
+        "Components",
+        "price",
+        "vega",
+        "gamma",
+        "horizon",
+        "top-up",
+        "liquidation price",
+        &first,
+    ] {
+        assert!(
+            account_html.contains(needle),
+            "account page lacks {needle:?}"
+        );
     }
 }

@@ -9,18 +9,32 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
@@ -29,7 +43,10 @@ fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> s
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -39,7 +56,7 @@ struct Server {
 }
 
 fn start(config: &PathBuf, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_ale"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ale"))
         .args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
@@ -54,6 +71,8 @@ fn start(config: &PathBuf, port: u16) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the keeper did not start on port {port}");
 }
 
@@ -151,7 +170,11 @@ fn a_bounded_load_test_on_loopback() {
             std::thread::spawn(move || {
                 let mut ok = 0;
                 for i in 0..200 {
-                    let path = if i % 2 == 0 { "/api/accounts/alice" } else { "/api/accounts?limit=10" };
+                    let path = if i % 2 == 0 {
+                        "/api/accounts/alice"
+                    } else {
+                        "/api/accounts?limit=10"
+                    };
                     if let Ok((200, _)) = http(port, "GET", path, None, "") {
                         ok += 1;
                     }
