@@ -15,7 +15,9 @@ use crate::Outcome;
 /// Reads its configuration (listen address, SQLite log, policy, the market and accounts loaded on
 /// the first start, API keys) from a TOML file. A restart replays the log.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  ale serve --config keeper.toml\n\nkeeper.toml:\n  listen = \"127.0.0.1:8080\"\n  db = \"keeper.db\"\n  policy = \"ramm\"\n  market = \"examples/market.json\"\n  accounts = [\"examples/portfolio.json\"]\n  api_keys = [\"change-me\"]")]
+#[command(
+    after_help = "Example:\n  ale serve --config keeper.toml\n\nkeeper.toml:\n  listen = \"127.0.0.1:8080\"\n  db = \"keeper.db\"\n  policy = \"ramm\"\n  market = \"examples/market.json\"\n  accounts = [\"examples/portfolio.json\"]\n  api_keys = [\"change-me\"]"
+)]
 pub struct ServeArgs {
     /// The keeper's TOML configuration.
     #[arg(long)]
@@ -94,7 +96,10 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         let listener = tokio::net::TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        eprintln!("ale demo: open http://{address} (a crash comes after {} s; ctrl-c stops)", args.crash_after_s);
+        eprintln!(
+            "ale demo: open http://{address} (a crash comes after {} s; ctrl-c stops)",
+            args.crash_after_s
+        );
         let feed = tokio::spawn(run_feed(keeper.clone(), spec, start));
         serve(keeper, listener).await?;
         feed.abort();

@@ -38,7 +38,8 @@ pub fn run(cmd: SurfaceCommand) -> anyhow::Result<Outcome> {
         SurfaceCommand::Fit { json, plot, market } => {
             let text = std::fs::read_to_string(&market)
                 .with_context(|| format!("cannot read {}", market.display()))?;
-            let loaded = parse_market(&text).with_context(|| format!("market file {}", market.display()))?;
+            let loaded =
+                parse_market(&text).with_context(|| format!("market file {}", market.display()))?;
             if loaded.fits.is_empty() {
                 anyhow::bail!(
                     "market file {}: no underlying has a \"quotes\" surface to fit",
@@ -62,7 +63,10 @@ pub fn run(cmd: SurfaceCommand) -> anyhow::Result<Outcome> {
                 let many = loaded.fits.len() > 1;
                 for fit in &loaded.fits {
                     let target = if many {
-                        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("smiles");
+                        let stem = path
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("smiles");
                         let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
                         path.with_file_name(format!("{stem}-{}.{ext}", fit.report.underlying))
                     } else {
@@ -73,7 +77,11 @@ pub fn run(cmd: SurfaceCommand) -> anyhow::Result<Outcome> {
                     eprintln!("ale: drew {}", target.display());
                 }
             }
-            Ok(if arbitrage { Outcome::SomeFailed } else { Outcome::Ok })
+            Ok(if arbitrage {
+                Outcome::SomeFailed
+            } else {
+                Outcome::Ok
+            })
         }
     }
 }
@@ -83,7 +91,17 @@ fn print_table(out: &mut impl Write, v: &serde_json::Value) -> anyhow::Result<()
     writeln!(
         out,
         "  {:<22} {:>11} {:>9} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>6} {:>8}",
-        "expiry", "forward", "a", "b", "rho", "m", "sigma", "rmse_vol", "max_err", "quotes", "rejected"
+        "expiry",
+        "forward",
+        "a",
+        "b",
+        "rho",
+        "m",
+        "sigma",
+        "rmse_vol",
+        "max_err",
+        "quotes",
+        "rejected"
     )?;
     for e in v["expiries"].as_array().into_iter().flatten() {
         let svi = &e["svi"];

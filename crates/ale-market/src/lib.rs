@@ -196,7 +196,10 @@ impl UnderlyingMarket {
     /// Implied vol at `strike` for an expiry `expiry_years` away whose forward is `forward`
     /// (vol is a function of log-moneyness ln(K/F)).
     pub fn vol(&self, strike: f64, forward: f64, expiry_years: f64) -> f64 {
-        self.shifted(self.surface.vol_at_log_moneyness((strike / forward).ln(), expiry_years))
+        self.shifted(
+            self.surface
+                .vol_at_log_moneyness((strike / forward).ln(), expiry_years),
+        )
     }
 
     /// The at-the-money vol of an expiry (K = F).
@@ -216,13 +219,27 @@ impl UnderlyingMarket {
     /// smiles unchanged as functions of log-moneyness (sticky moneyness), and `vol_shift` added
     /// to every vol (floored at [`MIN_SHIFTED_VOL`]).
     pub fn moved(&self, factor: f64, vol_shift: f64) -> Result<UnderlyingMarket, MarketError> {
-        check("spot_factor", factor.is_finite() && factor > 0.0, "must be finite and > 0", factor)?;
-        check("vol_shift", vol_shift.is_finite(), "must be finite", vol_shift)?;
+        check(
+            "spot_factor",
+            factor.is_finite() && factor > 0.0,
+            "must be finite and > 0",
+            factor,
+        )?;
+        check(
+            "vol_shift",
+            vol_shift.is_finite(),
+            "must be finite",
+            vol_shift,
+        )?;
         let invalid = |e: ale_surface::SurfaceError| MarketError::Invalid {
             field: format!("{}.surface", self.name),
             reason: e.to_string(),
         };
-        let curve = self.surface.forward_curve().scaled(factor).map_err(invalid)?;
+        let curve = self
+            .surface
+            .forward_curve()
+            .scaled(factor)
+            .map_err(invalid)?;
         let smiles = self
             .surface
             .slices()

@@ -188,7 +188,7 @@ pub fn parse_param(text: &str) -> Result<SweepParam, SimError> {
         .trim()
         .parse()
         .map_err(|_| bad("N is not a whole number"))?;
-    if !(lo.is_finite() && hi.is_finite()) || !(hi >= lo) {
+    if !(lo.is_finite() && hi.is_finite() && hi >= lo) {
         return Err(bad("LO and HI must be finite with LO <= HI"));
     }
     if n == 0 || n > 100 || (n == 1 && hi != lo) {

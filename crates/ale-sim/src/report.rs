@@ -98,6 +98,40 @@ pub fn line_chart(
     Ok(svg)
 }
 
+/// A horizontal bar chart (one bar per policy) as an SVG string.
+pub fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
+    let (w, row) = (860.0, 26.0);
+    let h = 40.0 + row * bars.len() as f64;
+    let max = bars.iter().map(|b| b.1.abs()).fold(0.0, f64::max).max(1e-12);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\"><text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"14\">{}</text>",
+        w / 2.0,
+        escape(title)
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = 30.0 + row * i as f64;
+        let len = 560.0 * v.abs() / max;
+        let colour = COLOURS[i % COLOURS.len()];
+        let _ = write!(
+            svg,
+            "<text x=\"150\" y=\"{}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"12\">{}</text>\
+             <rect x=\"160\" y=\"{y}\" width=\"{len:.1}\" height=\"{}\" fill=\"rgb({},{},{})\"/>\
+             <text x=\"{:.1}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"12\">{}</text>",
+            y + 15.0,
+            escape(label),
+            row - 6.0,
+            colour.0,
+            colour.1,
+            colour.2,
+            166.0 + len,
+            y + 15.0,
+            fmt_num(*v)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn days(t: i64, t0: i64) -> f64 {
     (t - t0) as f64 / 86_400.0
 }
@@ -178,6 +212,15 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
         h.push_str("</tr>");
     }
     h.push_str("</table>");
+    for (name, get) in [ROWS[0], ROWS[2], ROWS[5], ROWS[9], ROWS[10]] {
+        let bars: Vec<(String, f64)> = (0..bt.results[0].len())
+            .map(|q| {
+                let v = bt.results.iter().map(|p| get(&p[q].metrics)).sum::<f64>() / n;
+                (bt.results[0][q].label.clone(), v)
+            })
+            .collect();
+        h.push_str(&bar_chart(name, &bars));
+    }
     let step = (path.times_s.len() / 2_000).max(1);
     let spot: Vec<(f64, f64)> = path
         .times_s

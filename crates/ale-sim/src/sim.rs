@@ -654,11 +654,16 @@ pub fn run_policy(
         // (within the hour theta is negligible against a crash); the market every step.
         let view = view_market(path, cal, cfg, run.trigger, t)?;
         if t - engine_time >= 3_600 {
-            engine.advance_time(ts(t)?).map_err(risk_err)?;
+            // A new hour: one full re-margin on the new market at the new time (cheaper than
+            // moving the time and then the market, which re-margins twice).
+            let book = engine.book().clone();
+            engine = RiskEngine::new(&*pol, view, book);
+            engine.remargin_all();
             engine_time = t;
-        }
-        for u in view.underlyings() {
-            engine.update_underlying(u.clone()).map_err(risk_err)?;
+        } else {
+            for u in view.underlyings() {
+                engine.update_underlying(u.clone()).map_err(risk_err)?;
+            }
         }
         summary.clear();
         summary.extend(engine.margins().iter().map(|m| {
