@@ -313,3 +313,78 @@ fn missing_market_data_names_the_underlying() {
     let err = e.margins()[0].clone().unwrap_err().to_string();
     assert!(err.contains("ETH"), "{err}");
 }
+
+/// ramm's optional `tail` component (ramm.md, issue 6): off by default; on, it is the excess of
+/// the Monte Carlo expected shortfall over T_scan above price + vega, never negative, and the
+/// same seed gives the same margin.
+#[test]
+fn the_tail_component_is_off_by_default_and_the_es_excess_when_on() {
+    let market = flat_market(95_000.0, 0.6, Some(0.5));
+    // A book whose tail is fatter than the grid: short far out-of-the-money puts, long delta.
+    let acct = account(
+        "t",
+        "100000",
+        &[("BTC-26DEC26-60000-P", -20.0), ("BTC-PERP", 2.0)],
+    );
+    // A narrow grid (z = 1, R_min = 2 %) so that the 99 % one-day shortfall reaches past it.
+    let narrow = ale_risk::RammParams {
+        z_price: 1.0,
+        range_min: 0.02,
+        ..ale_risk::RammParams::default()
+    };
+    let off = margin(
+        Ramm {
+            params: narrow.clone(),
+        },
+        &market,
+        std::slice::from_ref(&acct),
+    );
+    let m_off = off.margins()[0].clone().unwrap();
+    assert_eq!(m_off.components[4], 0.0);
+    let on_params = ale_risk::RammParams {
+        tail_enabled: true,
+        tail_paths: 2_000,
+        ..narrow
+    };
+    let on = margin(
+        Ramm {
+            params: on_params.clone(),
+        },
+        &market,
+        std::slice::from_ref(&acct),
+    );
+    let m_on = on.margins()[0].clone().unwrap();
+    let tail = m_on.components[4];
+    assert!(tail > 0.0, "the shortfall should exceed a narrow grid");
+    let sum: f64 = m_on.components.iter().sum();
+    assert!((sum - m_on.maintenance).abs() <= 1e-9 * m_on.maintenance);
+    // The other components are unchanged by turning the tail on.
+    for c in 0..4 {
+        assert!(
+            (m_on.components[c] - m_off.components[c]).abs() <= 1e-9 * m_off.maintenance.max(1.0)
+        );
+    }
+    // Independently: ES of the same exposure on the same path table.
+    let u = on.book().underlying_index(&asset("BTC")).unwrap();
+    let table = on.table(u).unwrap();
+    let acct_rows = &on.book().account(0).positions;
+    let es = table
+        .tail
+        .as_ref()
+        .unwrap()
+        .measure(acct_rows, 0.0, &[0.99])
+        .unwrap()[0]
+        .es;
+    let expected = (es - m_on.components[0] - m_on.components[1]).max(0.0);
+    assert!(
+        (tail - expected).abs() <= 1e-9 * expected.max(1.0),
+        "{tail} vs {expected}"
+    );
+    // Same seed, same margin.
+    let again = margin(
+        Ramm { params: on_params },
+        &market,
+        std::slice::from_ref(&acct),
+    );
+    assert_eq!(again.margins()[0], on.margins()[0]);
+}
