@@ -140,6 +140,9 @@ pub struct RiskEngine<P: MarginPolicy> {
     /// Per underlying: accounts exposed to it (positions or moving collateral), sorted.
     holders: Vec<Vec<usize>>,
     margins: Vec<Result<AccountMargin, RiskError>>,
+    /// The exposure index must be rebuilt (a new underlying or a collateral asset that now
+    /// moves with another underlying); account changes keep it current incrementally.
+    holders_dirty: bool,
 }
 
 impl<P: MarginPolicy> RiskEngine<P> {
@@ -155,6 +158,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
             tables: Vec::new(),
             holders: Vec::new(),
             margins: Vec::new(),
+            holders_dirty: true,
         };
         engine.rebuild_holders();
         engine
@@ -187,7 +191,11 @@ impl<P: MarginPolicy> RiskEngine<P> {
         asset: Asset,
         price: ale_market::CollateralPrice,
     ) -> Vec<usize> {
+        let before = self.market.collateral_underlying(&asset).cloned();
         self.market.insert_collateral(asset.clone(), price);
+        if self.market.collateral_underlying(&asset).cloned() != before {
+            self.rebuild_holders();
+        }
         let affected: Vec<usize> = self
             .book
             .accounts()
@@ -258,6 +266,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
             }
         }
         self.holders = holders;
+        self.holders_dirty = false;
     }
 
     fn build_table(&self, u: UnderlyingIx) -> Result<UnderlyingTable, RiskError> {
@@ -280,7 +289,9 @@ impl<P: MarginPolicy> RiskEngine<P> {
             .into_par_iter()
             .map(|u| self.build_table(u))
             .collect();
-        self.rebuild_holders();
+        if self.holders_dirty {
+            self.rebuild_holders();
+        }
         let margins: Vec<_> = self
             .book
             .accounts()
@@ -298,6 +309,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
         let u = self.book.intern_underlying(market.name());
         self.market.insert_underlying(market);
         if self.tables.len() <= u {
+            self.holders_dirty = true;
             self.remargin_all();
             return Ok(self.book.accounts().len());
         }

@@ -12,7 +12,7 @@ use ale_pricing::Black76;
 
 use crate::book::RowKind;
 use crate::error::RiskError;
-use crate::params::RammParams;
+use crate::params::{RammParams, MAX_SCENARIOS};
 use crate::scenario::{reference_atm_vol, shocked_vol, RammGrid, Scenario};
 
 /// Mark and sensitivities of one row in the unshocked market.
@@ -262,16 +262,58 @@ impl UnderlyingTable {
                 let base = greeks(ok, inputs.forward, strike, t, inputs.base_vol, rate)?;
                 let carry = inputs.forward / spot;
                 if let (TableSpec::Ramm(p), Some(g)) = (spec, self.grid.as_ref()) {
-                    let pnl = &mut self.pnl[row * n..(row + 1) * n];
-                    let gam = &mut self.gamma[row * n..(row + 1) * n];
+                    // Every scenario of the row in one batch call (the pricing crate's SIMD
+                    // kernels, bit-identical to its scalar ones).
+                    let mut forwards = [0.0; MAX_SCENARIOS];
+                    let mut vols = [0.0; MAX_SCENARIOS];
+                    let mut last: Option<(f64, f64)> = None;
                     for (i, s) in g.scenarios.iter().enumerate() {
                         let f_s = inputs.forward * (1.0 + s.spot_move);
                         // Sticky moneyness: the smile is a function of ln(K/F); F moved with
-                        // spot, K did not, so the vol is read at the new moneyness.
-                        let vol_s = shocked_vol(p, market.vol(strike, f_s, t), s.vol, t);
-                        let gk = greeks(ok, f_s, strike, t, vol_s, rate)?;
-                        pnl[i] = gk.price - base.price;
-                        gam[i] = gk.gamma * carry * carry;
+                        // spot, K did not, so the vol is read at the new moneyness (once per
+                        // spot move: its vol states follow each other).
+                        let smile_vol = match last {
+                            Some((m, v)) if m == s.spot_move => v,
+                            _ => {
+                                let v = market.vol(strike, f_s, t);
+                                last = Some((s.spot_move, v));
+                                v
+                            }
+                        };
+                        forwards[i] = f_s;
+                        vols[i] = shocked_vol(p, smile_vol, s.vol, t);
+                    }
+                    let kinds = [ok; MAX_SCENARIOS];
+                    let strikes = [strike; MAX_SCENARIOS];
+                    let expiries = [t; MAX_SCENARIOS];
+                    let rates = [rate; MAX_SCENARIOS];
+                    let mut out = [[0.0; MAX_SCENARIOS]; 7];
+                    let [price, delta, gamma, vega, theta, vanna, volga] = &mut out;
+                    ale_pricing::batch::price_greeks(
+                        &ale_pricing::batch::Options {
+                            kind: &kinds[..n],
+                            forward: &forwards[..n],
+                            strike: &strikes[..n],
+                            expiry_years: &expiries[..n],
+                            vol: &vols[..n],
+                            rate: &rates[..n],
+                        },
+                        &mut ale_pricing::batch::GreeksOut {
+                            price: &mut price[..n],
+                            delta: &mut delta[..n],
+                            gamma: &mut gamma[..n],
+                            vega: &mut vega[..n],
+                            theta: &mut theta[..n],
+                            vanna: &mut vanna[..n],
+                            volga: &mut volga[..n],
+                        },
+                    )
+                    .map_err(|e| RowIssue::Pricing(e.to_string()))?;
+                    let pnl = &mut self.pnl[row * n..(row + 1) * n];
+                    let gam = &mut self.gamma[row * n..(row + 1) * n];
+                    for i in 0..n {
+                        pnl[i] = price[i] - base.price;
+                        gam[i] = gamma[i] * carry * carry;
                     }
                 }
                 Ok(BaseRow {
