@@ -95,11 +95,6 @@ impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
         )?;
         Ok((m, gross))
     }
-
-    pub(crate) fn f(&mut self, factor: f64) -> Result<f64, RiskError> {
-        let (m, _) = self.margin_at(factor)?;
-        Ok(m.equity - m.maintenance)
-    }
 }
 
 /// Brent's method on [a, b] with f(a)·f(b) ≤ 0, to |b − a| ≤ tol. A hand-written Brent (40
@@ -278,28 +273,16 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
     let scan = policy.liquidation_scan();
     let f0 = base.equity - base.maintenance;
     let mut side = |direction: f64| -> Result<Option<Root>, RiskError> {
-        let (mut x_prev, mut f_prev) = (1.0, f0);
-        for x in scan_points(&scan, direction) {
-            let fx = moved.f(x)?;
-            if fx == 0.0 || (fx < 0.0) != (f_prev < 0.0) {
-                let root = if fx == 0.0 {
-                    x
-                } else {
-                    brent(|z| moved.f(z), x_prev, x, f_prev, fx, scan.rel_tol * x)?
-                };
-                let (m, gross) = moved.margin_at(root)?;
-                let residual = m.equity - m.maintenance;
-                if residual.abs() <= ROOT_CHECK_TOLERANCE * gross.max(1.0) {
-                    return Ok(Some(Root {
-                        spot: spot * root,
-                        residual,
-                    }));
-                }
-            }
-            x_prev = x;
-            f_prev = fx;
-        }
-        Ok(None)
+        outward_root(
+            &scan,
+            direction,
+            f0,
+            spot,
+            |x| {
+                let (m, gross) = moved.margin_at(x)?;
+                Ok((m.equity - m.maintenance, gross))
+            },
+        )
     };
     let below = side(-1.0)?;
     let above = side(1.0)?;
@@ -308,6 +291,41 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
         below,
         above,
     }))
+}
+
+/// The nearest root on one side (`direction` −1 below, +1 above) of equity − MM as a function of
+/// the spot factor: scan outward from 1 (where its value is `f0`), bracket the first sign change,
+/// refine by Brent, and keep the root only if re-evaluating there gives |equity − MM| within
+/// [`ROOT_CHECK_TOLERANCE`] of the scale `eval` returns with it; otherwise scan on. `eval(x)`
+/// returns (equity − MM, scale) at factor `x`; `spot` turns the factor into a price.
+pub(crate) fn outward_root(
+    scan: &LiquidationScan,
+    direction: f64,
+    f0: f64,
+    spot: f64,
+    mut eval: impl FnMut(f64) -> Result<(f64, f64), RiskError>,
+) -> Result<Option<Root>, RiskError> {
+    let (mut x_prev, mut f_prev) = (1.0, f0);
+    for x in scan_points(scan, direction) {
+        let (fx, _) = eval(x)?;
+        if fx == 0.0 || (fx < 0.0) != (f_prev < 0.0) {
+            let root = if fx == 0.0 {
+                x
+            } else {
+                brent(|z| eval(z).map(|r| r.0), x_prev, x, f_prev, fx, scan.rel_tol * x)?
+            };
+            let (residual, scale) = eval(root)?;
+            if residual.abs() <= ROOT_CHECK_TOLERANCE * scale.max(1.0) {
+                return Ok(Some(Root {
+                    spot: spot * root,
+                    residual,
+                }));
+            }
+        }
+        x_prev = x;
+        f_prev = fx;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

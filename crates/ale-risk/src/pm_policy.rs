@@ -14,7 +14,7 @@ use ale_market::MarketSnapshot;
 
 use crate::engine::{AccountMargin, WorstScenario};
 use crate::error::RiskError;
-use crate::liquidation_price::{brent, scan_points, LiquidationPrices, Root, ROOT_CHECK_TOLERANCE};
+use crate::liquidation_price::{outward_root, LiquidationPrices};
 use crate::pm::{
     evaluate_account, Binding, Collateral, ExpiryMarket, HeldCollateral, MultiAccount, ParamSet,
     PmConfig, PmOption, UnderlyingBook, UnderlyingMarket as PmUnderlying, VolDirection,
@@ -375,36 +375,7 @@ impl PmPolicy {
         };
         let scan = self.liquidation_scan();
         let f0 = base.equity - base.maintenance;
-        let side = |direction: f64| -> Result<Option<Root>, RiskError> {
-            let (mut x_prev, mut f_prev) = (1.0, f0);
-            for x in scan_points(&scan, direction) {
-                let (fx, _) = surplus_at(x)?;
-                if fx == 0.0 || (fx < 0.0) != (f_prev < 0.0) {
-                    let root = if fx == 0.0 {
-                        x
-                    } else {
-                        brent(
-                            |z| surplus_at(z).map(|r| r.0),
-                            x_prev,
-                            x,
-                            f_prev,
-                            fx,
-                            scan.rel_tol * x,
-                        )?
-                    };
-                    let (residual, scale) = surplus_at(root)?;
-                    if residual.abs() <= ROOT_CHECK_TOLERANCE * scale.max(1.0) {
-                        return Ok(Some(Root {
-                            spot: um.spot() * root,
-                            residual,
-                        }));
-                    }
-                }
-                x_prev = x;
-                f_prev = fx;
-            }
-            Ok(None)
-        };
+        let side = |direction: f64| outward_root(&scan, direction, f0, um.spot(), surplus_at);
         let below = side(-1.0)?;
         let above = side(1.0)?;
         Ok(Some(LiquidationPrices {

@@ -420,64 +420,41 @@ impl MarginPolicy for OracleAdjusted {
     }
 }
 
-/// A policy behind a pointer is the same policy.
-impl<T: MarginPolicy + ?Sized> MarginPolicy for Box<T> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn component_names(&self) -> &'static [&'static str] {
-        (**self).component_names()
-    }
-    fn table_spec(&self) -> TableSpec<'_> {
-        (**self).table_spec()
-    }
-    fn liquidation_scan(&self) -> LiquidationScan {
-        (**self).liquidation_scan()
-    }
-    fn margin(
-        &self,
-        table: &UnderlyingTable,
-        exposure: &Exposure<'_>,
-        scratch: &mut Scratch,
-    ) -> UnderlyingMargin {
-        (**self).margin(table, exposure, scratch)
-    }
-    fn im_component_names(&self) -> &'static [&'static str] {
-        (**self).im_component_names()
-    }
-    fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
-        (**self).whole_account()
-    }
+/// A policy behind a pointer (`Box<dyn MarginPolicy>`, `&P`) is the same policy.
+macro_rules! forward_policy {
+    ($($ptr:ty),*) => {$(
+        impl<T: MarginPolicy + ?Sized> MarginPolicy for $ptr {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            fn component_names(&self) -> &'static [&'static str] {
+                (**self).component_names()
+            }
+            fn table_spec(&self) -> TableSpec<'_> {
+                (**self).table_spec()
+            }
+            fn liquidation_scan(&self) -> LiquidationScan {
+                (**self).liquidation_scan()
+            }
+            fn margin(
+                &self,
+                table: &UnderlyingTable,
+                exposure: &Exposure<'_>,
+                scratch: &mut Scratch,
+            ) -> UnderlyingMargin {
+                (**self).margin(table, exposure, scratch)
+            }
+            fn im_component_names(&self) -> &'static [&'static str] {
+                (**self).im_component_names()
+            }
+            fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
+                (**self).whole_account()
+            }
+        }
+    )*};
 }
 
-impl<T: MarginPolicy + ?Sized> MarginPolicy for &T {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn component_names(&self) -> &'static [&'static str] {
-        (**self).component_names()
-    }
-    fn table_spec(&self) -> TableSpec<'_> {
-        (**self).table_spec()
-    }
-    fn liquidation_scan(&self) -> LiquidationScan {
-        (**self).liquidation_scan()
-    }
-    fn margin(
-        &self,
-        table: &UnderlyingTable,
-        exposure: &Exposure<'_>,
-        scratch: &mut Scratch,
-    ) -> UnderlyingMargin {
-        (**self).margin(table, exposure, scratch)
-    }
-    fn im_component_names(&self) -> &'static [&'static str] {
-        (**self).im_component_names()
-    }
-    fn whole_account(&self) -> Option<&crate::pm_policy::PmPolicy> {
-        (**self).whole_account()
-    }
-}
+forward_policy!(Box<T>, &T);
 
 /// The policies by name, with their parameters read from TOML (`None`: the defaults).
 pub fn policy_by_name(
