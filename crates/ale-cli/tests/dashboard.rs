@@ -19,7 +19,12 @@ fn chromium() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-fn browser(bin: &std::path::Path, profile: &std::path::Path, extra: &[&str], url: &str) -> std::process::Output {
+fn browser(
+    bin: &std::path::Path,
+    profile: &std::path::Path,
+    extra: &[&str],
+    url: &str,
+) -> std::process::Output {
     Command::new(bin)
         .args([
             "--headless",
