@@ -308,6 +308,29 @@ impl Books {
         Ok(v)
     }
 
+    /// [`Books::value`] with the marks of `market` kept in `cache` (one pricing per instrument
+    /// when many holders are valued on one market).
+    pub fn value_cached(
+        &self,
+        h: HolderId,
+        market: &MarketSnapshot,
+        cache: &mut std::collections::BTreeMap<Instrument, f64>,
+    ) -> Result<f64, SimError> {
+        let mut v = self.cash_of(h).to_f64();
+        for x in self.holdings(h) {
+            let mark = match cache.get(&x.instrument) {
+                Some(m) => *m,
+                None => {
+                    let (m, _) = mark_delta(&x.instrument, market)?;
+                    cache.insert(x.instrument.clone(), m);
+                    m
+                }
+            };
+            v += x.qty.to_f64() * mark - x.cost.to_f64();
+        }
+        Ok(v)
+    }
+
     /// Closes every position of `h` with External at the marks of `market`, paying
     /// `slippage` of each notional (a liquidator's or the fund's hedge). A shortfall is paid by
     /// the fund and then socialised. Returns the notional closed.

@@ -102,7 +102,11 @@ pub fn line_chart(
 pub fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
     let (w, row) = (860.0, 26.0);
     let h = 40.0 + row * bars.len() as f64;
-    let max = bars.iter().map(|b| b.1.abs()).fold(0.0, f64::max).max(1e-12);
+    let max = bars
+        .iter()
+        .map(|b| b.1.abs())
+        .fold(0.0, f64::max)
+        .max(1e-12);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\"><text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"14\">{}</text>",
         w / 2.0,
@@ -296,7 +300,9 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.abs() >= 100.0 {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.4}")

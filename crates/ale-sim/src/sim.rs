@@ -563,7 +563,7 @@ pub fn run_policy(
     for (step, &t) in steps.iter().enumerate() {
         let mut dirty: Vec<usize> = Vec::new();
         let spot_now = path.spot_at(t);
-        let true_m = true_market(path, cal, t)?;
+        let mut true_m: Option<MarketSnapshot> = None;
         // 1. Expiries since the last step: settle, then roll.
         let expired: Vec<i64> = listed_expiries(ts(prev_t)?)
             .into_iter()
@@ -592,9 +592,15 @@ pub fn run_policy(
                     .holdings(h)
                     .iter()
                     .any(|x| matches!(x.instrument, Instrument::Option { .. }) && !x.qty.is_zero());
-                let equity = books.value(h, &true_m)?;
+                if true_m.is_none() {
+                    true_m = Some(true_market(path, cal, t)?);
+                }
+                let tm = true_m
+                    .as_ref()
+                    .ok_or_else(|| SimError::Risk("no market".into()))?;
+                let equity = books.value(h, tm)?;
                 if tr.strategy.has_options() && !options_left && equity > 0.0 {
-                    open_strategy(&mut books, &*pol, tr, h, &true_m, equity)?;
+                    open_strategy(&mut books, &*pol, tr, h, tm, equity)?;
                 }
                 dirty.push(i);
             }
@@ -639,7 +645,13 @@ pub fn run_policy(
         for (i, tr) in traders.iter().enumerate() {
             if tr.strategy == Strategy::MarketMaker && states[i].next_hedge_s <= t {
                 states[i].next_hedge_s = t + tr.hedge_interval_s;
-                hedge(&mut books, states[i].holder, &true_m)?;
+                if true_m.is_none() {
+                    true_m = Some(true_market(path, cal, t)?);
+                }
+                let tm = true_m
+                    .as_ref()
+                    .ok_or_else(|| SimError::Risk("no market".into()))?;
+                hedge(&mut books, states[i].holder, tm)?;
                 dirty.push(i);
             }
         }
@@ -851,12 +863,13 @@ fn unneeded(
     let mut t = first;
     while t <= end {
         let m = true_market(path, cal, t)?;
+        let mut marks = std::collections::BTreeMap::new();
         for (k, (_, h)) in holders.iter().enumerate() {
             if !alive[k] || shadows[k].2 > t {
                 continue;
             }
             books.settle_expired(*h, t, |at| path.spot_at(at))?;
-            if books.value(*h, &m)? < 0.0 {
+            if books.value_cached(*h, &m, &mut marks)? < 0.0 {
                 alive[k] = false;
             }
         }
