@@ -3,8 +3,14 @@ use ale_risk::synthetic::{synthetic_venue, VenueSpec};
 use ale_risk::{Book, Ramm, RiskEngine};
 
 fn main() {
-    let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let venue = synthetic_venue(&VenueSpec { accounts, ..VenueSpec::default() });
+    let accounts: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let venue = synthetic_venue(&VenueSpec {
+        accounts,
+        ..VenueSpec::default()
+    });
     let mut book = Book::new();
     for i in &venue.instruments {
         book.list(i);

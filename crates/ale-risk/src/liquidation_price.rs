@@ -273,16 +273,10 @@ pub fn liquidation_prices<'a, P: MarginPolicy + ?Sized>(
     let scan = policy.liquidation_scan();
     let f0 = base.equity - base.maintenance;
     let mut side = |direction: f64| -> Result<Option<Root>, RiskError> {
-        outward_root(
-            &scan,
-            direction,
-            f0,
-            spot,
-            |x| {
-                let (m, gross) = moved.margin_at(x)?;
-                Ok((m.equity - m.maintenance, gross))
-            },
-        )
+        outward_root(&scan, direction, f0, spot, |x| {
+            let (m, gross) = moved.margin_at(x)?;
+            Ok((m.equity - m.maintenance, gross))
+        })
     };
     let below = side(-1.0)?;
     let above = side(1.0)?;
@@ -312,7 +306,14 @@ pub(crate) fn outward_root(
             let root = if fx == 0.0 {
                 x
             } else {
-                brent(|z| eval(z).map(|r| r.0), x_prev, x, f_prev, fx, scan.rel_tol * x)?
+                brent(
+                    |z| eval(z).map(|r| r.0),
+                    x_prev,
+                    x,
+                    f_prev,
+                    fx,
+                    scan.rel_tol * x,
+                )?
             };
             let (residual, scale) = eval(root)?;
             if residual.abs() <= ROOT_CHECK_TOLERANCE * scale.max(1.0) {
