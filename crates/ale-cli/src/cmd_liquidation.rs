@@ -25,7 +25,7 @@ use crate::json_fields::{number, optional_number, parse_object};
 use crate::output::stream_json_lines;
 use crate::Outcome;
 
-/// The tier-2 Dutch auction.
+/// The tier-2 Dutch auction of the liquidation: its price rule at any moment.
 #[derive(Subcommand, Debug)]
 pub enum AuctionCommand {
     /// The auction's price at one moment, one JSON line in, one out (formats.md).

@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 use crate::Outcome;
 
-/// `ale params` subcommands.
+/// Parameters of the margin policies: their defaults as commented TOML.
 #[derive(Subcommand, Debug)]
 pub enum ParamsCommand {
     /// Print a policy's default parameters as commented TOML (meaning and unit of each key).

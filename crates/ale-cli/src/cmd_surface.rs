@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use crate::Outcome;
 
-/// `ale surface` subcommands.
+/// Implied-vol surfaces: fit quoted smiles, report the fit and any arbitrage.
 #[derive(Subcommand, Debug)]
 pub enum SurfaceCommand {
     /// Fit raw SVI to the quoted smiles of a market file and report the fit and any arbitrage.
