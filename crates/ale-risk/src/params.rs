@@ -85,6 +85,22 @@ fn non_negative(key: &str, value: f64) -> Result<(), RiskError> {
     )
 }
 
+/// The liquidation-price solver's step and tolerance, shared by every policy.
+fn liquidation_scan(step: f64, rel_tol: f64) -> Result<(), RiskError> {
+    ensure(
+        "liq_scan_step",
+        (1e-4..=0.25).contains(&step),
+        "in [0.0001, 0.25]",
+        step,
+    )?;
+    ensure(
+        "liq_rel_tol",
+        (1e-12..=1e-2).contains(&rel_tol),
+        "in [1e-12, 0.01]",
+        rel_tol,
+    )
+}
+
 fn fraction(key: &str, value: f64) -> Result<(), RiskError> {
     ensure(key, (0.0..=1.0).contains(&value), "in [0, 1]", value)
 }
@@ -293,19 +309,7 @@ impl RammParams {
             "in [100, 1000000]",
             f64::from(self.tail_paths),
         )?;
-        ensure(
-            "liq_scan_step",
-            self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25,
-            "in [0.0001, 0.25]",
-            self.liq_scan_step,
-        )?;
-        ensure(
-            "liq_rel_tol",
-            self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2,
-            "in [1e-12, 0.01]",
-            self.liq_rel_tol,
-        )?;
-        Ok(())
+        liquidation_scan(self.liq_scan_step, self.liq_rel_tol)
     }
 }
 
@@ -368,19 +372,7 @@ impl StaticParams {
             "in [mm_rate, 10]",
             self.im_rate,
         )?;
-        ensure(
-            "liq_scan_step",
-            self.liq_scan_step >= 1e-4 && self.liq_scan_step <= 0.25,
-            "in [0.0001, 0.25]",
-            self.liq_scan_step,
-        )?;
-        ensure(
-            "liq_rel_tol",
-            self.liq_rel_tol >= 1e-12 && self.liq_rel_tol <= 1e-2,
-            "in [1e-12, 0.01]",
-            self.liq_rel_tol,
-        )?;
-        Ok(())
+        liquidation_scan(self.liq_scan_step, self.liq_rel_tol)
     }
 }
 
