@@ -1,37 +1,10 @@
 //! The `ale` command line against the formats.md contract: streamed JSON lines, error lines with
 //! their line numbers, exit codes, help texts, margin reports and their errors.
 
-use std::io::Write;
+mod common;
+
+use common::{ale, lines, run_with_stdin};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn ale() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ale"))
-}
-
-fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = ale()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

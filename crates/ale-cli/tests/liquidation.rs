@@ -2,40 +2,14 @@
 //! insolvent phase, reserved cash, parameter overrides, bad lines), and `ale liquidate` end to
 //! end: the event log, a ledger that balances, the outcome, and errors that name the field.
 
+mod common;
+
+use common::{ale, lines, run_with_stdin};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use ale_core::Amount;
-
-fn ale() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ale"))
-}
-
-fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = ale()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
 
 fn f(v: &serde_json::Value, key: &str) -> f64 {
     v[key]
