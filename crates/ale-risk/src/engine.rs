@@ -140,6 +140,11 @@ pub struct RiskEngine<P: MarginPolicy> {
     /// Per underlying: accounts exposed to it (positions or moving collateral), sorted.
     holders: Vec<Vec<usize>>,
     margins: Vec<Result<AccountMargin, RiskError>>,
+    /// Per account, its margin per underlying (`None` for whole-account policies and accounts
+    /// whose collateral could not be valued): a market update for one underlying recomputes
+    /// that underlying's part alone and sums the parts again, in the same order as a full
+    /// re-margin, so that both give the same bits.
+    parts: Vec<Option<AccountParts>>,
     /// The exposure index must be rebuilt (a new underlying or a collateral asset that now
     /// moves with another underlying); account changes keep it current incrementally.
     holders_dirty: bool,
@@ -158,6 +163,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
             tables: Vec::new(),
             holders: Vec::new(),
             margins: Vec::new(),
+            parts: Vec::new(),
             holders_dirty: true,
         };
         engine.rebuild_holders();
@@ -204,9 +210,11 @@ impl<P: MarginPolicy> RiskEngine<P> {
             .filter(|(_, a)| a.collateral.iter().any(|(x, _)| *x == asset))
             .map(|(i, _)| i)
             .collect();
+        let mut scratch = Scratch::default();
         for &ix in &affected {
-            self.margins[ix] =
-                self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
+            let (margin, parts) = self.compute_account(self.book.account(ix), &mut scratch);
+            self.margins[ix] = margin;
+            self.parts[ix] = parts;
         }
         affected
     }
@@ -292,15 +300,33 @@ impl<P: MarginPolicy> RiskEngine<P> {
         if self.holders_dirty {
             self.rebuild_holders();
         }
-        let margins: Vec<_> = self
+        let (margins, parts): (Vec<_>, Vec<_>) = self
             .book
             .accounts()
             .par_iter()
             .map_init(Scratch::default, |scratch, account| {
-                self.margin_with_tables(account, scratch)
+                self.compute_account(account, scratch)
             })
-            .collect();
+            .unzip();
         self.margins = margins;
+        self.parts = parts;
+    }
+
+    /// An account's margin from the current tables, with the parts to keep.
+    fn compute_account(
+        &self,
+        account: &BookAccount,
+        scratch: &mut Scratch,
+    ) -> (Result<AccountMargin, RiskError>, Option<AccountParts>) {
+        let tables = |u: UnderlyingIx| table_of(&self.tables, u);
+        compute_account(
+            &self.policy,
+            &self.market,
+            &self.book,
+            &tables,
+            account,
+            scratch,
+        )
     }
 
     /// Replaces one underlying's market data, rebuilds its table and re-margins the accounts
@@ -314,17 +340,47 @@ impl<P: MarginPolicy> RiskEngine<P> {
             return Ok(self.book.accounts().len());
         }
         self.tables[u] = self.build_table(u);
-        let affected: Vec<usize> = self.holders[u].clone();
-        let fresh: Vec<(usize, Result<AccountMargin, RiskError>)> = affected
-            .par_iter()
-            .map_init(Scratch::default, |scratch, &ix| {
-                (ix, self.margin_with_tables(self.book.account(ix), scratch))
-            })
-            .collect();
-        for (ix, m) in fresh {
-            self.margins[ix] = m;
+        let mut affected = vec![false; self.margins.len()];
+        for &ix in &self.holders[u] {
+            affected[ix] = true;
         }
-        Ok(affected.len())
+        // Only the part of `u` is recomputed; the account's other underlyings keep theirs.
+        let (policy, market, book, tables) = (&self.policy, &self.market, &self.book, &self.tables);
+        let lookup = |x: UnderlyingIx| table_of(tables, x);
+        self.parts
+            .par_iter_mut()
+            .zip(self.margins.par_iter_mut())
+            .enumerate()
+            .filter(|(ix, _)| affected[*ix])
+            .for_each_init(Scratch::default, |scratch, (ix, (parts, margin))| {
+                let account = book.account(ix);
+                let kept = parts.as_mut().and_then(|p| {
+                    let all_ok = p.parts.iter().all(Result::is_ok);
+                    let k = p
+                        .parts
+                        .iter()
+                        .position(|x| x.as_ref().is_ok_and(|x| x.underlying == u))?;
+                    all_ok.then_some((p, k))
+                });
+                match kept {
+                    Some((p, k)) => {
+                        let base = p.parts[k].as_ref().map_or(0.0, |x| x.moving_base);
+                        p.parts[k] = underlying_part(
+                            policy, market, book, account, u, base, scratch, &lookup, None,
+                        );
+                        *margin = combine(policy, book, account, p.collateral_value, &p.parts);
+                    }
+                    None => {
+                        // An account that failed before, or a whole-account policy: recompute
+                        // it whole.
+                        let fresh =
+                            compute_account(policy, market, book, &lookup, account, scratch);
+                        *margin = fresh.0;
+                        *parts = fresh.1;
+                    }
+                }
+            });
+        Ok(self.holders[u].len())
     }
 
     /// Adds or replaces an account and re-margins it alone (new instruments it holds are listed
@@ -351,11 +407,13 @@ impl<P: MarginPolicy> RiskEngine<P> {
         for u in self.exposed_underlyings(self.book.account(ix)) {
             self.add_holder(u, ix);
         }
-        let m = self.margin_with_tables(self.book.account(ix), &mut Scratch::default());
+        let (m, parts) = self.compute_account(self.book.account(ix), &mut Scratch::default());
         if ix == self.margins.len() {
             self.margins.push(m);
+            self.parts.push(parts);
         } else {
             self.margins[ix] = m;
+            self.parts[ix] = parts;
         }
         Ok(ix)
     }
@@ -371,15 +429,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
         account: &BookAccount,
         scratch: &mut Scratch,
     ) -> Result<AccountMargin, RiskError> {
-        let tables = |u: UnderlyingIx| -> Result<&UnderlyingTable, RiskError> {
-            match self.tables.get(u) {
-                Some(Ok(t)) => Ok(t),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(RiskError::Limit(
-                    "tables not built: call remargin_all".into(),
-                )),
-            }
-        };
+        let tables = |u: UnderlyingIx| table_of(&self.tables, u);
         margin_account(
             &self.policy,
             &self.market,
@@ -394,6 +444,45 @@ impl<P: MarginPolicy> RiskEngine<P> {
     /// Identifies an account by id.
     pub fn account_index(&self, id: &AccountId) -> Option<usize> {
         self.book.account_index(id)
+    }
+}
+
+/// An account's margin with the parts the engine keeps (none for whole-account policies or
+/// when the collateral cannot be valued).
+fn compute_account<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    account: &BookAccount,
+    scratch: &mut Scratch,
+) -> (Result<AccountMargin, RiskError>, Option<AccountParts>) {
+    if policy.whole_account().is_some() {
+        return (
+            margin_account(policy, market, book, account, scratch, tables, &[]),
+            None,
+        );
+    }
+    match account_parts(policy, market, book, account, scratch, tables, &[]) {
+        Ok(parts) => (
+            combine(policy, book, account, parts.collateral_value, &parts.parts),
+            Some(parts),
+        ),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// The table of underlying `u`, or why there is none.
+fn table_of(
+    tables: &[Result<UnderlyingTable, RiskError>],
+    u: UnderlyingIx,
+) -> Result<&UnderlyingTable, RiskError> {
+    match tables.get(u) {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err(RiskError::Limit(
+            "tables not built: call remargin_all".into(),
+        )),
     }
 }
 
@@ -466,6 +555,227 @@ pub(crate) fn row_error(
     }
 }
 
+/// One account's margin on one underlying: what the engine keeps per account and underlying so
+/// that a move of another underlying does not recompute it, and what the liquidation-price
+/// solver recomputes alone while the account's other underlyings stay put.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UnderlyingPart {
+    /// Which underlying.
+    pub underlying: UnderlyingIx,
+    /// Value after haircuts, at the venue's market, of the collateral moving with it.
+    pub moving_base: f64,
+    /// Equity it adds: the positions' mark value plus the change of the moving collateral.
+    pub equity: f64,
+    /// Gross exposure (Σ |size|·spot + |moving collateral|): picks the main underlying.
+    pub gross: f64,
+    /// The policy's margin of the exposure.
+    pub margin: UnderlyingMargin,
+    /// The binding scenario, resolved from the table: (spot move, vol move).
+    pub worst: Option<(f64, VolMove)>,
+}
+
+/// The underlyings an account is exposed to, in the order its margin sums them: those of its
+/// positions, then those its collateral moves with.
+pub(crate) fn account_underlyings(
+    account: &BookAccount,
+    collateral: &CollateralView,
+) -> Result<ArrayVec<UnderlyingIx, MAX_UNDERLYINGS_PER_ACCOUNT>, RiskError> {
+    let mut underlyings: ArrayVec<UnderlyingIx, MAX_UNDERLYINGS_PER_ACCOUNT> = ArrayVec::new();
+    for u in account
+        .spans
+        .iter()
+        .map(|s| s.underlying)
+        .chain(collateral.moving.iter().map(|(u, _)| *u))
+    {
+        if !underlyings.contains(&u) {
+            underlyings
+                .try_push(u)
+                .map_err(|_| too_many_underlyings(account))?;
+        }
+    }
+    Ok(underlyings)
+}
+
+/// The value moving with underlying `u` in a collateral view.
+pub(crate) fn moving_base(collateral: &CollateralView, u: UnderlyingIx) -> f64 {
+    collateral
+        .moving
+        .iter()
+        .find(|(x, _)| *x == u)
+        .map_or(0.0, |(_, v)| *v)
+}
+
+/// The part of one underlying. `ov` replaces the venue table and the account's rows (the
+/// liquidation-price solver's moved table).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn underlying_part<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+    u: UnderlyingIx,
+    moving_base: f64,
+    scratch: &mut Scratch,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    ov: Option<&Override<'_>>,
+) -> Result<UnderlyingPart, RiskError> {
+    let table: &UnderlyingTable = match ov {
+        Some(o) => o.table,
+        None => tables(u)?,
+    };
+    let positions: &[BookPosition] = match (ov, account.spans.iter().find(|s| s.underlying == u)) {
+        (Some(o), _) => o.positions,
+        (None, Some(span)) => &account.positions[span.start as usize..span.end as usize],
+        (None, None) => &[],
+    };
+    let moving = moving_base * table.spot_factor;
+    let mut equity = moving - moving_base;
+    let mut gross = moving.abs();
+    for pos in positions {
+        if let Some(issue) = &table.issues[pos.row as usize] {
+            let original_row = match ov {
+                Some(o) => o.original_rows[pos.row as usize],
+                None => pos.row,
+            };
+            return Err(row_error(book, u, original_row, issue, market));
+        }
+        let base = &table.base[pos.row as usize];
+        equity += if base.pnl_style {
+            pos.size * (base.mark - pos.entry_price.unwrap_or(base.mark))
+        } else {
+            pos.size * base.mark
+        };
+        gross += pos.size.abs() * table.spot;
+    }
+    let margin = policy.margin(
+        table,
+        &Exposure {
+            positions,
+            moving_collateral: moving,
+        },
+        scratch,
+    );
+    let worst = margin
+        .worst_scenario
+        .and_then(|s| table.scenarios().get(s))
+        .map(|sc| (sc.spot_move, sc.vol));
+    Ok(UnderlyingPart {
+        underlying: u,
+        moving_base,
+        equity,
+        gross,
+        margin,
+        worst,
+    })
+}
+
+/// An account's margin from its collateral value and its parts, summed in the parts' order.
+pub(crate) fn combine<'p, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    book: &Book,
+    account: &BookAccount,
+    collateral_value: f64,
+    parts: impl IntoIterator<Item = &'p Result<UnderlyingPart, RiskError>>,
+) -> Result<AccountMargin, RiskError> {
+    let mut equity = collateral_value;
+    let mut maintenance = 0.0;
+    let mut initial = 0.0;
+    let mut components = [0.0; MAX_COMPONENTS];
+    let mut main: Option<(UnderlyingIx, f64)> = None;
+    let mut worst: Option<(f64, UnderlyingIx, f64, VolMove)> = None;
+    for part in parts {
+        let part = part.as_ref().map_err(Clone::clone)?;
+        let m = &part.margin;
+        equity += part.equity;
+        maintenance += m.maintenance;
+        initial += m.initial;
+        for (c, x) in components.iter_mut().zip(m.components) {
+            *c += x;
+        }
+        if main.is_none_or(|(_, g)| part.gross > g) {
+            main = Some((part.underlying, part.gross));
+        }
+        if let Some((spot_move, vol)) = part.worst {
+            if worst.is_none_or(|(mm, ..)| m.maintenance > mm) {
+                worst = Some((m.maintenance, part.underlying, spot_move, vol));
+            }
+        }
+    }
+    for (name, value) in [
+        ("equity", equity),
+        ("maintenance_margin", maintenance),
+        ("initial_margin", initial),
+    ] {
+        if !value.is_finite() {
+            return Err(RiskError::Invalid {
+                field: format!("{}.{name}", account.id),
+                reason: format!("computed a non-finite value ({value}); check the market data"),
+            });
+        }
+    }
+    Ok(AccountMargin {
+        equity,
+        maintenance,
+        initial,
+        components,
+        im_components: None,
+        worst_scenario: worst.map(|(_, u, spot_move, vol)| WorstScenario::Grid {
+            underlying: book.underlyings()[u].clone(),
+            spot_move,
+            vol,
+            vol_shift_ref: policy_vol_shift(policy, vol),
+        }),
+        main_underlying: main.map(|(u, _)| book.underlyings()[u].clone()),
+    })
+}
+
+/// The collateral value and every underlying part of one account (not for whole-account
+/// policies: see [`margin_account`]).
+pub(crate) fn account_parts<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+    scratch: &mut Scratch,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    overrides: &[Override<'_>],
+) -> Result<AccountParts, RiskError> {
+    let collateral = collateral_view(market, book, account)?;
+    let mut parts = Vec::new();
+    for u in account_underlyings(account, &collateral)? {
+        let part = underlying_part(
+            policy,
+            market,
+            book,
+            account,
+            u,
+            moving_base(&collateral, u),
+            scratch,
+            tables,
+            overrides.iter().find(|o| o.underlying == u),
+        );
+        let failed = part.is_err();
+        parts.push(part);
+        if failed {
+            // The account's margin is this error; later parts are not needed.
+            break;
+        }
+    }
+    Ok(AccountParts {
+        collateral_value: collateral.value,
+        parts,
+    })
+}
+
+/// What the engine keeps of one account's margin between updates.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountParts {
+    /// Value of the collateral after haircuts.
+    pub collateral_value: f64,
+    /// Per underlying, in summing order; an error ends the list.
+    pub parts: Vec<Result<UnderlyingPart, RiskError>>,
+}
+
 /// The margin of one account. `overrides` replaces, for the listed underlyings, the table and the
 /// positions (the liquidation-price solver passes a table moved in spot and the account's rows
 /// re-indexed into it), and the factor its moving collateral is scaled by.
@@ -482,118 +792,23 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
         return pm.account_margin(market, &book.to_account(account));
     }
     let collateral = collateral_view(market, book, account)?;
-    let mut equity = collateral.value;
-    let mut maintenance = 0.0;
-    let mut initial = 0.0;
-    let mut components = [0.0; MAX_COMPONENTS];
-    let mut main: Option<(UnderlyingIx, f64)> = None;
-    let mut worst: Option<(f64, UnderlyingIx, usize)> = None;
-
-    let mut underlyings: ArrayVec<UnderlyingIx, MAX_UNDERLYINGS_PER_ACCOUNT> = ArrayVec::new();
-    for u in account
-        .spans
-        .iter()
-        .map(|s| s.underlying)
-        .chain(collateral.moving.iter().map(|(u, _)| *u))
-    {
-        if !underlyings.contains(&u) {
-            underlyings
-                .try_push(u)
-                .map_err(|_| too_many_underlyings(account))?;
-        }
-    }
-    for u in underlyings {
-        let ov = overrides.iter().find(|o| o.underlying == u);
-        let table: &UnderlyingTable = match ov {
-            Some(o) => o.table,
-            None => tables(u)?,
-        };
-        let positions: &[BookPosition] =
-            match (ov, account.spans.iter().find(|s| s.underlying == u)) {
-                (Some(o), _) => o.positions,
-                (None, Some(span)) => &account.positions[span.start as usize..span.end as usize],
-                (None, None) => &[],
-            };
-        let moving_base = collateral
-            .moving
-            .iter()
-            .find(|(x, _)| *x == u)
-            .map_or(0.0, |(_, v)| *v);
-        let moving = moving_base * table.spot_factor;
-        equity += moving - moving_base;
-        let mut gross = moving.abs();
-        for pos in positions {
-            if let Some(issue) = &table.issues[pos.row as usize] {
-                let original_row = match ov {
-                    Some(o) => o.original_rows[pos.row as usize],
-                    None => pos.row,
-                };
-                return Err(row_error(book, u, original_row, issue, market));
-            }
-            let base = &table.base[pos.row as usize];
-            equity += if base.pnl_style {
-                pos.size * (base.mark - pos.entry_price.unwrap_or(base.mark))
-            } else {
-                pos.size * base.mark
-            };
-            gross += pos.size.abs() * table.spot;
-        }
-        let m: UnderlyingMargin = policy.margin(
-            table,
-            &Exposure {
-                positions,
-                moving_collateral: moving,
-            },
+    let mut parts: ArrayVec<Result<UnderlyingPart, RiskError>, MAX_UNDERLYINGS_PER_ACCOUNT> =
+        ArrayVec::new();
+    for u in account_underlyings(account, &collateral)? {
+        let part = underlying_part(
+            policy,
+            market,
+            book,
+            account,
+            u,
+            moving_base(&collateral, u),
             scratch,
-        );
-        maintenance += m.maintenance;
-        initial += m.initial;
-        for (c, x) in components.iter_mut().zip(m.components) {
-            *c += x;
-        }
-        if main.is_none_or(|(_, g)| gross > g) {
-            main = Some((u, gross));
-        }
-        if let Some(s) = m.worst_scenario {
-            if worst.is_none_or(|(mm, _, _)| m.maintenance > mm) {
-                worst = Some((m.maintenance, u, s));
-            }
-        }
+            tables,
+            overrides.iter().find(|o| o.underlying == u),
+        )?;
+        parts.push(Ok(part));
     }
-    for (name, value) in [
-        ("equity", equity),
-        ("maintenance_margin", maintenance),
-        ("initial_margin", initial),
-    ] {
-        if !value.is_finite() {
-            return Err(RiskError::Invalid {
-                field: format!("{}.{name}", account.id),
-                reason: format!("computed a non-finite value ({value}); check the market data"),
-            });
-        }
-    }
-    let worst_scenario = worst.and_then(|(_, u, s)| {
-        let table: &UnderlyingTable = match overrides.iter().find(|o| o.underlying == u) {
-            Some(o) => o.table,
-            None => tables(u).ok()?,
-        };
-        let sc = table.scenarios().get(s)?;
-        Some(WorstScenario::Grid {
-            underlying: book.underlyings()[u].clone(),
-            spot_move: sc.spot_move,
-            vol: sc.vol,
-            vol_shift_ref: policy_vol_shift(policy, sc.vol),
-        })
-    });
-    Ok(AccountMargin {
-        equity,
-        maintenance,
-        initial,
-        components,
-        im_components: None,
-        worst_scenario,
-        main_underlying: main.map(|(u, _)| book.underlyings()[u].clone()),
-    })
+    combine(policy, book, account, collateral.value, &parts)
 }
 
 fn policy_vol_shift<P: MarginPolicy + ?Sized>(policy: &P, vol: VolMove) -> f64 {

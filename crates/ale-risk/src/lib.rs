@@ -15,6 +15,7 @@
 pub mod book;
 pub mod engine;
 pub mod error;
+mod kernel;
 pub mod liq_batch;
 pub mod liquidation_price;
 pub mod params;

@@ -136,45 +136,42 @@ impl MarginPolicy for Ramm {
             *o = exposure.moving_collateral * s.spot_move;
         }
         gamma.fill(0.0);
+        crate::kernel::net_rows(exposure.positions, &table.pnl, &table.gamma, pnl, gamma);
         let mut delta_dollar = exposure.moving_collateral;
         let mut slippage = 0.0;
         for pos in exposure.positions {
-            let row = pos.row as usize;
-            let size = pos.size;
-            for (o, x) in pnl.iter_mut().zip(&table.pnl[row * n..(row + 1) * n]) {
-                *o += size * x;
-            }
-            for (o, x) in gamma.iter_mut().zip(&table.gamma[row * n..(row + 1) * n]) {
-                *o += size * x;
-            }
-            let base = &table.base[row];
-            delta_dollar += size * base.delta_dollar;
+            let base = &table.base[pos.row as usize];
+            delta_dollar += pos.size * base.delta_dollar;
             let rate = if base.is_option {
                 p.slippage_option
             } else {
                 p.slippage_delta_one
             };
-            slippage += size.abs() * base.slippage_notional * rate;
+            slippage += pos.size.abs() * base.slippage_notional * rate;
         }
-        // price: worst weighted loss with no vol shock; joint: with every vol shock.
-        let mut price = 0.0f64;
-        let mut joint = 0.0f64;
-        let mut worst = None;
-        let mut gamma_part = 0.0f64;
-        for (i, s) in scenarios.iter().enumerate() {
-            let loss = -pnl[i] * s.weight;
-            if s.vol == crate::scenario::VolMove::None && loss > price {
-                price = loss;
+        // The weighted loss of every scenario (in place of the P&L), then price: the worst with
+        // no vol shock; joint: the worst with every vol shock; gamma: the grid's worst short
+        // gamma over the horizon.
+        let (mut price, joint, worst, mut gamma_part) = match table.grid.as_ref() {
+            Some(grid) => {
+                for (l, w) in pnl.iter_mut().zip(&grid.weights) {
+                    *l = -*l * w;
+                }
+                let price = grid
+                    .price_ix
+                    .iter()
+                    .map(|&i| pnl[i as usize])
+                    .fold(0.0f64, |a, l| if l > a { l } else { a });
+                let (joint, worst) = crate::kernel::max_positive(pnl);
+                let n_grid = grid.n_grid.min(n);
+                for (g, scale) in gamma[..n_grid].iter_mut().zip(&table.gamma_scale) {
+                    *g = scale * (-*g).max(0.0);
+                }
+                let (gamma_part, _) = crate::kernel::max_positive(&gamma[..n_grid]);
+                (price, joint, worst, gamma_part)
             }
-            if loss > joint {
-                joint = loss;
-                worst = Some(i);
-            }
-            if !s.extreme {
-                let g = table.gamma_scale[i] * (-gamma[i]).max(0.0);
-                gamma_part = gamma_part.max(g);
-            }
-        }
+            None => (0.0, 0.0, None, 0.0),
+        };
         let mut vega = (joint - price).max(0.0);
         // A defined-risk book (options only, no delta-one, no moving collateral) can lose at most
         // its value now minus its least possible value; the gamma charge must not push the
@@ -229,7 +226,13 @@ impl MarginPolicy for Ramm {
 /// the payoff, so it never falls below that). `None` when the exposure is not of defined risk
 /// (delta-one positions, moving collateral, or a payoff unbounded below).
 fn defined_risk_cap(table: &UnderlyingTable, exposure: &Exposure<'_>) -> Option<f64> {
-    if exposure.moving_collateral != 0.0 || exposure.positions.is_empty() {
+    if exposure.moving_collateral != 0.0
+        || exposure.positions.is_empty()
+        || exposure
+            .positions
+            .iter()
+            .any(|p| !matches!(table.kinds[p.row as usize], RowKind::Option { .. }))
+    {
         return None;
     }
     let mut value_now = 0.0;

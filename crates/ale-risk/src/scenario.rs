@@ -49,8 +49,14 @@ pub struct RammGrid {
     pub sigma_ref: f64,
     /// R, the half-width of the spot range.
     pub range: f64,
-    /// Grid scenarios (spot steps × {down, none, up}), then the two extremes.
+    /// Grid scenarios (spot steps × {none, up, down}), then the two extremes.
     pub scenarios: Vec<Scenario>,
+    /// The scenarios' weights, in order (the margin's scan reads them as one array).
+    pub(crate) weights: Vec<f64>,
+    /// Indices of the scenarios without a vol shock (the `price` component's), extremes included.
+    pub(crate) price_ix: Vec<u32>,
+    /// Number of grid scenarios (the extremes follow them; `gamma` reads the grid alone).
+    pub(crate) n_grid: usize,
 }
 
 /// The ATM vol `ramm` and `oracle-adjusted` read: at the nearest listed expiry at least
@@ -134,6 +140,13 @@ impl RammGrid {
         RammGrid {
             sigma_ref,
             range,
+            weights: scenarios.iter().map(|s| s.weight).collect(),
+            price_ix: (0u32..)
+                .zip(&scenarios)
+                .filter(|(_, s)| s.vol == VolMove::None)
+                .map(|(i, _)| i)
+                .collect(),
+            n_grid: steps * 3,
             scenarios,
         }
     }
