@@ -1,8 +1,9 @@
 //! A venue re-margined for profilers (`perf record`, `valgrind --tool=callgrind`).
 //!
-//! `remargin_profile [ACCOUNTS] [REPEATS] [full|btc]`: builds the synthetic venue, then runs
-//! `REPEATS` full re-margins (`full`, the default) or incremental re-margins after BTC moves
-//! 1 % back and forth (`btc`), and prints the mean wall time of one.
+//! `remargin_profile [ACCOUNTS] [REPEATS] [full|btc|liq]`: builds the synthetic venue, then runs
+//! `REPEATS` full re-margins (`full`, the default), incremental re-margins after BTC moves
+//! 1 % back and forth (`btc`), or the liquidation prices of every account (`liq`), and prints
+//! the mean wall time of one.
 use ale_core::Asset;
 use ale_risk::synthetic::{synthetic_market, synthetic_venue, VenueSpec};
 use ale_risk::{Book, Ramm, RiskEngine};
@@ -35,6 +36,10 @@ fn main() {
     let start = std::time::Instant::now();
     for r in 0..repeats {
         match mode.as_str() {
+            "liq" => {
+                let (all, _) = engine.liquidation_prices_all();
+                assert_eq!(all.len(), engine.margins().len());
+            }
             "btc" => {
                 engine
                     .update_underlying(moved[r % 2].clone())

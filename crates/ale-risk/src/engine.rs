@@ -776,6 +776,65 @@ pub(crate) struct AccountParts {
     pub parts: Vec<Result<UnderlyingPart, RiskError>>,
 }
 
+/// The margin of one account with one underlying moved (`ov`), the others taken from `fixed`
+/// (the account's parts at the venue's market, computed once by the caller): the same bits as
+/// [`margin_account`] with that override, without recomputing the parts that did not move.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn margin_with_moved<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+    fixed: Option<&AccountParts>,
+    scratch: &mut Scratch,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    ov: &Override<'_>,
+) -> Result<AccountMargin, RiskError> {
+    let found = fixed
+        .filter(|f| f.parts.iter().all(Result::is_ok))
+        .and_then(|f| {
+            let k = f
+                .parts
+                .iter()
+                .position(|p| p.as_ref().is_ok_and(|p| p.underlying == ov.underlying))?;
+            Some((f, k))
+        });
+    let Some((fixed, k)) = found else {
+        return margin_account(
+            policy,
+            market,
+            book,
+            account,
+            scratch,
+            tables,
+            std::slice::from_ref(ov),
+        );
+    };
+    let base = fixed.parts[k].as_ref().map_or(0.0, |p| p.moving_base);
+    let moved = underlying_part(
+        policy,
+        market,
+        book,
+        account,
+        ov.underlying,
+        base,
+        scratch,
+        tables,
+        Some(ov),
+    );
+    combine(
+        policy,
+        book,
+        account,
+        fixed.collateral_value,
+        fixed
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| if i == k { &moved } else { p }),
+    )
+}
+
 /// The margin of one account. `overrides` replaces, for the listed underlyings, the table and the
 /// positions (the liquidation-price solver passes a table moved in spot and the account's rows
 /// re-indexed into it), and the factor its moving collateral is scaled by.

@@ -36,7 +36,7 @@ use ale_pricing::Black76;
 use rayon::prelude::*;
 
 use crate::book::{BookAccount, RowKind, UnderlyingIx};
-use crate::engine::{collateral_view, margin_account, Override, RiskEngine};
+use crate::engine::{collateral_view, margin_with_moved, Override, RiskEngine};
 use crate::error::RiskError;
 use crate::liquidation_price::{
     brent, liquidation_prices, prepare, scan_points, LiquidationPrices, MovedAccount, Prepared,
@@ -93,6 +93,10 @@ struct UnderlyingLattice {
     /// The curves, point by point (`CURVES` values per lattice point), in single precision:
     /// half the memory traffic, and an error (≈ 6e-8 relative) far inside the band.
     data: Vec<f32>,
+    /// Per option and lattice interval [k, k + 1]: the least and the largest slope of its price
+    /// curves over the three vol states, (lo, hi) pairs at `(offset / CURVES + k)·2`; what
+    /// `slope_range` reads (precomputed from `data`: the same numbers, once).
+    slope_bounds: Vec<f64>,
 }
 
 /// Counts of the work a batch did (no clock in this crate: time it outside).
@@ -226,6 +230,7 @@ fn build_underlying<P: MarginPolicy>(
             }
         }
     }
+    let slope_bounds = slope_bounds(&data, ln_lo, len);
     Some(UnderlyingLattice {
         ln_m0: ln_lo,
         inv_h: 1.0 / LATTICE_STEP_LOG,
@@ -233,7 +238,34 @@ fn build_underlying<P: MarginPolicy>(
         offsets,
         vol_low,
         data,
+        slope_bounds,
     })
+}
+
+/// Per option block of `data` and lattice interval, the (least, largest) slope of the three
+/// price curves (see [`UnderlyingLattice::slope_bounds`]).
+fn slope_bounds(data: &[f32], ln_m0: f64, len: usize) -> Vec<f64> {
+    let m = |k: usize| (ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
+    let dm: Vec<f64> = (0..len.saturating_sub(1))
+        .map(|k| m(k + 1) - m(k))
+        .collect();
+    let mut out = vec![f64::NAN; data.len() / CURVES * 2];
+    out.par_chunks_mut(2 * len)
+        .zip(data.par_chunks(CURVES * len))
+        .for_each(|(bounds, block)| {
+            let at = |k: usize, v: usize| f64::from(block[k * CURVES + v]);
+            for (k, dm) in dm.iter().enumerate() {
+                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                for v in 0..3 {
+                    let slope = (at(k + 1, v) - at(k, v)) / dm;
+                    lo = lo.min(slope);
+                    hi = hi.max(slope);
+                }
+                bounds[2 * k] = lo;
+                bounds[2 * k + 1] = hi;
+            }
+        });
+    out
 }
 
 /// One option row's curves on the lattice, as the scenario table prices it (forward F·m, vol
@@ -284,7 +316,7 @@ struct Stencil {
 
 impl UnderlyingLattice {
     /// The stencil at ln m, or None outside the lattice.
-    #[inline]
+    #[inline(always)]
     fn stencil(&self, ln_m: f64) -> Option<Stencil> {
         let u = (ln_m - self.ln_m0) * self.inv_h;
         let i = u.floor();
@@ -304,9 +336,24 @@ impl UnderlyingLattice {
         })
     }
 
+    /// The six price and gamma curves of the row at `offset`, interpolated with `st` (each the
+    /// same sum, in the same order, as [`Self::pair`] computes it).
+    #[inline(always)]
+    fn six(&self, offset: usize, st: &Stencil) -> [f64; 6] {
+        let base = offset + st.first * CURVES;
+        let y = &self.data[base..base + 4 * CURVES];
+        let mut out = [0.0; 6];
+        for (k, w) in st.w.iter().enumerate() {
+            for (c, o) in out.iter_mut().enumerate() {
+                *o += w * f64::from(y[k * CURVES + c]);
+            }
+        }
+        out
+    }
+
     /// Curves `c1` and `c2` of the row at `offset`, interpolated with `st` (the curves of one
     /// lattice point are adjacent, so the two share their cache lines).
-    #[inline]
+    #[inline(always)]
     fn pair(&self, offset: usize, st: &Stencil, c1: usize, c2: usize) -> (f64, f64) {
         let base = offset + st.first * CURVES;
         let y = &self.data[base..base + 4 * CURVES];
@@ -317,6 +364,37 @@ impl UnderlyingLattice {
         }
         (a, b)
     }
+}
+
+/// Consecutive scenarios with the same spot move: ln(1 + s) and (scenario, vol-state index).
+struct Run {
+    ln_one_plus: f64,
+    members: arrayvec::ArrayVec<(usize, usize), 3>,
+}
+
+/// Groups consecutive scenarios of equal spot move (at most one per vol state).
+fn scenario_runs(ln_one_plus: &[f64], vol_ix: &[usize]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, (&lp, &v)) in ln_one_plus.iter().zip(vol_ix).enumerate() {
+        match runs.last_mut() {
+            Some(r)
+                if r.ln_one_plus == lp
+                    && !r.members.is_full()
+                    && r.members.iter().all(|&(_, w)| w != v) =>
+            {
+                r.members.push((i, v));
+            }
+            _ => {
+                let mut members = arrayvec::ArrayVec::new();
+                members.push((i, v));
+                runs.push(Run {
+                    ln_one_plus: lp,
+                    members,
+                });
+            }
+        }
+    }
+    runs
 }
 
 /// How one position of the moved account is rebuilt at a factor x.
@@ -331,13 +409,14 @@ struct Approx<'l> {
     lattice: &'l UnderlyingLattice,
     table: UnderlyingTable,
     curves: Vec<PosCurve>,
-    /// Per scenario: ln(1 + s), vol-state index, ½·(z_h·σ_s·√h)², 1 + s.
-    ln_one_plus: Vec<f64>,
-    vol_ix: Vec<usize>,
+    /// Per scenario: ½·(z_h·σ_s·√h)², 1 + s.
     gamma_c: Vec<f64>,
     one_plus: Vec<f64>,
     spot0: f64,
-    /// Per scenario, the stencil of the current x (scratch of `fill`).
+    /// Scenarios in runs sharing one spot move (the grid's vol states of one step): one
+    /// stencil and one pass over the lattice points serve the whole run.
+    runs: Vec<Run>,
+    /// Per run, the stencil of the current x (scratch of `fill`).
     stencils: Vec<Stencil>,
     /// Lipschitz constant of equity − (price + vega) in x, over the whole scan.
     lambda: f64,
@@ -373,18 +452,11 @@ impl Approx<'_> {
             return None;
         }
         let (k_lo, k_hi) = (k_lo as usize, k_hi as usize);
-        let m = |k: usize| (l.ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
-        let (dm_lo, dm_hi) = (m(k_lo + 1) - m(k_lo), m(k_hi + 1) - m(k_hi));
         let (mut sum_lo, mut sum_hi) = (self.linear_slope, self.linear_slope);
         for &(offset, size, widen) in &self.slopes {
-            let at = |k: usize, v: usize| f64::from(l.data[offset + k * CURVES + v]);
-            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for v in 0..3 {
-                let below = (at(k_lo + 1, v) - at(k_lo, v)) / dm_lo;
-                let above = (at(k_hi + 1, v) - at(k_hi, v)) / dm_hi;
-                lo = lo.min(below).min(above);
-                hi = hi.max(below).max(above);
-            }
+            let b = &l.slope_bounds[offset / CURVES * 2..];
+            let lo = b[2 * k_lo].min(b[2 * k_hi]);
+            let hi = b[2 * k_lo + 1].max(b[2 * k_hi + 1]);
             let (lo, hi) = (lo - widen, hi + widen);
             sum_lo += (size * lo).min(size * hi);
             sum_hi += (size * lo).max(size * hi);
@@ -419,6 +491,36 @@ impl Approx<'_> {
 
     /// Re-fills the table at factor x; false when x leaves the lattice.
     fn fill(&mut self, x: f64) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                return unsafe { self.fill_avx512(x) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.fill_avx2(x) };
+            }
+        }
+        self.fill_body(x)
+    }
+
+    /// [`Self::fill`] compiled for AVX-512 (the same operations per value: same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn fill_avx512(&mut self, x: f64) -> bool {
+        self.fill_body(x)
+    }
+
+    /// [`Self::fill`] compiled for AVX2 (the same operations per value: same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn fill_avx2(&mut self, x: f64) -> bool {
+        self.fill_body(x)
+    }
+
+    #[inline(always)]
+    fn fill_body(&mut self, x: f64) -> bool {
         let n = self.table.n_scenarios;
         let ln_x = x.ln();
         let spot = self.spot0 * x;
@@ -433,8 +535,8 @@ impl Approx<'_> {
             return false;
         };
         self.stencils.clear();
-        for lp in &self.ln_one_plus {
-            match self.lattice.stencil(ln_x + lp) {
+        for run in &self.runs {
+            match self.lattice.stencil(ln_x + run.ln_one_plus) {
                 Some(st) => self.stencils.push(st),
                 None => return false,
             }
@@ -461,11 +563,12 @@ impl Approx<'_> {
                 PosCurve::Option { offset } => {
                     let l = self.lattice;
                     let (mark, dd) = l.pair(offset, &at_x, 1, 6);
-                    for (i, st) in self.stencils.iter().enumerate() {
-                        let v = self.vol_ix[i];
-                        let (price, g) = l.pair(offset, st, v, 3 + v);
-                        pnl[i] = price - mark;
-                        gamma[i] = g;
+                    for (run, st) in self.runs.iter().zip(&self.stencils) {
+                        let curves = l.six(offset, st);
+                        for &(i, v) in &run.members {
+                            pnl[i] = curves[v] - mark;
+                            gamma[i] = curves[3 + v];
+                        }
                     }
                     self.table.base[r] = BaseRow {
                         mark,
@@ -593,14 +696,15 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
                     positions: &mv.positions,
                     original_rows: &mv.original_rows,
                 };
-                margin_account(
+                margin_with_moved(
                     mv.policy,
                     mv.market,
                     mv.book,
                     mv.account,
+                    mv.fixed.as_ref(),
                     &mut self.scratch,
                     mv.venue_tables,
-                    &[ov],
+                    &ov,
                 )
             };
             if let Ok(m) = m {
@@ -636,14 +740,15 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
             positions: &mv.positions,
             original_rows: &mv.original_rows,
         };
-        margin_account(
+        margin_with_moved(
             mv.policy,
             mv.market,
             mv.book,
             mv.account,
+            mv.fixed.as_ref(),
             &mut self.scratch,
             mv.venue_tables,
-            &[ov],
+            &ov,
         )
         .ok()
         .map(|m| m.equity - m.maintenance)
@@ -1013,15 +1118,16 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
             .collect(),
         tail: None,
     };
+    let ln_one_plus: Vec<f64> = scenarios.iter().map(|s| s.spot_move.ln_1p()).collect();
+    let vol_ix: Vec<usize> = scenarios.iter().map(|s| vol_index(s.vol)).collect();
     let approx = Approx {
         lattice: lat,
         table,
         curves,
-        ln_one_plus: scenarios.iter().map(|s| s.spot_move.ln_1p()).collect(),
-        vol_ix: scenarios.iter().map(|s| vol_index(s.vol)).collect(),
         one_plus: scenarios.iter().map(|s| 1.0 + s.spot_move).collect(),
         gamma_c,
         spot0: venue.spot,
+        runs: scenario_runs(&ln_one_plus, &vol_ix),
         stencils: Vec::with_capacity(n),
         lambda: c_g * n_forward + lambda_slippage,
         lambda_slippage,

@@ -12,7 +12,9 @@ use ale_core::Asset;
 use ale_market::MarketSnapshot;
 
 use crate::book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
-use crate::engine::{margin_account, AccountMargin, Override};
+use crate::engine::{
+    account_parts, margin_account, margin_with_moved, AccountMargin, AccountParts, Override,
+};
 use crate::error::RiskError;
 use crate::policy::{LiquidationScan, MarginPolicy, Scratch};
 use crate::table::UnderlyingTable;
@@ -61,7 +63,12 @@ pub(crate) struct MovedAccount<'a, P: MarginPolicy + ?Sized> {
     pub positions: Vec<BookPosition>,
     /// Row in the venue table of each position.
     pub original_rows: Vec<u32>,
+    /// The account's parts at the venue's market (the underlyings that do not move are read
+    /// from here); None for whole-account policies.
+    pub fixed: Option<AccountParts>,
     pub evaluations: usize,
+    /// Reused by every evaluation (zeroing a fresh one costs 4 KB of stores).
+    pub scratch: Scratch,
 }
 
 impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
@@ -84,14 +91,15 @@ impl<P: MarginPolicy + ?Sized> MovedAccount<'_, P> {
             positions: &self.positions,
             original_rows: &self.original_rows,
         };
-        let m = margin_account(
+        let m = margin_with_moved(
             self.policy,
             self.market,
             self.book,
             self.account,
-            &mut Scratch::default(),
+            self.fixed.as_ref(),
+            &mut self.scratch,
             self.venue_tables,
-            &[ov],
+            &ov,
         )?;
         Ok((m, gross))
     }
@@ -222,7 +230,20 @@ pub(crate) fn prepare<'a, P: MarginPolicy + ?Sized>(
             })
             .collect(),
         original_rows: own.iter().map(|p| p.row).collect(),
+        fixed: match policy.whole_account() {
+            Some(_) => None,
+            None => Some(account_parts(
+                policy,
+                market,
+                book,
+                account,
+                &mut Scratch::default(),
+                venue_tables,
+                &[],
+            )?),
+        },
         evaluations: 0,
+        scratch: Scratch::default(),
     };
     let spot = market.underlying(&main)?.spot();
     Ok(Some(Prepared {

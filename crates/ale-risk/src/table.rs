@@ -14,7 +14,7 @@ use ale_pricing::Black76;
 
 use crate::book::RowKind;
 use crate::error::RiskError;
-use crate::params::{RammParams, MAX_SCENARIOS};
+use crate::params::RammParams;
 use crate::scenario::{reference_atm_vol, shocked_vol, RammGrid, Scenario};
 
 /// Mark and sensitivities of one row in the unshocked market.
@@ -160,6 +160,7 @@ fn fill_row(
     rate: f64,
     pnl: &mut [f64],
     gam: &mut [f64],
+    buf: &mut RowBuf,
 ) -> Result<BaseRow, RowIssue> {
     let n = pnl.len();
     match *kind {
@@ -187,8 +188,13 @@ fn fill_row(
             if let (TableSpec::Ramm(p), Some(g)) = (spec, grid) {
                 // Every scenario of the row in one batch call (the pricing crate's SIMD
                 // kernels, bit-identical to its scalar ones).
-                let mut forwards = [0.0; MAX_SCENARIOS];
-                let mut vols = [0.0; MAX_SCENARIOS];
+                let (
+                    [forwards, vols, strikes, expiries, rates, price, delta, gamma, vega, theta, vanna, volga],
+                    kinds,
+                ) = buf.columns(n, ok);
+                strikes.fill(strike);
+                expiries.fill(t);
+                rates.fill(rate);
                 let mut last: Option<(f64, f64)> = None;
                 for (i, s) in g.scenarios.iter().enumerate() {
                     let f_s = inputs.forward * (1.0 + s.spot_move);
@@ -206,29 +212,23 @@ fn fill_row(
                     forwards[i] = f_s;
                     vols[i] = shocked_vol(p, smile_vol, s.vol, t);
                 }
-                let kinds = [ok; MAX_SCENARIOS];
-                let strikes = [strike; MAX_SCENARIOS];
-                let expiries = [t; MAX_SCENARIOS];
-                let rates = [rate; MAX_SCENARIOS];
-                let mut out = [[0.0; MAX_SCENARIOS]; 7];
-                let [price, delta, gamma, vega, theta, vanna, volga] = &mut out;
                 ale_pricing::batch::price_greeks(
                     &ale_pricing::batch::Options {
-                        kind: &kinds[..n],
-                        forward: &forwards[..n],
-                        strike: &strikes[..n],
-                        expiry_years: &expiries[..n],
-                        vol: &vols[..n],
-                        rate: &rates[..n],
+                        kind: kinds,
+                        forward: forwards,
+                        strike: strikes,
+                        expiry_years: expiries,
+                        vol: vols,
+                        rate: rates,
                     },
                     &mut ale_pricing::batch::GreeksOut {
-                        price: &mut price[..n],
-                        delta: &mut delta[..n],
-                        gamma: &mut gamma[..n],
-                        vega: &mut vega[..n],
-                        theta: &mut theta[..n],
-                        vanna: &mut vanna[..n],
-                        volga: &mut volga[..n],
+                        price,
+                        delta,
+                        gamma,
+                        vega,
+                        theta,
+                        vanna,
+                        volga,
                     },
                 )
                 .map_err(|e| RowIssue::Pricing(e.to_string()))?;
@@ -245,6 +245,36 @@ fn fill_row(
                 pnl_style: false,
             })
         }
+    }
+}
+
+/// Scratch columns of one row's batch pricing, reused from row to row (fixed arrays sized for
+/// the largest grid cost a 26 KB memset per row).
+struct RowBuf {
+    columns: Vec<f64>,
+    kinds: Vec<OptionKind>,
+}
+
+impl RowBuf {
+    fn new() -> RowBuf {
+        RowBuf {
+            columns: Vec::new(),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// Twelve columns of `n` values (the batch inputs, then its seven outputs) and `n` kinds.
+    fn columns(&mut self, n: usize, kind: OptionKind) -> ([&mut [f64]; 12], &[OptionKind]) {
+        if self.columns.len() != 12 * n {
+            self.columns.resize(12 * n, 0.0);
+        }
+        self.kinds.clear();
+        self.kinds.resize(n, kind);
+        let mut parts = self.columns.chunks_exact_mut(n.max(1));
+        (
+            std::array::from_fn(|_| parts.next().unwrap_or_default()),
+            &self.kinds,
+        )
     }
 }
 
@@ -316,41 +346,46 @@ impl UnderlyingTable {
         // scenarios is about 10 ms of one core).
         let filled: Vec<(BaseRow, Option<RowIssue>, f64)> = {
             let (grid, spot) = (table.grid.as_ref(), table.spot);
-            let one_row = |(kind, pnl, gamma): (&&RowKind, &mut [f64], &mut [f64])| {
-                let (base, issue) = match row_inputs(kind, market, now, rate, spot_factor) {
-                    Ok(inputs) => {
-                        match fill_row(spec, grid, spot, kind, &inputs, market, rate, pnl, gamma) {
-                            Ok(base) => (base, None),
-                            Err(issue) => (BaseRow::unusable(), Some(issue)),
+            let one_row =
+                |buf: &mut RowBuf, (kind, pnl, gamma): (&&RowKind, &mut [f64], &mut [f64])| {
+                    let (base, issue) = match row_inputs(kind, market, now, rate, spot_factor) {
+                        Ok(inputs) => {
+                            match fill_row(
+                                spec, grid, spot, kind, &inputs, market, rate, pnl, gamma, buf,
+                            ) {
+                                Ok(base) => (base, None),
+                                Err(issue) => (BaseRow::unusable(), Some(issue)),
+                            }
                         }
-                    }
-                    Err(issue) => (BaseRow::unusable(), Some(issue)),
+                        Err(issue) => (BaseRow::unusable(), Some(issue)),
+                    };
+                    let discount = match kind {
+                        RowKind::Option { expiry, .. } => {
+                            (-rate * expiry.years_from(now).max(0.0)).exp()
+                        }
+                        _ => 1.0,
+                    };
+                    (base, issue, discount)
                 };
-                let discount = match kind {
-                    RowKind::Option { expiry, .. } => {
-                        (-rate * expiry.years_from(now).max(0.0)).exp()
-                    }
-                    _ => 1.0,
-                };
-                (base, issue, discount)
-            };
             if n == 0 {
+                let mut buf = RowBuf::new();
                 rows.iter()
-                    .map(|k| one_row((k, &mut [], &mut [])))
+                    .map(|k| one_row(&mut buf, (k, &mut [], &mut [])))
                     .collect()
             } else if rows.len() < PARALLEL_ROWS {
                 // One account's own rows: handing them to the thread pool costs more than
                 // pricing them here.
+                let mut buf = RowBuf::new();
                 rows.iter()
                     .zip(table.pnl.chunks_mut(n))
                     .zip(table.gamma.chunks_mut(n))
-                    .map(|((k, p), g)| one_row((k, p, g)))
+                    .map(|((k, p), g)| one_row(&mut buf, (k, p, g)))
                     .collect()
             } else {
                 rows.par_iter()
                     .zip(table.pnl.par_chunks_mut(n))
                     .zip(table.gamma.par_chunks_mut(n))
-                    .map(|((k, p), g)| one_row((k, p, g)))
+                    .map_init(RowBuf::new, |buf, ((k, p), g)| one_row(buf, (k, p, g)))
                     .collect()
             }
         };
