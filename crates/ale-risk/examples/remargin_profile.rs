@@ -1,8 +1,10 @@
 //! A venue re-margined for profilers (`perf record`, `valgrind --tool=callgrind`).
 //!
-//! `remargin_profile [ACCOUNTS] [REPEATS] [full|btc|liq]`: builds the synthetic venue, then runs
-//! `REPEATS` full re-margins (`full`, the default), incremental re-margins after BTC moves
-//! 1 % back and forth (`btc`), or the liquidation prices of every account (`liq`), and prints
+//! `remargin_profile [ACCOUNTS] [REPEATS] [full|btc|liq|pm|pm-alone]`: builds the synthetic
+//! venue, then runs `REPEATS` full re-margins (`full`, the default), incremental re-margins
+//! after BTC moves 1 % back and forth (`btc`), the liquidation prices of every account (`liq`),
+//! a full `pm` re-margin from the venue's pm tables (`pm`; the venue without dated futures,
+//! which pm does not margin) or every account priced alone under `pm` (`pm-alone`), and prints
 //! the mean wall time of one.
 use ale_core::Asset;
 use ale_risk::synthetic::{synthetic_market, synthetic_venue, VenueSpec};
@@ -13,10 +15,18 @@ fn main() {
     let accounts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let mode = args.next().unwrap_or_else(|| "full".into());
-    let venue = synthetic_venue(&VenueSpec {
+    let mut venue = synthetic_venue(&VenueSpec {
         accounts,
         ..VenueSpec::default()
     });
+    if mode.starts_with("pm") {
+        for a in &mut venue.accounts {
+            a.positions
+                .retain(|p| !matches!(p.instrument, ale_core::Instrument::Future { .. }));
+        }
+        pm_mode(&venue, repeats, mode == "pm-alone");
+        return;
+    }
     let mut book = Book::new();
     for i in &venue.instruments {
         book.list(i);
@@ -52,6 +62,46 @@ fn main() {
     println!(
         "{} accounts, {mode} x{repeats}: {:.2} ms each",
         engine.margins().len(),
+        each * 1e3
+    );
+}
+
+fn pm_mode(venue: &ale_risk::synthetic::Venue, repeats: usize, alone: bool) {
+    use rayon::prelude::*;
+    let mut book = Book::new();
+    for i in &venue.instruments {
+        book.list(i);
+    }
+    for a in &venue.accounts {
+        book.upsert_account(a)
+            .expect("synthetic accounts are valid");
+    }
+    let policy = ale_risk::PmPolicy::default();
+    let mut engine = RiskEngine::new(policy.clone(), venue.market.clone(), book);
+    engine.remargin_all();
+    let start = std::time::Instant::now();
+    for _ in 0..repeats {
+        if alone {
+            let ok = venue
+                .accounts
+                .par_iter()
+                .filter(|a| policy.account_margin(&venue.market, a).is_ok())
+                .count();
+            assert!(ok > 0);
+        } else {
+            engine.remargin_all();
+        }
+    }
+    let each = start.elapsed().as_secs_f64() / repeats.max(1) as f64;
+    let ok = engine.margins().iter().filter(|m| m.is_ok()).count();
+    println!(
+        "{} accounts ({ok} margined), pm{} x{repeats}: {:.2} ms each",
+        engine.margins().len(),
+        if alone {
+            " priced alone"
+        } else {
+            " from the tables"
+        },
         each * 1e3
     );
 }

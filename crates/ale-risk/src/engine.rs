@@ -280,14 +280,23 @@ impl<P: MarginPolicy> RiskEngine<P> {
     fn build_table(&self, u: UnderlyingIx) -> Result<UnderlyingTable, RiskError> {
         let asset = &self.book.underlyings()[u];
         let market = self.market.underlying(asset)?;
-        UnderlyingTable::build(
+        let mut table = UnderlyingTable::build(
             self.policy.table_spec(),
             market,
             self.market.time(),
             self.market.rate(),
             1.0,
             self.book.rows(u).map(|l| &l.kind),
-        )
+        )?;
+        if let Some(pm) = self.policy.whole_account() {
+            table.pm = Some(std::sync::Arc::new(crate::pm_table::PmTable::build(
+                pm,
+                &self.market,
+                asset,
+                self.book.rows(u).map(|l| &l.kind),
+            )?));
+        }
+        Ok(table)
     }
 
     /// Rebuilds every table and re-margins every account (all cores).
@@ -848,7 +857,15 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
     overrides: &[Override<'_>],
 ) -> Result<AccountMargin, RiskError> {
     if let Some(pm) = policy.whole_account() {
-        return pm.account_margin(market, &book.to_account(account));
+        // Only the venue's own tables carry pm values (an override moves the market, and its
+        // table has none): the rest is priced alone.
+        return pm.account_margin_from(market, &book.to_account(account), |asset| {
+            let u = book.underlying_index(asset)?;
+            if overrides.iter().any(|o| o.underlying == u) {
+                return None;
+            }
+            tables(u).ok()?.pm.as_deref()
+        });
     }
     let collateral = collateral_view(market, book, account)?;
     let mut parts: ArrayVec<Result<UnderlyingPart, RiskError>, MAX_UNDERLYINGS_PER_ACCOUNT> =

@@ -21,6 +21,7 @@ pub mod liquidation_price;
 pub mod params;
 pub mod pm;
 pub mod pm_policy;
+pub mod pm_table;
 pub mod policy;
 pub mod scenario;
 pub mod settlement;

@@ -1117,6 +1117,7 @@ pub fn liquidation_prices_fast<P: MarginPolicy>(
             .map(|&r| venue.discount[r as usize])
             .collect(),
         tail: None,
+        pm: None,
     };
     let ln_one_plus: Vec<f64> = scenarios.iter().map(|s| s.spot_move.ln_1p()).collect();
     let vol_ix: Vec<usize> = scenarios.iter().map(|s| vol_index(s.vol)).collect();

@@ -16,9 +16,10 @@ use crate::engine::{AccountMargin, WorstScenario};
 use crate::error::RiskError;
 use crate::liquidation_price::{outward_root, LiquidationPrices};
 use crate::pm::{
-    evaluate_account, Binding, Collateral, ExpiryMarket, HeldCollateral, MultiAccount, ParamSet,
-    PmConfig, PmOption, UnderlyingBook, UnderlyingMarket as PmUnderlying, VolDirection,
+    evaluate_account_with, Binding, Collateral, ExpiryMarket, HeldCollateral, MultiAccount,
+    ParamSet, PmConfig, PmOption, UnderlyingBook, UnderlyingMarket as PmUnderlying, VolDirection,
 };
+use crate::pm_table::{PmTable, PmTableSource};
 use crate::policy::{LiquidationScan, MarginPolicy, MAX_COMPONENTS};
 use crate::table::TableSpec;
 
@@ -45,6 +46,30 @@ pub const PM_IM_COMPONENTS: &[&str] = &[
 /// One underlying's positions as pm reads them: perp size, perp unrealised P&L, options by
 /// expiry.
 type BookInputs = (f64, f64, Vec<(ExpiryDate, PmOption)>);
+
+/// pm.md §9: the market of one expiry of an underlying (forward, its confidence, rate).
+pub(crate) fn expiry_market(
+    um: &ale_market::UnderlyingMarket,
+    market: &MarketSnapshot,
+    expiry: ExpiryDate,
+) -> ExpiryMarket {
+    let now = market.time();
+    let t = expiry.years_from(now);
+    let fields = um
+        .pm
+        .forward_fields
+        .get(&expiry)
+        .copied()
+        .unwrap_or_default();
+    ExpiryMarket {
+        sec_to_expiry: expiry.seconds_from(now) as u64,
+        forward: um.forward(expiry, t, market.rate()),
+        forward_confidence: fields.confidence,
+        rate: fields.rate.unwrap_or(market.rate()),
+        rate_confidence: fields.rate_confidence,
+        vol_confidence: fields.vol_confidence,
+    }
+}
 
 /// The `pm` policy.
 #[derive(Debug, Clone)]
@@ -212,21 +237,9 @@ impl PmPolicy {
             let um = market.underlying(&name)?;
             let mut expiries: BTreeMap<ExpiryDate, ExpiryMarket> = BTreeMap::new();
             for (expiry, _) in &options {
-                let t = expiry.years_from(now);
-                let fields = um
-                    .pm
-                    .forward_fields
-                    .get(expiry)
-                    .copied()
-                    .unwrap_or_default();
-                expiries.entry(*expiry).or_insert(ExpiryMarket {
-                    sec_to_expiry: expiry.seconds_from(now) as u64,
-                    forward: um.forward(*expiry, t, market.rate()),
-                    forward_confidence: fields.confidence,
-                    rate: fields.rate.unwrap_or(market.rate()),
-                    rate_confidence: fields.rate_confidence,
-                    vol_confidence: fields.vol_confidence,
-                });
+                expiries
+                    .entry(*expiry)
+                    .or_insert_with(|| expiry_market(um, market, *expiry));
             }
             out_books.push(UnderlyingBook {
                 name: name.to_string(),
@@ -251,14 +264,33 @@ impl PmPolicy {
         })
     }
 
-    /// The margin of one account (pm.md §9 report numbers).
+    /// The margin of one account (pm.md §9 report numbers), every option priced here.
     pub fn account_margin(
         &self,
         market: &MarketSnapshot,
         account: &Account,
     ) -> Result<AccountMargin, RiskError> {
+        self.account_margin_from(market, account, |_| None)
+    }
+
+    /// The margin of one account with its options' values read from the venue's tables
+    /// (`table_of(underlying)`; an underlying without one, or an option a table does not hold,
+    /// is priced here): the same bits as [`Self::account_margin`].
+    pub fn account_margin_from<'t>(
+        &self,
+        market: &MarketSnapshot,
+        account: &Account,
+        table_of: impl Fn(&Asset) -> Option<&'t PmTable>,
+    ) -> Result<AccountMargin, RiskError> {
         let inputs = self.inputs(market, account)?;
-        let eval = evaluate_account(&inputs, &self.config)
+        let source = PmTableSource {
+            books: inputs
+                .books
+                .iter()
+                .map(|b| Asset::new(&b.name).ok().and_then(|a| table_of(&a)))
+                .collect(),
+        };
+        let eval = evaluate_account_with(&inputs, &self.config, &source)
             .map_err(|e| invalid(account.id.to_string(), e.to_string()))?;
         let r = &eval.report;
         let mut components = [0.0; MAX_COMPONENTS];

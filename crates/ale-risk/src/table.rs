@@ -75,6 +75,9 @@ pub struct UnderlyingTable {
     /// `ramm`'s optional `tail` component: the rows re-priced on Monte Carlo paths over T_scan
     /// (built only when `tail_enabled`).
     pub tail: Option<crate::tail::PathTable>,
+    /// `pm`'s table of the listed options' values under its shocks (built by the engine when
+    /// the policy is `pm`).
+    pub pm: Option<std::sync::Arc<crate::pm_table::PmTable>>,
 }
 
 /// What a table must hold.
@@ -321,6 +324,7 @@ impl UnderlyingTable {
             kinds: Vec::with_capacity(n_rows),
             discount: Vec::with_capacity(n_rows),
             tail: None,
+            pm: None,
         };
         if let (TableSpec::Ramm(p), Some(g)) = (spec, table.grid.as_ref()) {
             let h_years = p.gamma_horizon_hours / (365.0 * 24.0);

@@ -138,3 +138,50 @@ fn scenario_pnl_matches_the_margin_netting() {
     }
     assert!(checked > 50);
 }
+
+/// The small venue without dated futures (pm margins options and perpetuals only).
+fn pm_venue() -> ale_risk::synthetic::Venue {
+    let mut venue = small_venue();
+    for a in &mut venue.accounts {
+        a.positions
+            .retain(|p| !matches!(p.instrument, ale_core::Instrument::Future { .. }));
+    }
+    venue
+}
+
+#[test]
+fn pm_from_the_venue_tables_equals_pm_priced_alone() {
+    let venue = pm_venue();
+    let policy = ale_risk::PmPolicy::default();
+    let mut e = engine(policy.clone(), &venue);
+    let tables: usize = (0..2)
+        .filter_map(|u| e.table(u))
+        .filter_map(|t| t.pm.as_ref())
+        .map(|t| t.rows())
+        .sum();
+    assert!(
+        tables > 200,
+        "the pm tables hold the listed options ({tables})"
+    );
+    let check = |e: &RiskEngine<ale_risk::PmPolicy>, market: &ale_market::MarketSnapshot| {
+        let mut compared = 0;
+        for (ix, m) in e.margins().iter().enumerate() {
+            // The account as the book holds it (positions grouped by underlying and row: the
+            // order the sums run in).
+            let a = e.book().to_account(e.book().account(ix));
+            let alone = policy.account_margin(market, &a);
+            assert_eq!(m, &alone, "{}", a.id);
+            compared += usize::from(alone.is_ok());
+        }
+        assert!(
+            compared > venue.accounts.len() / 2,
+            "{compared} accounts margined"
+        );
+    };
+    check(&e, &venue.market);
+    // After a market update, the rebuilt table still gives the same bits.
+    e.update_underlying(moved_btc(91_000.0)).unwrap();
+    let mut moved = venue.market.clone();
+    moved.insert_underlying(moved_btc(91_000.0));
+    check(&e, &moved);
+}
