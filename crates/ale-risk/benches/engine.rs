@@ -23,22 +23,14 @@ use ale_core::Asset;
 use ale_risk::liq_batch::{liquidation_prices_fast, BatchStats, LiquidationLattice};
 use ale_risk::synthetic::{synthetic_market, synthetic_venue, Venue, VenueSpec};
 use ale_risk::table::UnderlyingTable;
-use ale_risk::{margin_standalone, Book, MarginPolicy, Ramm, RiskEngine};
+use ale_risk::{margin_standalone, MarginPolicy, Ramm, RiskEngine};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rayon::prelude::*;
 
 fn build_engine(venue: &Venue) -> RiskEngine<Ramm> {
-    let mut book = Book::new();
-    for i in &venue.instruments {
-        book.list(i);
-    }
-    for a in &venue.accounts {
-        book.upsert_account(a)
-            .expect("synthetic accounts are valid");
-    }
-    let mut engine = RiskEngine::new(Ramm::default(), venue.market.clone(), book);
-    engine.remargin_all();
-    engine
+    venue
+        .engine(Ramm::default())
+        .expect("synthetic accounts are valid")
 }
 
 fn build_tables(engine: &RiskEngine<Ramm>) -> Vec<UnderlyingTable> {

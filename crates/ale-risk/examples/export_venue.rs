@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use ale_risk::book::RowKind;
 use ale_risk::scenario::{shocked_vol, RammGrid};
 use ale_risk::synthetic::{synthetic_venue, VenueSpec};
-use ale_risk::{Book, Ramm, RiskEngine};
+use ale_risk::Ramm;
 
 fn write_f64(dir: &Path, name: &str, data: &[f64]) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(data.len() * 8);
@@ -77,15 +77,7 @@ fn try_main() -> Result<(), String> {
     };
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let venue = synthetic_venue(&spec);
-    let mut book = Book::new();
-    for i in &venue.instruments {
-        book.list(i);
-    }
-    for a in &venue.accounts {
-        book.upsert_account(a).map_err(|e| e.to_string())?;
-    }
-    let mut engine = RiskEngine::new(Ramm::default(), venue.market.clone(), book);
-    engine.remargin_all();
+    let engine = venue.engine(Ramm::default()).map_err(|e| e.to_string())?;
     let policy = Ramm::default();
     let p = &policy.params;
     let market = engine.market();

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ale_risk::liq_batch::LiquidationLattice;
 use ale_risk::synthetic::{synthetic_venue, VenueSpec};
-use ale_risk::{Book, Ramm, RiskEngine, Root};
+use ale_risk::{Ramm, RiskEngine, Root};
 use rayon::prelude::*;
 
 /// Peak resident set size of this process, in MiB (Linux: VmHWM of /proc/self/status).
@@ -54,13 +54,7 @@ fn try_main() -> Result<(), String> {
     let runs = flag(&args, "--runs", 2)?.max(1);
     let compare = flag(&args, "--compare", 300)?;
     let venue = synthetic_venue(&VenueSpec::default());
-    let mut book = Book::new();
-    for i in &venue.instruments {
-        book.list(i);
-    }
-    for a in &venue.accounts {
-        book.upsert_account(a).map_err(|e| e.to_string())?;
-    }
+    let book = venue.book().map_err(|e| e.to_string())?;
     drop(venue);
     let mut engine = RiskEngine::new(
         Ramm::default(),

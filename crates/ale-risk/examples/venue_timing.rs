@@ -2,19 +2,13 @@
 use std::time::Instant;
 
 use ale_risk::synthetic::{synthetic_venue, VenueSpec};
-use ale_risk::{Book, Ramm, RiskEngine};
+use ale_risk::{Ramm, RiskEngine};
 
 fn main() {
     let t = Instant::now();
     let venue = synthetic_venue(&VenueSpec::default());
     println!("generate: {:?}", t.elapsed());
-    let mut book = Book::new();
-    for i in &venue.instruments {
-        book.list(i);
-    }
-    for a in &venue.accounts {
-        book.upsert_account(a).unwrap();
-    }
+    let book = venue.book().expect("synthetic accounts are valid");
     println!(
         "positions: {}, listed: {}",
         book.position_count(),

@@ -749,29 +749,24 @@ pub(crate) fn account_parts<'t, P: MarginPolicy + ?Sized>(
     tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
     overrides: &[Override<'_>],
 ) -> Result<AccountParts, RiskError> {
-    let collateral = collateral_view(market, book, account)?;
     let mut parts = Vec::new();
-    for u in account_underlyings(account, &collateral)? {
-        let part = underlying_part(
-            policy,
-            market,
-            book,
-            account,
-            u,
-            moving_base(&collateral, u),
-            scratch,
-            tables,
-            overrides.iter().find(|o| o.underlying == u),
-        );
-        let failed = part.is_err();
-        parts.push(part);
-        if failed {
-            // The account's margin is this error; later parts are not needed.
-            break;
-        }
-    }
+    let collateral_value = each_part(
+        policy,
+        market,
+        book,
+        account,
+        scratch,
+        tables,
+        overrides,
+        |part| {
+            // An error is the account's margin: later parts are not needed.
+            let go_on = part.is_ok();
+            parts.push(part);
+            go_on
+        },
+    )?;
     Ok(AccountParts {
-        collateral_value: collateral.value,
+        collateral_value,
         parts,
     })
 }
@@ -867,9 +862,48 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
             tables(u).ok()?.pm.as_deref()
         });
     }
-    let collateral = collateral_view(market, book, account)?;
     let mut parts: ArrayVec<Result<UnderlyingPart, RiskError>, MAX_UNDERLYINGS_PER_ACCOUNT> =
         ArrayVec::new();
+    let mut failed = None;
+    let collateral_value = each_part(
+        policy,
+        market,
+        book,
+        account,
+        scratch,
+        tables,
+        overrides,
+        |part| match part {
+            Ok(p) => {
+                parts.push(Ok(p));
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    combine(policy, book, account, collateral_value, &parts)
+}
+
+/// Computes the parts of an account's underlyings in summing order, handing each to `take`
+/// until it returns false; returns the collateral value.
+#[allow(clippy::too_many_arguments)]
+fn each_part<'t, P: MarginPolicy + ?Sized>(
+    policy: &P,
+    market: &MarketSnapshot,
+    book: &Book,
+    account: &BookAccount,
+    scratch: &mut Scratch,
+    tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
+    overrides: &[Override<'_>],
+    mut take: impl FnMut(Result<UnderlyingPart, RiskError>) -> bool,
+) -> Result<f64, RiskError> {
+    let collateral = collateral_view(market, book, account)?;
     for u in account_underlyings(account, &collateral)? {
         let part = underlying_part(
             policy,
@@ -881,10 +915,12 @@ pub(crate) fn margin_account<'t, P: MarginPolicy + ?Sized>(
             scratch,
             tables,
             overrides.iter().find(|o| o.underlying == u),
-        )?;
-        parts.push(Ok(part));
+        );
+        if !take(part) {
+            break;
+        }
     }
-    combine(policy, book, account, collateral.value, &parts)
+    Ok(collateral.value)
 }
 
 fn policy_vol_shift<P: MarginPolicy + ?Sized>(policy: &P, vol: VolMove) -> f64 {

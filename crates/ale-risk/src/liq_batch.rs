@@ -36,7 +36,7 @@ use ale_pricing::Black76;
 use rayon::prelude::*;
 
 use crate::book::{BookAccount, RowKind, UnderlyingIx};
-use crate::engine::{collateral_view, margin_with_moved, Override, RiskEngine};
+use crate::engine::{collateral_view, margin_with_moved, AccountMargin, Override, RiskEngine};
 use crate::error::RiskError;
 use crate::liquidation_price::{
     brent, liquidation_prices, prepare, scan_points, LiquidationPrices, MovedAccount, Prepared,
@@ -686,49 +686,22 @@ struct Solver<'a, 'l, P: MarginPolicy + ?Sized> {
 impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
     /// f̃ at x, or the exact value where f̃ cannot be had or sits inside the band.
     fn sign_point(&mut self, x: f64) -> Result<Point, RiskError> {
-        if self.approx.fill(x) {
-            self.stats.approx_evaluations += 1;
-            let m = {
-                let mv = &self.exact.moved;
-                let ov = Override {
-                    underlying: mv.underlying,
-                    table: &self.approx.table,
-                    positions: &mv.positions,
-                    original_rows: &mv.original_rows,
-                };
-                margin_with_moved(
-                    mv.policy,
-                    mv.market,
-                    mv.book,
-                    mv.account,
-                    mv.fixed.as_ref(),
-                    &mut self.scratch,
-                    mv.venue_tables,
-                    &ov,
-                )
-            };
-            if let Ok(m) = m {
-                let f = m.equity - m.maintenance;
-                if f.abs() > self.approx.band {
-                    return Ok(Point {
-                        x,
-                        f,
-                        k: ramm_k(&m),
-                        exact: false,
-                    });
-                }
+        if let Some(Ok(m)) = self.approx_margin(x) {
+            let f = m.equity - m.maintenance;
+            if f.abs() > self.approx.band {
+                return Ok(Point {
+                    x,
+                    f,
+                    k: ramm_k(&m),
+                    exact: false,
+                });
             }
         }
         self.exact_point(x)
     }
 
-    fn exact_point(&mut self, x: f64) -> Result<Point, RiskError> {
-        self.stats.exact_evaluations += 1;
-        Ok(self.exact.eval(x)?.0)
-    }
-
-    /// The approximate value alone (for the root estimate), if the lattice covers x.
-    fn approx_f(&mut self, x: f64) -> Option<f64> {
+    /// The margin on the lattice's table at x, if the lattice covers x.
+    fn approx_margin(&mut self, x: f64) -> Option<Result<AccountMargin, RiskError>> {
         if !self.approx.fill(x) {
             return None;
         }
@@ -740,7 +713,7 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
             positions: &mv.positions,
             original_rows: &mv.original_rows,
         };
-        margin_with_moved(
+        Some(margin_with_moved(
             mv.policy,
             mv.market,
             mv.book,
@@ -749,9 +722,19 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
             &mut self.scratch,
             mv.venue_tables,
             &ov,
-        )
-        .ok()
-        .map(|m| m.equity - m.maintenance)
+        ))
+    }
+
+    fn exact_point(&mut self, x: f64) -> Result<Point, RiskError> {
+        self.stats.exact_evaluations += 1;
+        Ok(self.exact.eval(x)?.0)
+    }
+
+    /// The approximate value alone (for the root estimate), if the lattice covers x.
+    fn approx_f(&mut self, x: f64) -> Option<f64> {
+        self.approx_margin(x)?
+            .ok()
+            .map(|m| m.equity - m.maintenance)
     }
 
     /// How far from `anchor`, toward `end`, the sign of the exact function is proven equal to
@@ -1219,7 +1202,7 @@ impl<P: MarginPolicy> RiskEngine<P> {
 mod tests {
     use super::*;
     use crate::synthetic::{synthetic_venue, VenueSpec};
-    use crate::{Book, Ramm, Static};
+    use crate::{Ramm, Static};
 
     fn engine<P: MarginPolicy>(policy: P, accounts: usize) -> RiskEngine<P> {
         let venue = synthetic_venue(&VenueSpec {
@@ -1228,16 +1211,7 @@ mod tests {
             max_positions: 30,
             seed: 11,
         });
-        let mut book = Book::new();
-        for i in &venue.instruments {
-            book.list(i);
-        }
-        for a in &venue.accounts {
-            book.upsert_account(a).unwrap();
-        }
-        let mut e = RiskEngine::new(policy, venue.market.clone(), book);
-        e.remargin_all();
-        e
+        venue.engine(policy).unwrap()
     }
 
     fn same_root(fast: Option<Root>, exact: Option<Root>, rel_tol: f64) -> bool {

@@ -53,6 +53,30 @@ pub struct Venue {
     pub accounts: Vec<Account>,
 }
 
+impl Venue {
+    /// The venue's book: every instrument listed, every account loaded.
+    pub fn book(&self) -> Result<crate::Book, crate::RiskError> {
+        let mut book = crate::Book::new();
+        for i in &self.instruments {
+            book.list(i);
+        }
+        for a in &self.accounts {
+            book.upsert_account(a)?;
+        }
+        Ok(book)
+    }
+
+    /// An engine on the venue under `policy`, every account margined once.
+    pub fn engine<P: crate::MarginPolicy>(
+        &self,
+        policy: P,
+    ) -> Result<crate::RiskEngine<P>, crate::RiskError> {
+        let mut engine = crate::RiskEngine::new(policy, self.market.clone(), self.book()?);
+        engine.remargin_all();
+        Ok(engine)
+    }
+}
+
 fn asset(s: &str) -> Asset {
     Asset::new(s).unwrap_or_else(|_| unreachable!("static symbol"))
 }

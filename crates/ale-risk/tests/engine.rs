@@ -7,7 +7,7 @@ mod common;
 use ale_core::{Amount, Asset};
 use ale_market::UnderlyingMarket;
 use ale_risk::synthetic::{synthetic_market, synthetic_venue, VenueSpec};
-use ale_risk::{margin_standalone, Book, MarginPolicy, Ramm, RiskEngine, Static};
+use ale_risk::{margin_standalone, MarginPolicy, Ramm, RiskEngine, Static};
 
 fn small_venue() -> ale_risk::synthetic::Venue {
     synthetic_venue(&VenueSpec {
@@ -19,16 +19,7 @@ fn small_venue() -> ale_risk::synthetic::Venue {
 }
 
 fn engine<P: MarginPolicy>(policy: P, venue: &ale_risk::synthetic::Venue) -> RiskEngine<P> {
-    let mut book = Book::new();
-    for i in &venue.instruments {
-        book.list(i);
-    }
-    for a in &venue.accounts {
-        book.upsert_account(a).unwrap();
-    }
-    let mut e = RiskEngine::new(policy, venue.market.clone(), book);
-    e.remargin_all();
-    e
+    venue.engine(policy).unwrap()
 }
 
 fn moved_btc(spot: f64) -> UnderlyingMarket {
