@@ -1,11 +1,11 @@
 //! Writing the canonical binary layout (the inverse of `ale_verify::layout::parse`).
 
-use ale_verify::layout::{MAGIC, VERSION};
+use ale_verify::layout::{ScenarioLeaf, Witness, MAGIC, VERSION};
 
 /// Everything a certificate holds, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parts {
-    /// Policy code (1 ramm, 2 static, 3 oracle-adjusted).
+    /// Policy code (1 ramm, 2 static, 3 oracle-adjusted, 4 pm).
     pub policy: u8,
     /// Decision time, unix seconds.
     pub time_s: i64,
@@ -13,10 +13,14 @@ pub struct Parts {
     pub params_hash: [u8; 32],
     /// Parameters at scale 1e9.
     pub params: Vec<i64>,
-    /// Market commitment.
+    /// `pm`: the length of the venue's scenario list and the root of its tree.
+    pub scenarios: Option<(u16, [u8; 32])>,
+    /// Market snapshot root.
     pub market: CommitmentParts,
-    /// Account-state commitment.
+    /// Account-state root.
     pub state: CommitmentParts,
+    /// Signatures over both roots and the parameter hash: (key byte, signature).
+    pub sigs: Vec<(u8, [u8; 64])>,
     /// Market leaves (index, record), increasing index.
     pub leaves: Vec<(u32, [u8; 128])>,
     /// Market multiproof.
@@ -27,17 +31,19 @@ pub struct Parts {
     pub account_index: u32,
     /// Account proof.
     pub account_proof: Vec<[u8; 32]>,
-    /// Witness underlying.
-    pub underlying: [u8; 16],
-    /// Witness scenario (`u16::MAX`: none).
-    pub scenario: u16,
-    /// Claimed equity, scale 1e18.
+    /// One witness per exposed underlying, increasing names (`ramm`, `pm`).
+    pub witnesses: Vec<Witness>,
+    /// `pm`: the scenarios the witnesses name, increasing index.
+    pub witness_scenarios: Vec<ScenarioLeaf>,
+    /// `pm`: their multiproof against the scenario root.
+    pub scenario_proof: Vec<[u8; 32]>,
+    /// Claimed value, scale 1e18.
     pub claimed_value: i128,
     /// Claimed bound, scale 1e18.
     pub claimed_requirement: i128,
 }
 
-/// A signed root in a certificate.
+/// A committed root in a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitmentParts {
     /// Root.
@@ -48,8 +54,6 @@ pub struct CommitmentParts {
     pub seq: u64,
     /// Leaf count.
     pub leaf_count: u32,
-    /// (key index, signature).
-    pub sigs: Vec<(u8, [u8; 64])>,
 }
 
 fn commitment(out: &mut Vec<u8>, c: &CommitmentParts) {
@@ -57,10 +61,12 @@ fn commitment(out: &mut Vec<u8>, c: &CommitmentParts) {
     out.extend_from_slice(&c.time_s.to_le_bytes());
     out.extend_from_slice(&c.seq.to_le_bytes());
     out.extend_from_slice(&c.leaf_count.to_le_bytes());
-    out.push(c.sigs.len() as u8);
-    for (k, s) in &c.sigs {
-        out.push(*k);
-        out.extend_from_slice(s);
+}
+
+fn hashes(out: &mut Vec<u8>, h: &[[u8; 32]]) {
+    out.push(h.len() as u8);
+    for x in h {
+        out.extend_from_slice(x);
     }
 }
 
@@ -77,26 +83,43 @@ pub fn encode(p: &Parts) -> Vec<u8> {
     for v in &p.params {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    if let Some((n, root)) = &p.scenarios {
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(root);
+    }
     commitment(&mut out, &p.market);
     commitment(&mut out, &p.state);
+    out.push(p.sigs.len() as u8);
+    for (k, s) in &p.sigs {
+        out.push(*k);
+        out.extend_from_slice(s);
+    }
     out.push(p.leaves.len() as u8);
     for (i, r) in &p.leaves {
         out.extend_from_slice(&i.to_le_bytes());
-        out.extend_from_slice(r);
+        // Without the trailing zero bytes (the verifier restores them).
+        let len = r.iter().rposition(|b| *b != 0).map_or(0, |at| at + 1);
+        out.push(len as u8);
+        out.extend_from_slice(&r[..len]);
     }
-    out.push(p.market_proof.len() as u8);
-    for h in &p.market_proof {
-        out.extend_from_slice(h);
-    }
+    hashes(&mut out, &p.market_proof);
     out.extend_from_slice(&(p.account.len() as u16).to_le_bytes());
     out.extend_from_slice(&p.account);
     out.extend_from_slice(&p.account_index.to_le_bytes());
-    out.push(p.account_proof.len() as u8);
-    for h in &p.account_proof {
-        out.extend_from_slice(h);
+    hashes(&mut out, &p.account_proof);
+    out.push(p.witnesses.len() as u8);
+    for w in &p.witnesses {
+        out.extend_from_slice(&w.underlying);
+        out.extend_from_slice(&w.scenario.to_le_bytes());
     }
-    out.extend_from_slice(&p.underlying);
-    out.extend_from_slice(&p.scenario.to_le_bytes());
+    if p.scenarios.is_some() {
+        out.push(p.witness_scenarios.len() as u8);
+        for s in &p.witness_scenarios {
+            out.extend_from_slice(&s.index.to_le_bytes());
+            out.extend_from_slice(&s.bytes());
+        }
+        hashes(&mut out, &p.scenario_proof);
+    }
     out.extend_from_slice(&p.claimed_value.to_le_bytes());
     out.extend_from_slice(&p.claimed_requirement.to_le_bytes());
     out
@@ -110,18 +133,19 @@ pub fn decode(bytes: &[u8]) -> Result<Parts, ale_verify::Rejection> {
         time_s: m.time_s,
         seq: m.seq,
         leaf_count: m.leaf_count,
-        sigs: m.sigs[..m.n_sigs].iter().map(|s| (s.key, s.sig)).collect(),
     };
     Ok(Parts {
         policy: c.policy.code(),
         time_s: c.time_s,
         params_hash: c.params_hash,
         params: c.params[..c.n_params].to_vec(),
+        scenarios: c.scenario_list,
         market: com(&c.market),
         state: com(&c.state),
+        sigs: c.sigs[..c.n_sigs].iter().map(|s| (s.key, s.sig)).collect(),
         leaves: c.leaves[..c.n_leaves]
             .iter()
-            .map(|(i, r)| (*i, **r))
+            .map(|(i, r)| (*i, *r))
             .collect(),
         market_proof: c.market_proof[..c.n_market_proof]
             .iter()
@@ -133,8 +157,12 @@ pub fn decode(bytes: &[u8]) -> Result<Parts, ale_verify::Rejection> {
             .iter()
             .map(|h| **h)
             .collect(),
-        underlying: c.underlying,
-        scenario: c.scenario,
+        witnesses: c.witnesses[..c.n_witnesses].to_vec(),
+        witness_scenarios: c.witness_scenarios[..c.n_witness_scenarios].to_vec(),
+        scenario_proof: c.scenario_proof[..c.n_scenario_proof]
+            .iter()
+            .map(|h| **h)
+            .collect(),
         claimed_value: c.claimed_value,
         claimed_requirement: c.claimed_requirement,
     })

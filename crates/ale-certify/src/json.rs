@@ -6,8 +6,10 @@
 
 use ale_oracle::commit::{record, tag};
 use ale_verify::layout::{
-    decode_account, decode_record, flag, Policy, Record, NO_SCENARIO, STRIKE_SCALE,
+    decode_account, decode_record, flag, Policy, Record, ScenarioLeaf, Witness, BASIS,
+    STRIKE_SCALE, VENUE_KEY,
 };
+use ale_verify::pm::vol_code;
 use serde_json::{json, Map, Value};
 
 use crate::encode::{decode, encode, CommitmentParts, Parts};
@@ -42,6 +44,35 @@ pub fn param_names(policy: Policy) -> &'static [&'static str] {
         ],
         Policy::Static => &["mm_rate"],
         Policy::OracleAdjusted => &["mm_rate", "vol_base", "factor_max", "atm_min_days"],
+        Policy::Pm => &[
+            "vol_range_up",
+            "vol_range_down",
+            "short_term_power",
+            "long_term_power",
+            "dte_floor_days",
+            "min_vol_up_shock",
+            "mm_factor",
+            "short_rate_mult_scale",
+            "long_rate_mult_scale",
+            "short_rate_add_scale",
+            "long_rate_add_scale",
+            "short_base_static_discount",
+            "long_base_static_discount",
+            "scenario_spot_up",
+            "scenario_spot_down",
+            "basis_add_factor",
+            "basis_mult_factor",
+            "mm_perp_percent",
+            "mm_option_percent",
+            "linear_base_cap",
+            "abs_base_cap",
+            "linear_c_base",
+            "abs_c_base",
+            "min_k_star",
+            "width_scale",
+            "vol_param_static",
+            "vol_param_scale",
+        ],
     }
 }
 
@@ -102,7 +133,31 @@ fn commitment_json(c: &CommitmentParts) -> Value {
         "time_s": c.time_s,
         "seq": c.seq,
         "leaf_count": c.leaf_count,
-        "signatures": c.sigs.iter().map(|(k, s)| json!({"key": k, "sig": hex::encode(s)})).collect::<Vec<_>>(),
+    })
+}
+
+fn signature_json((k, s): &(u8, [u8; 64])) -> Value {
+    let (signer, key) = if k & VENUE_KEY != 0 {
+        ("venue", k & !VENUE_KEY)
+    } else {
+        ("oracle", *k)
+    };
+    json!({"signer": signer, "key": key, "sig": hex::encode(s)})
+}
+
+fn witness_json(w: &Witness) -> Value {
+    json!({
+        "underlying": name16(&w.underlying),
+        "scenario": if w.scenario == BASIS { json!("basis") } else { json!(w.scenario) },
+    })
+}
+
+fn scenario_json(l: &ScenarioLeaf) -> Value {
+    json!({
+        "index": l.index,
+        "spot_shock": fx(l.spot_shock),
+        "dampening": fx(l.dampening),
+        "vol": vol_code::NAMES.get(l.vol as usize).copied().unwrap_or("invalid"),
     })
 }
 
@@ -117,17 +172,20 @@ fn record_json(r: &[u8; 128], i: usize) -> Result<Value, String> {
             realized_vol,
             perp_price,
             slice_count,
+            collateral_listed,
         } => json!({
             "kind": "underlying", "asset": name16(&asset), "spot": fx(spot), "rate": fx(rate),
             "realized_vol": realized_vol.map(fx), "perp_price": perp_price.map(fx),
-            "slice_count": slice_count,
+            "slice_count": slice_count, "collateral_listed": collateral_listed,
         }),
         Record::Forward {
             asset,
             expiry_s,
             forward,
+            rate,
         } => {
-            json!({"kind": "forward", "asset": name16(&asset), "expiry_s": expiry_s, "forward": fx(forward)})
+            json!({"kind": "forward", "asset": name16(&asset), "expiry_s": expiry_s,
+                   "forward": fx(forward), "rate": rate.map(fx)})
         }
         Record::Slice {
             asset,
@@ -149,11 +207,15 @@ fn record_json(r: &[u8; 128], i: usize) -> Result<Value, String> {
             haircut,
             bridge_risk,
             moves_with,
+            mm_haircut,
         } => json!({
             "kind": "collateral", "asset": name16(&asset), "price": fx(price),
             "haircut": fx(haircut), "bridge_risk": fx(bridge_risk),
-            "moves_with": moves_with.map(|m| name16(&m)),
+            "moves_with": moves_with.map(|m| name16(&m)), "mm_haircut": mm_haircut.map(fx),
         }),
+        Record::Stable { asset, price } => {
+            json!({"kind": "stable", "asset": name16(&asset), "price": fx(price)})
+        }
     })
 }
 
@@ -197,6 +259,7 @@ pub fn to_json(bytes: &[u8], engine: Option<&EngineFigures>) -> Result<Value, St
         "params": params,
         "market": commitment_json(&p.market),
         "state": commitment_json(&p.state),
+        "signatures": p.sigs.iter().map(signature_json).collect::<Vec<_>>(),
         "market_leaves": leaves,
         "market_proof": p.market_proof.iter().map(hex::encode).collect::<Vec<_>>(),
         "account": {
@@ -204,20 +267,25 @@ pub fn to_json(bytes: &[u8], engine: Option<&EngineFigures>) -> Result<Value, St
             "record": account_json(&p.account)?,
             "proof": p.account_proof.iter().map(hex::encode).collect::<Vec<_>>(),
         },
-        "witness": {
-            "underlying": name16(&p.underlying),
-            "scenario": if p.scenario == NO_SCENARIO { Value::Null } else { json!(p.scenario) },
-        },
+        "witnesses": p.witnesses.iter().map(witness_json).collect::<Vec<_>>(),
         "claimed_value": fx(p.claimed_value),
         "claimed_requirement": fx(p.claimed_requirement),
         "binary_bytes": bytes.len(),
     });
+    if let Some((count, root)) = p.scenarios {
+        out["scenarios"] = json!({"count": count, "root": hex::encode(root)});
+        out["witness_scenarios"] = p.witness_scenarios.iter().map(scenario_json).collect();
+        out["witness_scenarios_proof"] = p.scenario_proof.iter().map(hex::encode).collect();
+    }
     if let Some(e) = engine {
         out["engine"] = json!({
             "note": "the engine's own f64 figures, for a person to read; the verifier ignores them",
             "equity": e.equity, "maintenance_margin": e.maintenance, "initial_margin": e.initial,
             "status": e.status,
-            "witness": e.witness.map(|(s, v)| json!({"spot_move": s, "vol": v})),
+            "witnesses": e.witnesses.iter().map(|w| json!({
+                "underlying": w.underlying, "index": w.index, "spot_move": w.spot_move,
+                "vol": w.vol, "dampening": w.dampening,
+            })).collect::<Vec<_>>(),
         });
     }
     Ok(out)
@@ -273,20 +341,54 @@ fn narrow<T: TryFrom<i128>>(x: i128, path: &str) -> Result<T, String> {
 }
 
 fn commitment_from(v: &Value, path: &str) -> Result<CommitmentParts, String> {
-    let mut sigs = Vec::new();
-    for (i, sg) in arr(v, "signatures", path)?.iter().enumerate() {
-        let p = format!("{path}.signatures[{i}]");
-        sigs.push((
-            narrow(int(sg, "key", &p)?, &p)?,
-            hex_n::<64>(s(sg, "sig", &p)?, &p)?,
-        ));
-    }
     Ok(CommitmentParts {
         root: hex_n::<32>(s(v, "root", path)?, &format!("{path}.root"))?,
         time_s: narrow(int(v, "time_s", path)?, path)?,
         seq: narrow(int(v, "seq", path)?, path)?,
         leaf_count: narrow(int(v, "leaf_count", path)?, path)?,
-        sigs,
+    })
+}
+
+fn signatures_from(v: &Value) -> Result<Vec<(u8, [u8; 64])>, String> {
+    let mut sigs = Vec::new();
+    for (i, sg) in arr(v, "signatures", "")?.iter().enumerate() {
+        let p = format!("signatures[{i}]");
+        let key: u8 = narrow(int(sg, "key", &p)?, &p)?;
+        if key & VENUE_KEY != 0 {
+            return Err(format!("'{p}.key' must be below 128"));
+        }
+        let key = match s(sg, "signer", &p)? {
+            "oracle" => key,
+            "venue" => key | VENUE_KEY,
+            other => return Err(format!("'{p}.signer': 'oracle' or 'venue', got '{other}'")),
+        };
+        sigs.push((key, hex_n::<64>(s(sg, "sig", &p)?, &p)?));
+    }
+    Ok(sigs)
+}
+
+fn witness_from(v: &Value, path: &str) -> Result<Witness, String> {
+    let scenario = match get(v, "scenario", path)? {
+        Value::String(t) if t == "basis" => BASIS,
+        _ => narrow(int(v, "scenario", path)?, &format!("{path}.scenario"))?,
+    };
+    Ok(Witness {
+        underlying: asset16(s(v, "underlying", path)?, &format!("{path}.underlying"))?,
+        scenario,
+    })
+}
+
+fn scenario_from(v: &Value, path: &str) -> Result<ScenarioLeaf, String> {
+    let name = s(v, "vol", path)?;
+    let vol = vol_code::NAMES
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| format!("'{path}.vol': unknown '{name}'"))? as u8;
+    Ok(ScenarioLeaf {
+        index: narrow(int(v, "index", path)?, &format!("{path}.index"))?,
+        spot_shock: fixed(v, "spot_shock", path)?,
+        dampening: fixed(v, "dampening", path)?,
+        vol,
     })
 }
 
@@ -298,8 +400,12 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
         "underlying" => {
             let rv = opt_fixed(v, "realized_vol", path)?;
             let pp = opt_fixed(v, "perp_price", path)?;
+            let listed = get(v, "collateral_listed", path)?
+                .as_bool()
+                .ok_or_else(|| format!("'{path}.collateral_listed' must be true or false"))?;
             let flags = u8::from(rv.is_some()) * flag::REALIZED_VOL
-                + u8::from(pp.is_some()) * flag::PERP_PRICE;
+                + u8::from(pp.is_some()) * flag::PERP_PRICE
+                + u8::from(listed) * flag::COLLATERAL_LISTED;
             record(
                 tag::UNDERLYING,
                 flags,
@@ -316,13 +422,28 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
                 ],
             )
         }
-        "forward" => record(
-            tag::FORWARD,
+        "forward" => {
+            let rate = opt_fixed(v, "rate", path)?;
+            record(
+                tag::FORWARD,
+                if rate.is_some() {
+                    flag::FORWARD_RATE
+                } else {
+                    0
+                },
+                0,
+                asset()?,
+                narrow(int(v, "expiry_s", path)?, path)?,
+                [fixed(v, "forward", path)?, rate.unwrap_or(0), 0, 0, 0, 0],
+            )
+        }
+        "stable" => record(
+            tag::STABLE,
             0,
             0,
             asset()?,
-            narrow(int(v, "expiry_s", path)?, path)?,
-            [fixed(v, "forward", path)?, 0, 0, 0, 0, 0],
+            0,
+            [fixed(v, "price", path)?, 0, 0, 0, 0, 0],
         ),
         "svi_slice" => record(
             tag::SLICE,
@@ -347,9 +468,12 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
                     path,
                 )?),
             };
+            let mm = opt_fixed(v, "mm_haircut", path)?;
+            let flags = if mw.is_some() { flag::MOVES_WITH } else { 0 }
+                | if mm.is_some() { flag::MM_HAIRCUT } else { 0 };
             record(
                 tag::COLLATERAL,
-                if mw.is_some() { 4 } else { 0 },
+                flags,
                 0,
                 asset()?,
                 0,
@@ -358,7 +482,7 @@ fn record_from(v: &Value, path: &str) -> Result<[u8; 128], String> {
                     fixed(v, "haircut", path)?,
                     fixed(v, "bridge_risk", path)?,
                     mw.map_or(0, i128::from_le_bytes),
-                    0,
+                    mm.unwrap_or(0),
                     0,
                 ],
             )
@@ -416,10 +540,15 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
         return Err(format!("'version' {version} is not supported"));
     }
     let pname = s(v, "policy", "")?;
-    let policy = [Policy::Ramm, Policy::Static, Policy::OracleAdjusted]
-        .into_iter()
-        .find(|p| p.name() == pname)
-        .ok_or_else(|| format!("'policy': unknown '{pname}'"))?;
+    let policy = [
+        Policy::Ramm,
+        Policy::Static,
+        Policy::OracleAdjusted,
+        Policy::Pm,
+    ]
+    .into_iter()
+    .find(|p| p.name() == pname)
+    .ok_or_else(|| format!("'policy': unknown '{pname}'"))?;
     let pv = get(v, "params", "")?;
     let mut params = Vec::new();
     for n in param_names(policy) {
@@ -449,24 +578,43 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
             .collect()
     };
     let acct = get(v, "account", "")?;
-    let w = get(v, "witness", "")?;
+    let mut witnesses = Vec::new();
+    for (i, w) in arr(v, "witnesses", "")?.iter().enumerate() {
+        witnesses.push(witness_from(w, &format!("witnesses[{i}]"))?);
+    }
+    let (scenarios, witness_scenarios, scenario_proof) = if policy == Policy::Pm {
+        let sc = get(v, "scenarios", "")?;
+        let count = narrow(int(sc, "count", "scenarios")?, "scenarios.count")?;
+        let root = hex_n::<32>(s(sc, "root", "scenarios")?, "scenarios.root")?;
+        let mut leaves = Vec::new();
+        for (i, l) in arr(v, "witness_scenarios", "")?.iter().enumerate() {
+            leaves.push(scenario_from(l, &format!("witness_scenarios[{i}]"))?);
+        }
+        let proof = hashes(
+            arr(v, "witness_scenarios_proof", "")?,
+            "witness_scenarios_proof",
+        )?;
+        (Some((count, root)), leaves, proof)
+    } else {
+        (None, Vec::new(), Vec::new())
+    };
     let parts = Parts {
         policy: policy.code(),
         time_s: narrow(int(v, "time_s", "")?, "time_s")?,
         params_hash: hex_n::<32>(s(v, "params_hash", "")?, "params_hash")?,
         params,
+        scenarios,
         market: commitment_from(get(v, "market", "")?, "market")?,
         state: commitment_from(get(v, "state", "")?, "state")?,
+        sigs: signatures_from(v)?,
         leaves,
         market_proof: hashes(arr(v, "market_proof", "")?, "market_proof")?,
         account: account_from(get(acct, "record", "account")?, "account.record")?,
         account_index: narrow(int(acct, "index", "account")?, "account.index")?,
         account_proof: hashes(arr(acct, "proof", "account")?, "account.proof")?,
-        underlying: asset16(s(w, "underlying", "witness")?, "witness.underlying")?,
-        scenario: match get(w, "scenario", "witness")? {
-            Value::Null => NO_SCENARIO,
-            _ => narrow(int(w, "scenario", "witness")?, "witness.scenario")?,
-        },
+        witnesses,
+        witness_scenarios,
+        scenario_proof,
         claimed_value: fixed(v, "claimed_value", "")?,
         claimed_requirement: fixed(v, "claimed_requirement", "")?,
     };

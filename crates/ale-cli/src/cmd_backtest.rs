@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use ale_sim::backtest::{total_steps, Backtest, SweepResult};
 use ale_sim::sim::policy_run;
 use ale_sim::{
-    calibrate, parse_param, run_backtest, run_sweep, standard_policies, BacktestSpec, DataSet,
-    Metrics, SimConfig, SCENARIOS,
+    calibrate, parse_param, run_backtest, run_sweep, standard_policies, AuctionChoice,
+    BacktestSpec, DataSet, Metrics, SimConfig, SCENARIOS,
 };
 use anyhow::Context;
 use clap::Args;
@@ -24,6 +24,7 @@ use crate::Outcome;
 #[command(
     after_help = "Scenarios: covid-2020, may-2021, ftx-2022, aug-2024, calm-2023, synthetic, stress.\n\
 Policies: static, static-twap, oracle-adjusted, pm, ramm, all.\n\
+Underlyings: BTC or BTC,ETH. Auctions: dutch, sealed-first, sealed-second.\n\
 Examples:\n  ale backtest covid-2020 --policy all --out report --accounts 2000 --json\n  \
 ale backtest sweep --scenario stress --policy ramm --param z_price=3:7:5 --out sweep"
 )]
@@ -57,6 +58,24 @@ pub struct BacktestArgs {
     /// Print the JSON summary (one line) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Underlyings, comma-separated, BTC first: `BTC` or `BTC,ETH`.
+    #[arg(long, default_value = "BTC,ETH")]
+    pub underlyings: String,
+    /// Share of the accounts that open during the run, in [0, 1].
+    #[arg(long, default_value_t = 0.3)]
+    pub arrivals: f64,
+    /// Share of the accounts that post part of their capital in coin, in [0, 1].
+    #[arg(long = "coin-collateral", default_value_t = 0.25)]
+    pub coin_collateral: f64,
+    /// Tier-2 auction for solvent accounts: dutch, sealed-first or sealed-second.
+    #[arg(long, default_value = "dutch")]
+    pub auction: String,
+    /// Backstop pools after the insurance fund.
+    #[arg(long = "backstop-pools", default_value_t = 2)]
+    pub backstop_pools: usize,
+    /// Backstop-credit providers.
+    #[arg(long = "credit-providers", default_value_t = 2)]
+    pub credit_providers: usize,
 }
 
 fn metrics_json(label: &str, m: &Metrics) -> Value {
@@ -82,6 +101,29 @@ fn metrics_json(label: &str, m: &Metrics) -> Value {
         "steps": m.steps,
         "ledger_ops": m.ledger_ops,
         "value_conserved": m.conserved,
+        "arrivals": m.arrivals,
+        "accounts_opened": m.accounts_opened,
+        "tiers": {
+            "backstop_fund_notional_usd": m.tiers.backstop_fund_notional,
+            "backstop_pool_notional_usd": m.tiers.backstop_pool_notional,
+            "auction_notional_usd": m.tiers.auction_notional,
+            "market_notional_usd": m.tiers.market_notional,
+            "fund_take_notional_usd": m.tiers.fund_take_notional,
+            "credit_premiums_usd": m.tiers.credit_premiums,
+        },
+        "loss_by_tier": {
+            "account_cash_usd": m.tiers.loss_account_cash,
+            "account_collateral_usd": m.tiers.loss_account_collateral,
+            "insurance_fund_usd": m.tiers.loss_insurance_fund,
+            "backstop_credit_usd": m.tiers.loss_backstop_credit,
+            "socialised_usd": m.tiers.loss_socialised,
+        },
+        "pnl": {
+            "insurance_fund_usd": m.fund_end_usd - m.fund_start_usd,
+            "backstop_pools_usd": m.pools_pnl_usd,
+            "liquidators_usd": m.liquidators_pnl_usd,
+            "credit_providers_usd": m.credit_pnl_usd,
+        },
     })
 }
 
@@ -122,18 +164,55 @@ fn mean_metrics(bt: &Backtest) -> Vec<(String, Metrics)> {
                 steps: u(|m| m.steps),
                 ledger_ops: all.iter().map(|m| m.ledger_ops).sum(),
                 conserved: all.iter().all(|m| m.conserved),
+                arrivals: u(|m| m.arrivals),
+                accounts_opened: u(|m| m.accounts_opened),
+                tiers: {
+                    let mut t = ale_sim::TierFlows::default();
+                    for m in &all {
+                        t.add(&m.tiers);
+                    }
+                    let k = 1.0 / n;
+                    ale_sim::TierFlows {
+                        backstop_fund_notional: t.backstop_fund_notional * k,
+                        backstop_pool_notional: t.backstop_pool_notional * k,
+                        auction_notional: t.auction_notional * k,
+                        market_notional: t.market_notional * k,
+                        fund_take_notional: t.fund_take_notional * k,
+                        loss_account_cash: t.loss_account_cash * k,
+                        loss_account_collateral: t.loss_account_collateral * k,
+                        loss_insurance_fund: t.loss_insurance_fund * k,
+                        loss_backstop_credit: t.loss_backstop_credit * k,
+                        loss_socialised: t.loss_socialised * k,
+                        credit_premiums: t.credit_premiums * k,
+                    }
+                },
+                pools_pnl_usd: f(|m| m.pools_pnl_usd),
+                liquidators_pnl_usd: f(|m| m.liquidators_pnl_usd),
+                credit_pnl_usd: f(|m| m.credit_pnl_usd),
             };
             (bt.results[0][q].label.clone(), m)
         })
         .collect()
 }
 
-fn config(args: &BacktestArgs) -> SimConfig {
-    SimConfig {
+fn config(args: &BacktestArgs) -> anyhow::Result<SimConfig> {
+    let config = SimConfig {
         accounts: args.accounts,
         seed: args.seed,
+        underlyings: args
+            .underlyings
+            .split(',')
+            .map(|u| u.trim().to_ascii_uppercase())
+            .collect(),
+        arrivals: args.arrivals,
+        coin_collateral: args.coin_collateral,
+        auction: AuctionChoice::parse(&args.auction)?,
+        backstop_pools: args.backstop_pools,
+        credit_providers: args.credit_providers,
         ..SimConfig::default()
-    }
+    };
+    config.validate()?;
+    Ok(config)
 }
 
 fn policies(name: &str) -> anyhow::Result<Vec<ale_sim::PolicyRun>> {
@@ -156,7 +235,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<Outcome> {
         scenario: args.scenario.clone(),
         policies: policies(&args.policy)?,
         paths: args.paths,
-        config: config(&args),
+        config: config(&args)?,
     };
     let total = total_steps(&spec, &data, &calibrate(&data))?;
     let bar = ale_sim::progress_bar(total);
@@ -171,6 +250,8 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<Outcome> {
         "seed": args.seed,
         "accounts": args.accounts,
         "paths": bt.results.len(),
+        "underlyings": bt.spec.config.underlyings,
+        "auction": bt.spec.config.auction.name(),
         "report": report.display().to_string(),
         "skipped": bt.skipped.iter().map(|(p, why)| json!({"policy": p, "reason": why})).collect::<Vec<_>>(),
         "policies": means.iter().map(|(l, m)| metrics_json(l, m)).collect::<Vec<_>>(),
@@ -227,7 +308,7 @@ fn run_sweep_cmd(args: &BacktestArgs, data: &DataSet) -> anyhow::Result<Outcome>
         scenario: args.sweep_scenario.clone(),
         policies: policies(&args.policy)?,
         paths: args.paths,
-        config: config(args),
+        config: config(args)?,
     };
     let points: u64 = params.iter().map(|p| p.values.len() as u64).product();
     let bar = ale_sim::progress_bar(total_steps(&spec, data, &calibrate(data))? * points);

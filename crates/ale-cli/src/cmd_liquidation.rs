@@ -1,26 +1,32 @@
 //! `ale auction quote` (formats.md: the Dutch auction at one moment, streamed) and
 //! `ale liquidate` (one account through the tiers; the event log and the final ledger).
 //!
-//! The bidders file, the venue file and the output lines are this module's wire formats
-//! (documented in docs/formats.md, "ale liquidate"); they are converted to and from the domain
-//! types of `ale-liquidation` here, at one boundary.
+//! The bidders file and the venue file are read by `ale_format::liquidation` (their wire types)
+//! and converted to the domain types of `ale-liquidation` here; the output lines are written
+//! here (docs/formats.md, "ale liquidate").
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use ale_certify::{CertPolicy, CertifyError};
 use ale_core::{Account, AccountId, Amount, Asset};
-use ale_format::portfolio::{account_from_file, PortfolioFile};
+use ale_format::liquidation::{
+    parse_bidders, parse_venue, AuctionChoice, DepthFile, LiquidationFile, LossChoice, VenueFile,
+    AUCTION_PARAM_KEYS,
+};
 use ale_format::{parse_market, parse_portfolio};
 use ale_liquidation::{
-    driver, quote, AuctionKind, AuctionParams, Bidder, DepthLevel, DepthModel, Engine, Holder,
-    LiquidationParams, LossMode, NotionalCap, QuoteInput, Record, SealedPricing, Stage,
+    driver, quote, AuctionKind, AuctionParams, Bidder, CertificateGate, DepthLevel, DepthModel,
+    Engine, Holder, LiquidationParams, LossMode, NotionalCap, QuoteInput, Record, RecordKind,
+    SealedPricing, Stage,
 };
 use ale_risk::policy_by_name;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
+use crate::cmd_verify::{dev_certificate, dev_verifying_keys, DEV_QUORUM};
 use crate::json_fields::{number, optional_number, parse_object};
 use crate::output::stream_json_lines;
 use crate::Outcome;
@@ -52,16 +58,6 @@ pub fn run_auction(cmd: AuctionCommand) -> anyhow::Result<Outcome> {
         }
     }
 }
-
-const AUCTION_PARAM_KEYS: [&str; 7] = [
-    "start_fraction",
-    "fast_cutoff_fraction",
-    "fast_s",
-    "slow_s",
-    "insolvent_s",
-    "liquidator_fee_rate",
-    "buffer_fraction",
-];
 
 /// Overrides the auction parameters present in `obj` (other keys are refused by the caller when
 /// `strict`).
@@ -164,6 +160,10 @@ pub struct LiquidateArgs {
     /// JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Start the liquidation without a certificate (the gate off; also `"certificate_gate":
+    /// false` in the venue file's `liquidation`).
+    #[arg(long)]
+    pub no_certificate_gate: bool,
     /// The portfolio file.
     pub portfolio: PathBuf,
 }
@@ -172,112 +172,25 @@ fn read(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn parse_json(text: &str, what: &str) -> anyhow::Result<Value> {
-    serde_json::from_str(text).map_err(|e| anyhow!("{what}: not valid JSON: {e}"))
-}
-
-fn amount_field(obj: &Map<String, Value>, path: &str, key: &str) -> anyhow::Result<Option<Amount>> {
-    let bad = |m: String| anyhow!("invalid '{path}{key}': {m}");
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Amount::parse_decimal(s)
-            .map(Some)
-            .map_err(|e| bad(e.to_string())),
-        Some(Value::Number(n)) => Amount::parse_decimal(&n.to_string())
-            .map(Some)
-            .map_err(|e| bad(e.to_string())),
-        Some(_) => Err(bad("expected a decimal string or a number".into())),
+/// The bidders of a bidders file (`ale_format::liquidation`), as the engine registers them.
+fn bidders_from_file(text: &str, source: &str) -> anyhow::Result<Vec<(Bidder, Account)>> {
+    let (files, ignored) = parse_bidders(text, source)?;
+    for key in ignored {
+        eprintln!("ale: warning: {source}: unknown key '{key}' ignored");
     }
-}
-
-fn num_field(obj: &Map<String, Value>, path: &str, key: &str) -> anyhow::Result<Option<f64>> {
-    optional_number(obj, key).map_err(|e| anyhow!("{}", e.replacen('\'', &format!("'{path}"), 1)))
-}
-
-fn object<'a>(v: &'a Value, path: &str) -> anyhow::Result<&'a Map<String, Value>> {
-    v.as_object()
-        .ok_or_else(|| anyhow!("invalid '{path}': expected an object"))
-}
-
-/// An account from `{"collateral":[...],"positions":[...]}` (the portfolio file's fields).
-fn holdings(obj: &Map<String, Value>, name: &str, path: &str) -> anyhow::Result<Account> {
-    let mut fields = Map::new();
-    fields.insert("account".into(), Value::String(name.into()));
-    for k in ["collateral", "positions"] {
-        if let Some(v) = obj.get(k) {
-            fields.insert(k.into(), v.clone());
-        }
-    }
-    let file: PortfolioFile = serde_json::from_value(Value::Object(fields))
-        .map_err(|e| anyhow!("invalid '{path}': {e}"))?;
-    account_from_file(&file).map_err(|e| anyhow!("{path}: {e}"))
-}
-
-fn known_keys(obj: &Map<String, Value>, path: &str, keys: &[&str]) -> anyhow::Result<()> {
-    match obj.keys().find(|k| !keys.contains(&k.as_str())) {
-        Some(k) => Err(anyhow!(
-            "unknown '{path}{k}': expected one of {}",
-            keys.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-/// The bidders file: an array of bidders, or `{"bidders":[...]}`.
-fn parse_bidders(text: &str) -> anyhow::Result<Vec<(Bidder, Account)>> {
-    let doc = parse_json(text, "bidders file")?;
-    let list = match &doc {
-        Value::Array(a) => a.clone(),
-        Value::Object(o) => match o.get("bidders") {
-            Some(Value::Array(a)) => a.clone(),
-            _ => return Err(anyhow!("invalid 'bidders': expected an array")),
-        },
-        _ => {
-            return Err(anyhow!(
-                "bidders file: expected an array or {{\"bidders\": [...]}}"
-            ))
-        }
-    };
-    let mut out = Vec::new();
-    for (i, v) in list.iter().enumerate() {
-        let path = format!("bidders[{i}].");
-        let o = object(v, &format!("bidders[{i}]"))?;
-        known_keys(
-            o,
-            &path,
-            &[
-                "name",
-                "owner",
-                "max_price_fraction",
-                "insolvent_premium_fraction",
-                "max_share",
-                "collateral",
-                "positions",
-            ],
-        )?;
-        let name = o
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("missing '{path}name'"))?
-            .to_string();
-        let owner = match o.get("owner") {
-            None | Some(Value::Null) => name.clone(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(anyhow!("invalid '{path}owner': expected a string")),
-        };
-        let bidder = Bidder {
-            owner,
-            max_price_fraction: num_field(o, &path, "max_price_fraction")?
-                .ok_or_else(|| anyhow!("missing '{path}max_price_fraction'"))?,
-            insolvent_premium_fraction: num_field(o, &path, "insolvent_premium_fraction")?
-                .unwrap_or(0.0),
-            max_share: num_field(o, &path, "max_share")?.unwrap_or(1.0),
-            name: name.clone(),
-        };
-        let capital = holdings(o, &name, &format!("bidders[{i}]"))?;
-        out.push((bidder, capital));
-    }
-    Ok(out)
+    files
+        .iter()
+        .map(|b| {
+            let bidder = Bidder {
+                name: b.name.clone(),
+                owner: b.owner().to_string(),
+                max_price_fraction: b.max_price_fraction,
+                insolvent_premium_fraction: b.insolvent_premium_fraction(),
+                max_share: b.max_share(),
+            };
+            Ok((bidder, b.capital().map_err(|e| anyhow!("{source}: {e}"))?))
+        })
+        .collect()
 }
 
 /// The venue side of a run (from the venue file).
@@ -289,185 +202,138 @@ struct Venue {
     params: LiquidationParams,
 }
 
-fn parse_liquidation_params(o: &Map<String, Value>) -> anyhow::Result<LiquidationParams> {
-    let path = "liquidation.";
-    let mut keys: Vec<&str> = AUCTION_PARAM_KEYS.to_vec();
-    keys.extend([
-        "auction",
-        "sealed_window_s",
-        "backstop_fee_rate",
-        "dust_notional",
-        "min_fill_notional",
-        "depth",
-        "max_slippage",
-        "notional_cap",
-        "loss_mode",
-        "credit_premium_rate",
-        "settlement_asset",
-    ]);
-    known_keys(o, path, &keys)?;
+/// The venue file's `liquidation` object as the engine's parameters (the defaults where a key is
+/// absent); the engine's checks name the field under `liquidation.`.
+fn liquidation_params(l: &LiquidationFile) -> anyhow::Result<LiquidationParams> {
+    let prefix = |e: String| e.replacen("invalid '", "invalid 'liquidation.", 1);
+    let mut auction = AuctionParams::default();
+    for (value, slot) in [
+        (l.start_fraction, &mut auction.start_fraction),
+        (l.fast_cutoff_fraction, &mut auction.fast_cutoff_fraction),
+        (l.fast_s, &mut auction.fast_s),
+        (l.slow_s, &mut auction.slow_s),
+        (l.insolvent_s, &mut auction.insolvent_s),
+        (l.liquidator_fee_rate, &mut auction.liquidator_fee_rate),
+        (l.buffer_fraction, &mut auction.buffer_fraction),
+    ] {
+        if let Some(v) = value {
+            *slot = v;
+        }
+    }
+    auction
+        .validate()
+        .map_err(|e| anyhow!(prefix(e.to_string())))?;
     let mut p = LiquidationParams {
-        auction: auction_params(o, path, false).map_err(|e| anyhow!(e))?,
+        auction,
         ..LiquidationParams::default()
     };
-    let window_s = num_field(o, path, "sealed_window_s")?.unwrap_or(60.0);
-    p.auction_kind = match o.get("auction").and_then(Value::as_str) {
-        None | Some("dutch") => AuctionKind::Dutch,
-        Some("sealed-first") => AuctionKind::Sealed { window_s, pricing: SealedPricing::FirstPrice },
-        Some("sealed-second") => AuctionKind::Sealed { window_s, pricing: SealedPricing::SecondPrice },
-        Some(other) => {
-            return Err(anyhow!(
-                "invalid '{path}auction': expected dutch, sealed-first or sealed-second, got \"{other}\""
-            ))
-        }
+    let window_s = l.sealed_window_s.unwrap_or(60.0);
+    p.auction_kind = match l.auction {
+        None | Some(AuctionChoice::Dutch) => AuctionKind::Dutch,
+        Some(AuctionChoice::SealedFirst) => AuctionKind::Sealed {
+            window_s,
+            pricing: SealedPricing::FirstPrice,
+        },
+        Some(AuctionChoice::SealedSecond) => AuctionKind::Sealed {
+            window_s,
+            pricing: SealedPricing::SecondPrice,
+        },
     };
-    if let Some(x) = num_field(o, path, "backstop_fee_rate")? {
+    if let Some(x) = l.backstop_fee_rate {
         p.backstop_fee_rate = x;
     }
-    if let Some(x) = amount_field(o, path, "dust_notional")? {
-        p.dust_notional = x;
+    if let Some(x) = l.dust_notional {
+        p.dust_notional = x.0;
     }
-    if let Some(x) = amount_field(o, path, "min_fill_notional")? {
-        p.min_fill_notional = x;
+    if let Some(x) = l.min_fill_notional {
+        p.min_fill_notional = x.0;
     }
-    if let Some(x) = num_field(o, path, "max_slippage")? {
+    if let Some(x) = l.max_slippage {
         p.max_slippage = x;
     }
-    if let Some(x) = num_field(o, path, "credit_premium_rate")? {
+    if let Some(x) = l.credit_premium_rate {
         p.credit_premium_rate = x;
     }
-    if let Some(s) = o.get("settlement_asset").and_then(Value::as_str) {
+    if let Some(s) = &l.settlement_asset {
         p.settlement_asset =
-            Asset::new(s).map_err(|e| anyhow!("invalid '{path}settlement_asset': {e}"))?;
+            Asset::new(s).map_err(|e| anyhow!("invalid 'liquidation.settlement_asset': {e}"))?;
     }
-    p.loss_mode = match o.get("loss_mode").and_then(Value::as_str) {
-        None | Some("socialised") => LossMode::SocialisedProRata,
-        Some("adl") => LossMode::AutoDeleverage,
-        Some(other) => {
-            return Err(anyhow!(
-                "invalid '{path}loss_mode': expected socialised or adl, got \"{other}\""
-            ))
-        }
+    if let Some(on) = l.certificate_gate {
+        p.certificate_gate.enabled = on;
+    }
+    p.loss_mode = match l.loss_mode {
+        None | Some(LossChoice::Socialised) => LossMode::SocialisedProRata,
+        Some(LossChoice::Adl) => LossMode::AutoDeleverage,
     };
-    if let Some(d) = o.get("depth") {
-        let d = object(d, "liquidation.depth")?;
-        p.depth = if let Some(levels) = d.get("levels") {
-            let levels = levels
-                .as_array()
-                .ok_or_else(|| anyhow!("invalid 'liquidation.depth.levels': expected an array"))?;
-            let mut out = Vec::new();
-            for (i, l) in levels.iter().enumerate() {
-                let lp = format!("liquidation.depth.levels[{i}].");
-                let l = object(l, &lp)?;
-                out.push(DepthLevel {
-                    slippage: num_field(l, &lp, "slippage")?
-                        .ok_or_else(|| anyhow!("missing '{lp}slippage'"))?,
-                    notional: num_field(l, &lp, "notional")?
-                        .ok_or_else(|| anyhow!("missing '{lp}notional'"))?,
-                });
-            }
-            DepthModel::Levels(out)
-        } else {
-            let dp = "liquidation.depth.";
-            DepthModel::Linear {
-                half_spread: num_field(d, dp, "half_spread")?.unwrap_or(0.001),
-                impact_per_notional: num_field(d, dp, "impact_per_notional")?.unwrap_or(1e-7),
-            }
-        };
+    match &l.depth {
+        None => {}
+        Some(DepthFile::Levels { levels }) => {
+            p.depth = DepthModel::Levels(
+                levels
+                    .iter()
+                    .map(|x| DepthLevel {
+                        slippage: x.slippage,
+                        notional: x.notional,
+                    })
+                    .collect(),
+            );
+        }
+        Some(DepthFile::Linear {
+            half_spread,
+            impact_per_notional,
+        }) => {
+            p.depth = DepthModel::Linear {
+                half_spread: half_spread.unwrap_or(0.001),
+                impact_per_notional: impact_per_notional.unwrap_or(1e-7),
+            };
+        }
     }
-    if let Some(c) = o.get("notional_cap") {
-        let c = object(c, "liquidation.notional_cap")?;
-        let cp = "liquidation.notional_cap.";
-        let window =
-            num_field(c, cp, "window_s")?.ok_or_else(|| anyhow!("missing '{cp}window_s'"))?;
+    if let Some(c) = l.notional_cap {
         p.notional_cap = Some(NotionalCap {
-            window_s: window as i64,
-            max_notional: amount_field(c, cp, "max_notional")?
-                .ok_or_else(|| anyhow!("missing '{cp}max_notional'"))?,
+            window_s: c.window_s as i64,
+            max_notional: c.max_notional.0,
         });
     }
-    p.validate().map_err(|e| anyhow!("venue file: {e}"))?;
+    p.validate().map_err(|e| anyhow!(prefix(e.to_string())))?;
     Ok(p)
 }
 
-fn parse_venue(text: Option<&str>) -> anyhow::Result<Venue> {
-    let fund_id = || AccountId::new("insurance_fund").unwrap_or_else(|_| unreachable!("valid"));
-    let mut venue = Venue {
-        fund: Account::new(fund_id()),
-        fund_max_notional: None,
-        pools: Vec::new(),
-        providers: Vec::new(),
-        params: LiquidationParams::default(),
+/// The venue of a run: the venue file (`ale_format::liquidation`), or an empty fund and the
+/// default parameters without one.
+fn venue_from_file(text: Option<&str>, source: &str) -> anyhow::Result<Venue> {
+    let (file, ignored) = match text {
+        Some(text) => parse_venue(text, source)?,
+        None => (VenueFile::default(), Vec::new()),
     };
-    let Some(text) = text else {
-        return Ok(venue);
+    for key in ignored {
+        eprintln!("ale: warning: {source}: unknown key '{key}' ignored");
+    }
+    let at = |e: ale_format::FormatError| anyhow!("{source}: {e}");
+    let params = match &file.liquidation {
+        Some(l) => liquidation_params(l).map_err(|e| anyhow!("{source}: {e}"))?,
+        None => LiquidationParams::default(),
     };
-    let doc = parse_json(text, "venue file")?;
-    let o = object(&doc, "venue file")?;
-    known_keys(
-        o,
-        "",
-        &[
-            "insurance_fund",
-            "backstop_pools",
-            "credit_providers",
-            "liquidation",
-        ],
-    )?;
-    if let Some(f) = o.get("insurance_fund") {
-        let f = object(f, "insurance_fund")?;
-        known_keys(
-            f,
-            "insurance_fund.",
-            &["collateral", "positions", "max_notional"],
-        )?;
-        venue.fund = holdings(f, "insurance_fund", "insurance_fund")?;
-        venue.fund_max_notional = amount_field(f, "insurance_fund.", "max_notional")?;
-    }
-    if let Some(pools) = o.get("backstop_pools") {
-        let pools = pools
-            .as_array()
-            .ok_or_else(|| anyhow!("invalid 'backstop_pools': expected an array"))?;
-        for (i, p) in pools.iter().enumerate() {
-            let path = format!("backstop_pools[{i}]");
-            let p = object(p, &path)?;
-            known_keys(
-                p,
-                &format!("{path}."),
-                &["name", "collateral", "positions", "max_notional"],
-            )?;
-            let name = p
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("missing '{path}.name'"))?
-                .to_string();
-            let account = holdings(p, &name, &path)?;
-            let max = amount_field(p, &format!("{path}."), "max_notional")?;
-            venue.pools.push((name, account, max));
-        }
-    }
-    if let Some(cps) = o.get("credit_providers") {
-        let cps = cps
-            .as_array()
-            .ok_or_else(|| anyhow!("invalid 'credit_providers': expected an array"))?;
-        for (i, c) in cps.iter().enumerate() {
-            let path = format!("credit_providers[{i}].");
-            let c = object(c, &path)?;
-            known_keys(c, &path, &["name", "amount"])?;
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("missing '{path}name'"))?
-                .to_string();
-            let amount = amount_field(c, &path, "amount")?
-                .ok_or_else(|| anyhow!("missing '{path}amount'"))?;
-            venue.providers.push((name, amount));
-        }
-    }
-    if let Some(l) = o.get("liquidation") {
-        venue.params = parse_liquidation_params(object(l, "liquidation")?)?;
-    }
-    Ok(venue)
+    Ok(Venue {
+        fund: file.insurance_fund_account().map_err(at)?,
+        fund_max_notional: file.insurance_fund_max_notional(),
+        pools: file
+            .backstop_pools
+            .iter()
+            .map(|p| {
+                Ok((
+                    p.name.clone(),
+                    p.capital().map_err(at)?,
+                    p.max_notional.map(|a| a.0),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        providers: file
+            .credit_providers
+            .iter()
+            .map(|c| (c.name.clone(), c.amount.0))
+            .collect(),
+        params,
+    })
 }
 
 fn record_json(engine: &Engine, r: &Record) -> Value {
@@ -503,6 +369,50 @@ fn record_json(engine: &Engine, r: &Record) -> Value {
     })
 }
 
+/// What became of the certificate of the account liquidated by `ale liquidate`.
+enum CertificateStatus {
+    /// Built and checked by the verifier; the engine's gate checks it again.
+    Verified { bytes: usize, cost: u64 },
+    /// The certificate builder finds the account not liquidatable: none is needed (and the
+    /// engine, finding the same, does nothing).
+    NotNeeded(String),
+    /// No certificate can be built (too close to call, not provable at one scenario, a policy
+    /// or account format v1 does not certify): the gate refuses the liquidation.
+    NotCertifiable(String),
+    /// The gate is off.
+    Off,
+}
+
+impl CertificateStatus {
+    fn json(&self) -> Value {
+        match self {
+            CertificateStatus::Verified { bytes, cost } => {
+                json!({"status": "verified", "bytes": bytes, "cost": cost})
+            }
+            CertificateStatus::NotNeeded(reason) => {
+                json!({"status": "not_needed", "reason": reason})
+            }
+            CertificateStatus::NotCertifiable(reason) => {
+                json!({"status": "not_certifiable", "reason": reason})
+            }
+            CertificateStatus::Off => json!({"status": "off"}),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            CertificateStatus::Verified { bytes, cost } => {
+                format!("verified ({bytes} bytes, verifier cost {cost})")
+            }
+            CertificateStatus::NotNeeded(reason) => format!("not needed: {reason}"),
+            CertificateStatus::NotCertifiable(reason) => {
+                format!("not certifiable, the liquidation is refused: {reason}")
+            }
+            CertificateStatus::Off => "gate off".into(),
+        }
+    }
+}
+
 fn stage_name(stage: Option<Stage>) -> &'static str {
     match stage {
         None => "healthy",
@@ -533,17 +443,20 @@ pub fn run_liquidate(args: LiquidateArgs) -> anyhow::Result<Outcome> {
             args.portfolio.display()
         );
     }
-    let bidders = parse_bidders(&read(&args.bidders)?)
-        .with_context(|| format!("bidders file {}", args.bidders.display()))?;
+    let bidders = bidders_from_file(
+        &read(&args.bidders)?,
+        &format!("bidders file {}", args.bidders.display()),
+    )?;
     let venue_text = args.fund.as_ref().map(read).transpose()?;
-    let venue = parse_venue(venue_text.as_deref()).with_context(|| {
-        format!(
+    let venue = venue_from_file(
+        venue_text.as_deref(),
+        &format!(
             "venue file {}",
             args.fund
                 .as_ref()
                 .map_or(String::new(), |p| p.display().to_string())
-        )
-    })?;
+        ),
+    )?;
     let target = match &args.account {
         Some(name) => AccountId::new(name).map_err(|e| anyhow!(e))?,
         None => accounts
@@ -557,7 +470,42 @@ pub fn run_liquidate(args: LiquidateArgs) -> anyhow::Result<Outcome> {
             args.portfolio.display()
         ));
     }
-    let mut engine = Engine::new(policy, loaded.snapshot, venue.params)?;
+    // The certificate gate: the liquidation starts only with a certificate that verifies. The
+    // CLI builds it itself (as `ale certify` does: development keys, 2 of 3) and the engine
+    // checks it with those keys.
+    let mut params = venue.params;
+    let gate_on = params.certificate_gate.enabled && !args.no_certificate_gate;
+    let mut certificate = None;
+    let status = if gate_on {
+        let (oracle, venue_keys) = dev_verifying_keys();
+        params.certificate_gate = CertificateGate::new(oracle, venue_keys, DEV_QUORUM);
+        let target_account = accounts
+            .iter()
+            .find(|a| a.id == target)
+            .ok_or_else(|| anyhow!("account '{target}' is not in the portfolio file"))?;
+        let built =
+            CertPolicy::from_name(&args.policy, policy_params.as_deref()).and_then(|cert_policy| {
+                dev_certificate(&cert_policy, &loaded.snapshot, &accounts, target_account, 1)
+            });
+        match built {
+            Ok(cert) => {
+                let status = CertificateStatus::Verified {
+                    bytes: cert.bytes.len(),
+                    cost: cert.verdict.cost.total(),
+                };
+                certificate = Some(cert.bytes);
+                status
+            }
+            Err(e @ CertifyError::NotLiquidatable { .. }) => {
+                CertificateStatus::NotNeeded(e.to_string())
+            }
+            Err(e) => CertificateStatus::NotCertifiable(e.to_string()),
+        }
+    } else {
+        params.certificate_gate = CertificateGate::off();
+        CertificateStatus::Off
+    };
+    let mut engine = Engine::new(policy, loaded.snapshot, params)?;
     for a in &accounts {
         engine.register_trader(a, a.id.as_str(), start)?;
     }
@@ -572,9 +520,20 @@ pub fn run_liquidate(args: LiquidateArgs) -> anyhow::Result<Outcome> {
         engine.register_bidder(bidder, &capital, start)?;
     }
     let before = engine.health(&Holder::Trader(target.clone()))?;
-    driver::run(&mut engine, std::slice::from_ref(&target), start)?;
+    driver::run_with_certificates(&mut engine, &[(target.clone(), certificate)], start)?;
     let after = engine.health(&Holder::Trader(target.clone()))?;
     let stage = engine.case(&target).map(|c| c.stage);
+    let refused = engine.log().iter().find(|r| {
+        r.kind == RecordKind::Refused
+            && r.account.as_ref() == Some(&target)
+            && r.details
+                .iter()
+                .any(|(k, v)| *k == "gate" && v == "certificate")
+    });
+    let outcome = match (stage, refused) {
+        (None, Some(_)) => "refused",
+        _ => stage_name(stage),
+    };
     let mut out = io::stdout().lock();
     if args.json {
         for r in engine.log() {
@@ -598,11 +557,12 @@ pub fn run_liquidate(args: LiquidateArgs) -> anyhow::Result<Outcome> {
                 "type": "outcome",
                 "account": target.as_str(),
                 "policy": engine.policy_name(),
-                "outcome": stage_name(stage),
+                "outcome": outcome,
                 "equity_before": before.equity.to_string(),
                 "maintenance_margin_before": before.maintenance.to_string(),
                 "equity_after": after.equity.to_string(),
                 "maintenance_margin_after": after.maintenance.to_string(),
+                "certificate": status.json(),
             }),
         )?;
         out.write_all(b"\n")?;
@@ -641,14 +601,11 @@ pub fn run_liquidate(args: LiquidateArgs) -> anyhow::Result<Outcome> {
             }
         }
         writeln!(out)?;
+        writeln!(out, "certificate: {}", status.text())?;
         writeln!(
             out,
             "{target}: {} (equity {} / maintenance {} before; {} / {} after)",
-            stage_name(stage),
-            before.equity,
-            before.maintenance,
-            after.equity,
-            after.maintenance
+            outcome, before.equity, before.maintenance, after.equity, after.maintenance
         )?;
     }
     out.flush()?;

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use ale_keeper::demo::{demo_genesis, run_feed, DemoSpec};
-use ale_keeper::service::{serve, Keeper, KeeperConfig};
+use ale_keeper::node::NodeConfig;
+use ale_keeper::service::{serve, Auth, Keeper, KeeperConfig};
 use ale_keeper::store::Store;
 use anyhow::Context;
 use clap::Args;
@@ -16,7 +17,7 @@ use crate::Outcome;
 /// the first start, API keys) from a TOML file. A restart replays the log.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  ale serve --config keeper.toml\n\nkeeper.toml:\n  listen = \"127.0.0.1:8080\"\n  db = \"keeper.db\"\n  policy = \"ramm\"\n  market = \"examples/market.json\"\n  accounts = [\"examples/portfolio.json\"]\n  api_keys = [\"change-me\"]"
+    after_help = "Example:\n  ale serve --config keeper.toml\n\nkeeper.toml:\n  listen = \"127.0.0.1:8080\"\n  db = \"keeper.db\"\n  policy = \"ramm\"\n  market = \"examples/market.json\"\n  accounts = [\"examples/portfolio.json\"]\n  api_keys = [\"change-me\"]\n  seed = \"my-keeper\"   # development signing keys\n  insurance_fund = [{ asset = \"USDC\", amount = \"1000000\" }]\n\n  [[liquidators]]\n  name = \"mm-1\"\n  key = \"mm-1-key\"\n  max_price_fraction = 0.9\n  collateral = [{ asset = \"USDC\", amount = \"500000\" }]"
 )]
 pub struct ServeArgs {
     /// The keeper's TOML configuration.
@@ -89,7 +90,12 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let store = Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let genesis = demo_genesis(&spec);
     let start = genesis.0;
-    let keeper = Keeper::start(store, "ramm", None, Some(genesis), vec!["demo".to_string()])?;
+    let keeper = Keeper::start(
+        store,
+        NodeConfig::new("ramm"),
+        Some(genesis),
+        Auth::operators(vec!["demo".to_string()]),
+    )?;
     let runtime = tokio::runtime::Runtime::new()?;
     let address = format!("127.0.0.1:{}", args.port);
     runtime.block_on(async move {

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use ale_certify::{certify, json, CertPolicy, CertifyError, Commitments};
+use ale_certify::{certify, json, CertPolicy, Certificate, CertifyError, CoSigners, Commitments};
 use ale_core::{Account, Timestamp};
 use ale_format::{parse_market, parse_portfolio};
+use ale_market::MarketSnapshot;
 use ale_oracle::dev_keys;
 use ale_verify::{Quorum, TrustedKeys, VerifyingKey};
 use anyhow::Context;
@@ -21,9 +22,11 @@ const DEV_LABEL: &str = "ale-dev";
 /// Reads the market file and portfolio files (every account in them forms the venue's
 /// account-state tree), margins the account under the policy, and for a liquidatable one prints
 /// the certificate as JSON: the committed market leaves and account record with their Merkle
-/// proofs, both roots signed (2 of 3) by the development keys, the witness scenario, and the
-/// claims, checked by the verifier before they are printed. Exit 1 with the reason when the
-/// account is healthy, too close to call, or not provable at one scenario.
+/// proofs, both roots under one message signed by 2 of the 3 oracle development keys (the
+/// venue's own signature of its state root checked before), one witness scenario per
+/// underlying, and the claims, checked by the verifier before they are printed. Exit 1 with
+/// the reason when the account is healthy, too close to call, or not provable at one scenario
+/// per underlying.
 #[derive(Args, Debug)]
 #[command(
     after_help = "Example:\n  ale certify --market market.json --policy ramm portfolio.json > cert.json\n\nThe roots are signed with deterministic development keys (label 'ale-dev'): for demonstration only.\nExit status: 0 certificate printed, 1 nothing to certify (reason on stderr), 2 bad input."
@@ -32,7 +35,7 @@ pub struct CertifyArgs {
     /// The market file (formats.md).
     #[arg(long)]
     pub market: PathBuf,
-    /// The policy: ramm, static, oracle-adjusted.
+    /// The policy: ramm, static, oracle-adjusted, pm.
     #[arg(long, default_value = "ramm")]
     pub policy: String,
     /// A TOML parameter file.
@@ -54,8 +57,9 @@ pub struct CertifyArgs {
 
 /// Check a liquidation certificate.
 ///
-/// Verifies signatures (2 of 3 oracle and venue keys by default), freshness, Merkle proofs, and
-/// equity and the bound at the witness in integer arithmetic. Prints
+/// Verifies the signatures of the message of both roots (2 of 3 oracle keys by default; venue
+/// keys too with --venue-quorum), freshness, Merkle proofs, and equity and the bound at the
+/// witnesses in integer arithmetic. Prints
 /// {"valid":true,...,"cost":{...}} and exits 0, or {"valid":false,"reason":...} and exits 1.
 #[derive(Args, Debug)]
 #[command(
@@ -70,11 +74,12 @@ pub struct VerifyArgs {
     /// Oldest commitment accepted, in seconds.
     #[arg(long, default_value_t = 60)]
     pub max_age_s: i64,
-    /// Oracle signatures needed (of the 3 development keys).
+    /// Oracle signatures needed on the message of both roots (of the 3 development keys).
     #[arg(long, default_value_t = 2)]
     pub oracle_quorum: u8,
-    /// Venue signatures needed (of the 3 development keys).
-    #[arg(long, default_value_t = 2)]
+    /// Venue signatures needed on the same message (0: the oracle side checked the venue's
+    /// signature of its state root before co-signing; docs/verify.md).
+    #[arg(long, default_value_t = 0)]
     pub venue_quorum: u8,
     /// Trusted keys: a JSON file {"oracle": ["<hex ed25519 public key>", ...], "venue": [...]}
     /// (default: the built-in development keys).
@@ -124,6 +129,58 @@ fn dev() -> DevKeys {
     }
 }
 
+/// The quorum `ale certify` checks its certificates with and `ale liquidate` gates on: 2 of the
+/// 3 oracle development keys on the message of both roots (the venue's signature of its state
+/// root is checked by the oracle side before it co-signs: docs/verify.md), commitments at most
+/// 60 s old.
+pub(crate) const DEV_QUORUM: Quorum = Quorum {
+    oracle: 2,
+    venue: 0,
+    max_age_s: 60,
+};
+
+/// The development keys' public halves (oracle, venue): what `ale verify` trusts by default.
+pub(crate) fn dev_verifying_keys() -> (Vec<VerifyingKey>, Vec<VerifyingKey>) {
+    let keys = dev();
+    (keys.oracle_vk, keys.venue_vk)
+}
+
+/// Commits `market` and `accounts` (the venue's account state), signs the state root with 2 of
+/// the 3 venue development keys and the message of both roots with 2 of the 3 oracle ones, and
+/// builds the certificate of `target`, checked by the verifier at the market's time: what
+/// `ale certify` prints and `ale liquidate` gates on.
+pub(crate) fn dev_certificate(
+    policy: &CertPolicy,
+    market: &MarketSnapshot,
+    accounts: &[Account],
+    target: &Account,
+    seq: u64,
+) -> Result<Certificate, CertifyError> {
+    let keys = dev();
+    let commitments = Commitments::build_with(
+        market,
+        accounts,
+        policy,
+        seq,
+        &[(0, &keys.oracle[0]), (1, &keys.oracle[1])],
+        &[(0, &keys.venue[0]), (1, &keys.venue[1])],
+        CoSigners::Oracle,
+    )?;
+    let trusted = TrustedKeys {
+        oracle: &keys.oracle_vk,
+        venue: &keys.venue_vk,
+    };
+    certify(
+        policy,
+        market,
+        &commitments,
+        target,
+        &trusted,
+        &DEV_QUORUM,
+        market.time().unix_seconds(),
+    )
+}
+
 pub fn run_certify(args: CertifyArgs) -> anyhow::Result<Outcome> {
     let params = args.params.as_ref().map(read).transpose()?;
     let policy = CertPolicy::from_name(&args.policy, params.as_deref())?;
@@ -147,34 +204,7 @@ pub fn run_certify(args: CertifyArgs) -> anyhow::Result<Outcome> {
             accounts.len()
         ),
     };
-    let keys = dev();
-    let commitments = Commitments::build(
-        &market,
-        &accounts,
-        &policy,
-        args.seq,
-        &[(0, &keys.oracle[0]), (1, &keys.oracle[1])],
-        &[(0, &keys.venue[0]), (1, &keys.venue[1])],
-    )?;
-    let trusted = TrustedKeys {
-        oracle: &keys.oracle_vk,
-        venue: &keys.venue_vk,
-    };
-    let quorum = Quorum {
-        oracle: 2,
-        venue: 2,
-        max_age_s: 60,
-    };
-    let now = market.time().unix_seconds();
-    match certify(
-        &policy,
-        &market,
-        &commitments,
-        target,
-        &trusted,
-        &quorum,
-        now,
-    ) {
+    match dev_certificate(&policy, &market, &accounts, target, args.seq) {
         Ok(cert) => {
             if let Some(path) = &args.binary {
                 std::fs::write(path, &cert.bytes)
@@ -260,6 +290,10 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                     "shortfall": d(v.shortfall),
                     "error_bound": d(v.error),
                     "scenario": if v.scenario == ale_verify::layout::NO_SCENARIO { serde_json::Value::Null } else { json!(v.scenario) },
+                    "witnesses": v.witnesses().iter().map(|w| json!({
+                        "underlying": String::from_utf8_lossy(&w.underlying).trim_end_matches('\0'),
+                        "scenario": if w.scenario == ale_verify::layout::BASIS { json!("basis") } else { json!(w.scenario) },
+                    })).collect::<Vec<_>>(),
                     "bytes": bytes.len(),
                     "cost": {
                         "int_ops": v.cost.int_ops,

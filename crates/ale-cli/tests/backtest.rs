@@ -158,6 +158,22 @@ fn bad_input_is_a_clear_error() {
             vec!["backtest", "stress", "--accounts", "0", "--out", &o],
             "accounts",
         ),
+        (
+            vec!["backtest", "stress", "--auction", "english", "--out", &o],
+            "auction",
+        ),
+        (
+            vec!["backtest", "stress", "--underlyings", "ETH", "--out", &o],
+            "underlyings",
+        ),
+        (
+            vec!["backtest", "stress", "--underlyings", "BTC,SOL", "--out", &o],
+            "SOL",
+        ),
+        (
+            vec!["backtest", "stress", "--arrivals", "1.5", "--out", &o],
+            "arrivals",
+        ),
     ] {
         let out = ale(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -165,4 +181,81 @@ fn bad_input_is_a_clear_error() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+#[test]
+fn backtest_options_for_underlyings_auctions_backstops_and_arrivals() {
+    let out_dir = tmp("options");
+    let d = data();
+    let o = out_dir.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "backtest",
+            "stress",
+            "--policy",
+            "ramm",
+            "--accounts",
+            "40",
+            "--seed",
+            "5",
+            "--data",
+            &d,
+            "--json",
+            "--out",
+            &o,
+        ];
+        a.extend_from_slice(extra);
+        summary(&ale(&a))
+    };
+    let s = run(&[
+        "--auction",
+        "sealed-first",
+        "--arrivals",
+        "0.5",
+        "--backstop-pools",
+        "1",
+        "--credit-providers",
+        "3",
+    ]);
+    assert_eq!(s["auction"], "sealed-first");
+    assert_eq!(s["underlyings"], serde_json::json!(["BTC", "ETH"]));
+    let p = &s["policies"][0];
+    assert_eq!(p["value_conserved"], true, "{p}");
+    assert!(p["arrivals"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(p["accounts_opened"], 40, "{p}");
+    for key in [
+        "backstop_fund_notional_usd",
+        "backstop_pool_notional_usd",
+        "auction_notional_usd",
+        "market_notional_usd",
+        "fund_take_notional_usd",
+        "credit_premiums_usd",
+    ] {
+        assert!(p["tiers"][key].is_number(), "{key} in {p}");
+    }
+    for key in [
+        "account_cash_usd",
+        "account_collateral_usd",
+        "insurance_fund_usd",
+        "backstop_credit_usd",
+        "socialised_usd",
+    ] {
+        assert!(p["loss_by_tier"][key].is_number(), "{key} in {p}");
+    }
+    for key in [
+        "insurance_fund_usd",
+        "backstop_pools_usd",
+        "liquidators_usd",
+        "credit_providers_usd",
+    ] {
+        assert!(p["pnl"][key].is_number(), "{key} in {p}");
+    }
+    // BTC alone, Dutch, no arrivals: another run, still conserving value.
+    let b = run(&["--underlyings", "BTC", "--arrivals", "0"]);
+    assert_eq!(b["underlyings"], serde_json::json!(["BTC"]));
+    assert_eq!(b["policies"][0]["arrivals"], 0);
+    assert_eq!(b["policies"][0]["value_conserved"], true);
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("Liquidation tiers and the loss waterfall"));
+    let _ = std::fs::remove_dir_all(out_dir);
 }

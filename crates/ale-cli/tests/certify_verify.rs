@@ -28,7 +28,7 @@ fn certify_then_verify() {
     let portfolio = dir.join("dave.json");
     std::fs::write(&portfolio, DAVE).unwrap();
     let bin = dir.join("cert.bin");
-    for policy in ["ramm", "static", "oracle-adjusted"] {
+    for policy in ["ramm", "static", "oracle-adjusted", "pm"] {
         let out = ale()
             .args(["certify", "--market"])
             .arg(examples().join("market.json"))
@@ -64,7 +64,16 @@ fn certify_then_verify() {
             assert_eq!(r["valid"], true);
             assert_eq!(r["account"], "dave");
             assert!(r["cost"]["total"].as_u64().unwrap() > 0);
-            assert!(r["cost"]["sig_checks"].as_u64().unwrap() == 4);
+            assert_eq!(
+                r["cost"]["sig_checks"].as_u64().unwrap(),
+                2,
+                "k = 2 signatures"
+            );
+            assert!(
+                !r["witnesses"].as_array().unwrap().is_empty()
+                    || policy.contains("static")
+                    || policy == "oracle-adjusted"
+            );
         }
         // Stale an hour later.
         let v = ale()
@@ -96,6 +105,14 @@ fn certify_then_verify() {
             .unwrap();
         assert_eq!(v.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&v.stdout).contains("short quorum"));
+        // A verifier that wants the venue's signatures on chain too.
+        let v = ale()
+            .args(["verify", "--now", NOW, "--venue-quorum", "2"])
+            .arg(&json_path)
+            .output()
+            .unwrap();
+        assert_eq!(v.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&v.stdout).contains("venue"));
     }
     // Trusted keys from a file: the development keys verify, other keys do not.
     let dev = |label: &str| {
@@ -138,7 +155,7 @@ fn certify_then_verify() {
         .output()
         .unwrap();
     assert_eq!(v.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&v.stdout).contains("market.signatures"));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("signatures"));
     // A healthy account: nothing to certify, exit 1 with the reason.
     let out = ale()
         .args(["certify", "--market"])
@@ -149,11 +166,11 @@ fn certify_then_verify() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not liquidatable"));
-    // pm is not certified in format v1; an unreadable certificate is exit 2.
+    // An unknown policy and an unreadable certificate are exit 2.
     let out = ale()
         .args(["certify", "--market"])
         .arg(examples().join("market.json"))
-        .args(["--policy", "pm"])
+        .args(["--policy", "spam"])
         .arg(&portfolio)
         .output()
         .unwrap();

@@ -198,6 +198,10 @@ fn liquidate_prints_the_log_and_a_balanced_ledger() {
     assert_eq!(outcome["type"], "outcome");
     assert_eq!(outcome["outcome"], "restored");
     assert_eq!(outcome["equity_before"], "10");
+    // Gated for real: the CLI built alice's certificate and the engine's gate verified it.
+    assert_eq!(outcome["certificate"]["status"], "verified", "{outcome}");
+    let flagged = got.iter().find(|v| v["kind"] == "flagged").unwrap();
+    assert_eq!(flagged["details"]["certificate"], "verified");
     // Sequence numbers are gap-free.
     for (i, v) in got.iter().filter(|v| v["type"] == "event").enumerate() {
         assert_eq!(v["seq"], i as u64);
@@ -276,4 +280,91 @@ fn liquidate_errors_name_the_field() {
     let out = liquidate(ALICE, "[]", venue, &["--account", "zed"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'zed'"));
+}
+
+/// The certificate gate through the CLI: an account the certificate format cannot carry (33
+/// positions; a certificate holds at most 32) is liquidatable but not certifiable — the output
+/// says so, the gate refuses, nothing moves; without the gate it is liquidated. A healthy account
+/// needs no certificate.
+#[test]
+fn liquidate_is_gated_by_a_certificate() {
+    let mut positions =
+        vec![r#"{"instrument":"BTC-PERP","size":10,"entry_price":109}"#.to_string()];
+    for k in 70..102 {
+        positions.push(format!(
+            r#"{{"instrument":"BTC-25DEC26-{k}-C","size":0.001}}"#
+        ));
+    }
+    let portfolio = format!(
+        r#"[{{"account":"alice","collateral":[{{"asset":"USDC","amount":"100"}}],"positions":[{}]}},
+            {{"account":"bob","collateral":[{{"asset":"USDC","amount":"1000"}}]}}]"#,
+        positions.join(",")
+    );
+    let venue = r#"{"insurance_fund":{"collateral":[{"asset":"USDC","amount":"1000000"}]}}"#;
+    let out = liquidate(&portfolio, "[]", venue, &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = lines(&out);
+    let outcome = got.last().unwrap();
+    assert_eq!(outcome["outcome"], "refused", "{outcome}");
+    assert_eq!(outcome["certificate"]["status"], "not_certifiable");
+    assert!(
+        outcome["certificate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("32"),
+        "{outcome}"
+    );
+    let kinds: Vec<&str> = got
+        .iter()
+        .filter(|v| v["type"] == "event" && v["kind"] != "opened")
+        .map(|v| v["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["refused"]);
+    let refused = got.iter().find(|v| v["kind"] == "refused").unwrap();
+    assert_eq!(refused["details"]["gate"], "certificate");
+    assert_eq!(refused["details"]["field"], "certificate");
+    assert_eq!(outcome["equity_after"], outcome["equity_before"]);
+    let table = liquidate(&portfolio, "[]", venue, &[]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("certificate: not certifiable"), "{text}");
+    assert!(text.contains("alice: refused"), "{text}");
+    // The gate off, by flag or in the venue file: liquidated without a certificate.
+    let off_venue = r#"{"insurance_fund":{"collateral":[{"asset":"USDC","amount":"1000000"}]},
+      "liquidation":{"certificate_gate":false}}"#;
+    for (venue, extra) in [
+        (venue, &["--json", "--no-certificate-gate"][..]),
+        (off_venue, &["--json"][..]),
+    ] {
+        let out = liquidate(&portfolio, "[]", venue, extra);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outcome = lines(&out).pop().unwrap();
+        assert_eq!(outcome["certificate"]["status"], "off");
+        assert_eq!(outcome["outcome"], "restored", "{outcome}");
+    }
+    // Healthy: no certificate needed, nothing happens.
+    let healthy = r#"{"account":"carol","collateral":[{"asset":"USDC","amount":"1000"}],
+      "positions":[{"instrument":"BTC-PERP","size":1,"entry_price":100}]}"#;
+    let out = liquidate(healthy, "[]", venue, &["--json"]);
+    let outcome = lines(&out).pop().unwrap();
+    assert_eq!(outcome["outcome"], "healthy");
+    assert_eq!(outcome["certificate"]["status"], "not_needed");
+    // A bad value of the new key names it.
+    let out = liquidate(
+        ALICE,
+        "[]",
+        r#"{"liquidation":{"certificate_gate":"no"}}"#,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("liquidation.certificate_gate"));
 }

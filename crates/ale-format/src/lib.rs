@@ -6,6 +6,7 @@
 //! types; JSON lives here. Parsing reads from `&str`/`serde_json::Value`; the caller does the I/O.
 pub mod pm_case;
 
+pub mod liquidation;
 pub mod market;
 pub mod portfolio;
 pub mod report;

@@ -16,14 +16,14 @@ pub struct PortfolioFile {
 }
 
 /// A collateral balance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollateralBalanceFile {
     pub asset: String,
     pub amount: WireAmount,
 }
 
 /// A position.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionFile {
     pub instrument: String,
     pub size: f64,

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use ale_format::portfolio::file_from_account;
 use ale_keeper::event::{Event, QuoteFile};
-use ale_keeper::service::{genesis_events, Keeper};
+use ale_keeper::node::NodeConfig;
+use ale_keeper::service::{genesis_events, Auth, Keeper};
 use ale_keeper::store::Store;
 use ale_risk::synthetic::{synthetic_venue, VenueSpec};
 
@@ -29,17 +30,40 @@ fn main() {
         ..VenueSpec::default()
     });
     let market = ale_keeper::demo::demo_market(venue.market.time());
-    let portfolios: Vec<_> = venue.accounts.iter().map(file_from_account).collect();
+    // The synthetic venue starts with about 10 % of its accounts below maintenance (it is a
+    // stress book for the risk engine). The keeper now liquidates those at genesis; the
+    // steady-state figures fund every account to 1.25× its initial margin first (not timed).
+    // ALE_LOAD_CRISIS=1 keeps the book as generated: thousands of liquidations at genesis.
+    let crisis = std::env::var("ALE_LOAD_CRISIS").is_ok_and(|v| v == "1");
+    let mut accounts_in = venue.accounts.clone();
+    if !crisis {
+        use rayon::prelude::*;
+        let snapshot = ale_format::market::market_from_file(&market)
+            .expect("the demo market")
+            .snapshot;
+        let policy = ale_risk::Ramm::default();
+        accounts_in.par_iter_mut().for_each(|a| {
+            if let Ok(m) = ale_risk::margin_standalone(&policy, &snapshot, a) {
+                let need = 1.25 * m.initial - m.equity;
+                if need > 0.0 {
+                    let cash = ale_core::Amount::from_f64(need, ale_core::Rounding::Up)
+                        .expect("a finite top-up");
+                    a.add_collateral(ale_core::Asset::new("USDC").expect("USDC"), cash)
+                        .expect("a top-up");
+                }
+            }
+        });
+    }
+    let portfolios: Vec<_> = accounts_in.iter().map(file_from_account).collect();
     let events = genesis_events(&market, &portfolios);
     let db = std::env::temp_dir().join(format!("ale-keeper-load-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);
     let t = Instant::now();
     let keeper = Keeper::start(
         Store::open(&db).unwrap(),
-        "ramm",
-        None,
+        NodeConfig::new("ramm"),
         Some((venue.market.time(), 0.0, events)),
-        vec!["k".into()],
+        Auth::operators(vec!["k".into()]),
     )
     .unwrap();
     println!(
@@ -50,22 +74,35 @@ fn main() {
     let t = Instant::now();
     let keeper = Keeper::start(
         Store::open(&db).unwrap(),
-        "ramm",
+        NodeConfig::new("ramm"),
         None,
-        None,
-        vec!["k".into()],
+        Auth::operators(vec!["k".into()]),
     )
     .unwrap();
     println!(
         "restart to serving ({accounts} accounts, replay of the log): {:.2?}",
         t.elapsed()
     );
+    {
+        let node = keeper.node();
+        println!(
+            "by status {:?}; liquidations running {}, waiting {}, records {}",
+            node.status_counts(),
+            node.liquidations_running().count(),
+            node.liquidations_pending().count(),
+            node.liquidation_engine().log().len()
+        );
+    }
 
     // Price updates: quotes for BTC from three sources, 30 s apart (below the full re-margin
     // interval, so each is the incremental path).
     let start = venue.market.time().unix_seconds();
+    let updates: i64 = std::env::var("ALE_LOAD_UPDATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let mut latencies = Vec::new();
-    for i in 1..=40 {
+    for i in 1..=updates {
         let time = ale_core::Timestamp::from_unix_seconds(start + i)
             .unwrap()
             .to_string();
@@ -97,6 +134,10 @@ fn main() {
         latencies.len()
     );
 
+    if std::env::var("ALE_LOAD_READS").is_ok_and(|v| v == "0") {
+        let _ = std::fs::remove_file(&db);
+        return;
+    }
     // Read API under load: 4 client threads pacing 250 requests/s each for 10 s.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::event::Event;
-use crate::service::Keeper;
+use crate::service::{Keeper, LiquidatorConfig};
 
 /// Shape of the demo.
 #[derive(Debug, Clone, Copy)]
@@ -234,12 +234,95 @@ fn funding(
     }
 }
 
-/// The genesis of the demo: its time, rate and events.
+fn usdc(amount: i64) -> Vec<CollateralBalanceFile> {
+    vec![CollateralBalanceFile {
+        asset: "USDC".to_string(),
+        amount: WireAmount(Amount::from_units(amount)),
+    }]
+}
+
+/// The demo's insurance fund capital.
+pub fn demo_insurance_fund() -> Vec<CollateralBalanceFile> {
+    usdc(20_000_000)
+}
+
+/// The demo's liquidators: three market makers with price limits 0.90, 0.85 and 0.80 of the
+/// value they take, each taking at most half an account per fill.
+pub fn demo_liquidators() -> Vec<LiquidatorConfig> {
+    [("mm-alpha", 0.90, 3_000_000), ("mm-beta", 0.85, 3_000_000), ("mm-gamma", 0.80, 6_000_000)]
+        .iter()
+        .map(|(name, limit, capital)| LiquidatorConfig {
+            name: (*name).to_string(),
+            key: None,
+            owner: None,
+            max_price_fraction: *limit,
+            insolvent_premium_fraction: 0.3,
+            max_share: 0.5,
+            collateral: usdc(*capital),
+        })
+        .collect()
+}
+
+/// The genesis of the demo: its time, rate and events (market, insurance fund, liquidators,
+/// accounts).
 pub fn demo_genesis(spec: &DemoSpec) -> (Timestamp, f64, Vec<Event>) {
     let now = Timestamp::parse_rfc3339(VENUE_TIME).unwrap_or_else(|_| unreachable!("constant"));
     let market = demo_market(now);
     let accounts = demo_accounts(spec, now);
-    (now, 0.0, crate::service::genesis_events(&market, &accounts))
+    (
+        now,
+        0.0,
+        crate::service::genesis_events_with(
+            &market,
+            &demo_insurance_fund(),
+            &demo_liquidators(),
+            &accounts,
+        ),
+    )
+}
+
+/// The liquidators' bids due at `time`: in each open Dutch auction, a liquidator bids once the
+/// price has come down to its limit (the insolvent auction: once its premium is reached), as
+/// `ale_liquidation::driver` orders them. `sent` remembers (account, bidder, auction start) so
+/// that each bids once per auction.
+pub fn due_bids(
+    node: &crate::node::Node,
+    time: Timestamp,
+    sent: &mut std::collections::BTreeSet<(String, String, i64)>,
+) -> Vec<Event> {
+    let engine = node.liquidation_engine();
+    let params = engine.params().auction;
+    let mut out = Vec::new();
+    for (ledger_id, a) in engine.open_auctions() {
+        if a.sealed || time >= a.closes {
+            continue;
+        }
+        let Some(account) = node.keeper_account(&ledger_id) else {
+            continue;
+        };
+        let elapsed_s = (time.unix_seconds() - a.opened.unix_seconds()) as f64;
+        for b in engine.bidders() {
+            let wait_s = if a.insolvent {
+                Some(b.insolvent_premium_fraction * params.insolvent_s)
+            } else {
+                params.time_to_reach(b.max_price_fraction)
+            };
+            let key = (
+                account.to_string(),
+                b.name.clone(),
+                a.opened.unix_seconds(),
+            );
+            if wait_s.is_some_and(|w| elapsed_s >= w) && !sent.contains(&key) {
+                sent.insert(key);
+                out.push(Event::Bid {
+                    time: time.to_string(),
+                    account: account.to_string(),
+                    bidder: b.name.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The feed: every tick, BTC and ETH random-walk (annual vol 60 %, at the demo's accelerated
@@ -252,6 +335,7 @@ pub async fn run_feed(keeper: Arc<Keeper>, spec: DemoSpec, start: Timestamp) {
     let mut vol_mult = 1.0;
     let dt_years = spec.market_seconds_per_tick as f64 / (365.0 * 86_400.0);
     let mut tick: u64 = 0;
+    let mut sent = std::collections::BTreeSet::new();
     let mut interval = tokio::time::interval(spec.tick);
     loop {
         interval.tick().await;
@@ -306,6 +390,13 @@ pub async fn run_feed(keeper: Arc<Keeper>, spec: DemoSpec, start: Timestamp) {
             };
             if let Err(e) = keeper.submit(event) {
                 tracing::warn!(error = %e, "demo feed event refused");
+            }
+        }
+        // The liquidators bid in the auctions the crash opened.
+        let bids = due_bids(&keeper.node(), time, &mut sent);
+        for event in bids {
+            if let Err(e) = keeper.submit(event) {
+                tracing::debug!(error = %e, "demo bid refused");
             }
         }
         if Arc::strong_count(&keeper) == 1 {

@@ -12,6 +12,8 @@ pub mod api;
 pub mod demo;
 pub mod event;
 pub mod heatmap;
+pub mod liquidation;
 pub mod node;
 pub mod service;
+pub mod snapshot;
 pub mod store;

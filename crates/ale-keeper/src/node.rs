@@ -1,20 +1,28 @@
 //! The node's state machine: `apply(event) -> effects`, pure and deterministic (no clock, no
 //! I/O), so that the service, the replay after a restart and the tests run the same code.
 //!
-//! State: the market snapshot, every account (the source of truth), and the risk engine derived
-//! from them. Each event is checked before anything changes: a refused event changes nothing.
+//! State: the market snapshot, every account (the source of truth, except while a liquidation
+//! runs: then the liquidation ledger is, and the account is read back from it), the risk engine
+//! derived from them, the signed snapshot of the market, and the liquidation engine
+//! (`ale-liquidation`: its ledger, insurance fund, liquidators, cases and audit log). Each event
+//! is checked before anything changes: a refused event changes nothing.
 
 use std::collections::BTreeMap;
 
-use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding, Timestamp};
+use ale_core::{
+    Account, AccountId, Amount, Asset, ExpiryDate, Instrument, Position, Rounding, Timestamp,
+};
 use ale_format::market::underlying_from_file;
 use ale_format::portfolio::account_from_file;
+use ale_liquidation::LiquidationParams;
 use ale_market::{CollateralPrice, MarketSnapshot};
 use ale_oracle::{Aggregator, AggregatorConfig, SourceQuote};
-use ale_risk::{AccountMargin, Book, MarginPolicy, RiskEngine, Status};
+use ale_risk::{policy_by_name, AccountMargin, MarginPolicy, RiskEngine, Status};
 use thiserror::Error;
 
 use crate::event::{Effect, Event};
+use crate::liquidation::Liquidation;
+use crate::snapshot::{commit_and_sign, Keys, Snapshot};
 
 /// Why an event was refused.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -25,6 +33,10 @@ pub enum NodeError {
     /// The account is frozen by a liquidation: no withdrawal, no risk-increasing trade.
     #[error("account '{0}' is frozen while it is liquidatable")]
     Frozen(String),
+    /// The account's liquidation is running: the liquidation engine alone changes its
+    /// positions until it is restored or closed (deposits are taken).
+    #[error("account '{0}' is under liquidation: only deposits are taken until it is restored or closed")]
+    UnderLiquidation(String),
     /// The withdrawal would leave the account below its initial margin.
     #[error("withdrawal refused: account '{account}' would have equity {equity:.2} below its initial margin {initial:.2}")]
     BelowInitialMargin {
@@ -38,6 +50,9 @@ pub enum NodeError {
     /// Time went backwards.
     #[error("event time {event} is before the node's time {node}")]
     TimeTravel { event: String, node: String },
+    /// The node could not be set up (policy, parameters).
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// Counts of accounts by status.
@@ -49,9 +64,21 @@ pub struct StatusCounts {
     pub error: usize,
 }
 
+impl StatusCounts {
+    fn slot(&mut self, seen: Seen) -> Option<&mut usize> {
+        match seen {
+            Seen::Never => None,
+            Seen::Error => Some(&mut self.error),
+            Seen::Status(Status::Healthy) => Some(&mut self.healthy),
+            Seen::Status(Status::MarginCall) => Some(&mut self.margin_call),
+            Seen::Status(Status::Liquidatable) => Some(&mut self.liquidatable),
+        }
+    }
+}
+
 /// What the node last saw of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
+pub(crate) enum Seen {
     /// Not margined yet.
     Never,
     /// Margined with this status.
@@ -60,30 +87,74 @@ enum Seen {
     Error,
 }
 
+/// How a node is set up: the margin policy and its parameters, the seed of its keys, and the
+/// liquidation parameters (the certificate gate's keys are filled in from the seed).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// `ramm`, `static`, `oracle-adjusted` or `pm`.
+    pub policy: String,
+    /// The policy's parameters (TOML), if not the defaults.
+    pub params_toml: Option<String>,
+    /// Seed of the oracle and venue keys (`crate::snapshot`).
+    pub seed: String,
+    /// Liquidation parameters (tiers, auction, waterfall).
+    pub liquidation: LiquidationParams,
+}
+
+/// The seed of the development keys when the configuration names none.
+pub const DEFAULT_SEED: &str = "ale-keeper-dev";
+
+impl NodeConfig {
+    /// A node under `policy` with default parameters, keys from [`DEFAULT_SEED`].
+    pub fn new(policy: &str) -> NodeConfig {
+        NodeConfig {
+            policy: policy.to_string(),
+            params_toml: None,
+            seed: DEFAULT_SEED.to_string(),
+            liquidation: LiquidationParams::default(),
+        }
+    }
+}
+
 /// The node.
 pub struct Node {
-    engine: RiskEngine<Box<dyn MarginPolicy>>,
-    accounts: BTreeMap<AccountId, Account>,
+    pub(crate) engine: RiskEngine<Box<dyn MarginPolicy>>,
+    pub(crate) accounts: BTreeMap<AccountId, Account>,
     /// Last status seen per account index (`Seen::Error`: could not be margined).
-    statuses: Vec<Seen>,
+    pub(crate) statuses: Vec<Seen>,
+    /// Counts of `statuses`, kept as they change.
+    counts: StatusCounts,
     /// Seconds between full re-margins as time passes (options' time to expiry moves).
     full_remargin_s: i64,
     last_full: Timestamp,
+    /// The time of the last accepted event (times never go backwards).
+    clock: Option<Timestamp>,
     /// The spot oracle of each underlying.
     oracles: BTreeMap<Asset, Aggregator>,
     /// Guards of a new oracle.
     oracle_config: AggregatorConfig,
+    /// Signing keys (oracle and venue), from the seed.
+    pub(crate) keys: Keys,
+    /// The last committed and signed snapshot of the market, or why there is none.
+    pub(crate) snapshot: Result<Snapshot, String>,
+    snapshot_seq: u64,
+    /// The expiries of the listed instruments per underlying (their forwards are committed),
+    /// and the book's row counts they were read at.
+    expiries: BTreeMap<Asset, Vec<ExpiryDate>>,
+    expiry_rows: Vec<usize>,
+    /// The liquidation side.
+    pub(crate) liq: Liquidation,
 }
 
-fn parse_time(text: &str) -> Result<Timestamp, NodeError> {
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, NodeError> {
     Timestamp::parse_rfc3339(text).map_err(|e| NodeError::Invalid(e.to_string()))
 }
 
-fn asset(field: &str, text: &str) -> Result<Asset, NodeError> {
+pub(crate) fn asset(field: &str, text: &str) -> Result<Asset, NodeError> {
     Asset::new(text).map_err(|e| NodeError::Invalid(format!("{field}: {e}")))
 }
 
-fn amount(field: &str, text: &str) -> Result<Amount, NodeError> {
+pub(crate) fn amount(field: &str, text: &str) -> Result<Amount, NodeError> {
     let a = Amount::parse_decimal(text).map_err(|e| NodeError::Invalid(format!("{field}: {e}")))?;
     if a.is_negative() || a.is_zero() {
         return Err(NodeError::Invalid(format!("{field}: must be > 0, got {a}")));
@@ -92,38 +163,34 @@ fn amount(field: &str, text: &str) -> Result<Amount, NodeError> {
 }
 
 impl Node {
-    /// A node over `accounts` on `market` under `policy`, margined in full.
-    pub fn new(
-        policy: Box<dyn MarginPolicy>,
-        market: MarketSnapshot,
-        accounts: Vec<Account>,
-    ) -> Result<Node, NodeError> {
-        let mut book = Book::new();
-        let mut by_id = BTreeMap::new();
-        for a in accounts {
-            book.upsert_account(&a)
-                .map_err(|e| NodeError::Invalid(e.to_string()))?;
-            by_id.insert(a.id.clone(), a);
-        }
+    /// An empty node on `market` (accounts arrive as events).
+    pub fn new(config: &NodeConfig, market: MarketSnapshot) -> Result<Node, NodeError> {
+        let policy = || {
+            policy_by_name(&config.policy, config.params_toml.as_deref())
+                .map_err(|e| NodeError::Setup(e.to_string()))
+        };
+        let keys = Keys::from_seed(&config.seed);
         let last_full = market.time();
-        let mut engine = RiskEngine::new(policy, market, book);
+        let liq = Liquidation::new(config, policy()?, market.clone(), &keys)?;
+        let mut engine = RiskEngine::new(policy()?, market, ale_risk::Book::new());
         engine.remargin_all();
-        let mut node = Node {
+        Ok(Node {
             engine,
-            accounts: by_id,
+            accounts: BTreeMap::new(),
             statuses: Vec::new(),
+            counts: StatusCounts::default(),
             full_remargin_s: 60,
             last_full,
+            clock: None,
             oracles: BTreeMap::new(),
             oracle_config: AggregatorConfig::default(),
-        };
-        node.statuses = node
-            .engine
-            .margins()
-            .iter()
-            .map(|m| m.as_ref().map_or(Seen::Error, |m| Seen::Status(m.status())))
-            .collect();
-        Ok(node)
+            keys,
+            snapshot: Err("no market update yet".into()),
+            snapshot_seq: 0,
+            expiries: BTreeMap::new(),
+            expiry_rows: Vec::new(),
+            liq,
+        })
     }
 
     /// The risk engine (read-only).
@@ -134,6 +201,21 @@ impl Node {
     /// Every account.
     pub fn accounts(&self) -> &BTreeMap<AccountId, Account> {
         &self.accounts
+    }
+
+    /// The time of the last accepted event.
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
+    /// The last signed snapshot of the market, or why there is none.
+    pub fn snapshot(&self) -> Result<&Snapshot, &str> {
+        self.snapshot.as_ref().map_err(String::as_str)
+    }
+
+    /// The node's keys (public halves are published; the secret ones sign).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// The margin of one account.
@@ -148,39 +230,37 @@ impl Node {
             .map_err(|e| NodeError::Invalid(e.to_string()))
     }
 
-    /// Counts of accounts by status.
+    /// Counts of accounts by status (kept as statuses change: O(1)).
     pub fn status_counts(&self) -> StatusCounts {
-        let mut c = StatusCounts::default();
-        for m in self.engine.margins() {
-            match m.as_ref().map(AccountMargin::status) {
-                Ok(Status::Healthy) => c.healthy += 1,
-                Ok(Status::MarginCall) => c.margin_call += 1,
-                Ok(Status::Liquidatable) => c.liquidatable += 1,
-                Err(_) => c.error += 1,
-            }
-        }
-        c
+        self.counts
     }
 
-    /// True when the account is frozen (liquidatable).
-    pub fn is_frozen(&self, id: &AccountId) -> bool {
+    fn status_of(&self, id: &AccountId) -> Option<Status> {
         self.engine
             .account_index(id)
             .and_then(|ix| self.engine.margins()[ix].as_ref().ok())
-            .is_some_and(|m| m.status() == Status::Liquidatable)
+            .map(AccountMargin::status)
+    }
+
+    /// True when the account is frozen (liquidatable, or its liquidation is running).
+    pub fn is_frozen(&self, id: &AccountId) -> bool {
+        self.liq.active.contains(id) || self.status_of(id) == Some(Status::Liquidatable)
     }
 
     /// Applies one event; returns what changed. A refused event changes nothing.
     pub fn apply(&mut self, event: &Event) -> Result<Vec<Effect>, NodeError> {
         let time = parse_time(event.time())?;
         let now = self.engine.market().time();
-        if time < now {
+        let floor = self.clock.map_or(now, |c| c.max(now));
+        if time < floor {
             return Err(NodeError::TimeTravel {
                 event: time.to_string(),
-                node: now.to_string(),
+                node: floor.to_string(),
             });
         }
         let mut effects = Vec::new();
+        let mut market_changed = false;
+        let mut account_changed = false;
         let touched: Vec<usize> = match event {
             Event::Quotes {
                 underlying, quotes, ..
@@ -228,6 +308,7 @@ impl Node {
                     spot: out.value,
                     sources: out.used.len(),
                 });
+                market_changed = true;
                 match self.engine.book().underlying_index(&name) {
                     Some(u) => self.engine.holders(u).to_vec(),
                     None => Vec::new(),
@@ -245,6 +326,7 @@ impl Node {
                 self.engine
                     .update_underlying(market)
                     .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                market_changed = true;
                 match self.engine.book().underlying_index(&u_name) {
                     Some(u) => self.engine.holders(u).to_vec(),
                     None => Vec::new(),
@@ -259,11 +341,16 @@ impl Node {
                     collateral.bridge_risk,
                 )
                 .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                market_changed = true;
                 self.engine.update_collateral(a, price)
             }
             Event::Account { portfolio, .. } => {
                 let account =
                     account_from_file(portfolio).map_err(|e| NodeError::Invalid(e.to_string()))?;
+                if self.liq.active.contains(&account.id) {
+                    return Err(NodeError::UnderLiquidation(account.id.to_string()));
+                }
+                account_changed = true;
                 vec![self.upsert(account)?]
             }
             Event::Deposit {
@@ -279,9 +366,17 @@ impl Node {
                     .accounts
                     .get(&id)
                     .cloned()
-                    .unwrap_or_else(|| Account::new(id));
-                acct.add_collateral(a, amt).map_err(NodeError::Invalid)?;
-                vec![self.upsert(acct)?]
+                    .unwrap_or_else(|| Account::new(id.clone()));
+                acct.add_collateral(a.clone(), amt)
+                    .map_err(NodeError::Invalid)?;
+                account_changed = true;
+                if self.liq.active.contains(&id) {
+                    // The ledger holds the account while its liquidation runs: pay it in
+                    // there, and read the account back.
+                    self.liquidation_deposit(&id, a, amt, time, &mut effects)
+                } else {
+                    vec![self.upsert(acct)?]
+                }
             }
             Event::Withdraw {
                 account,
@@ -330,6 +425,7 @@ impl Node {
                         Err(e) => NodeError::Invalid(e.to_string()),
                     });
                 }
+                account_changed = true;
                 vec![ix]
             }
             Event::Trade {
@@ -352,6 +448,9 @@ impl Node {
                     )));
                 }
                 let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                if self.liq.active.contains(&id) {
+                    return Err(NodeError::UnderLiquidation(id.to_string()));
+                }
                 let mut acct = self
                     .accounts
                     .get(&id)
@@ -385,23 +484,60 @@ impl Node {
                     size: *size,
                     entry_price: (!is_option).then_some(*price),
                 });
+                account_changed = true;
                 vec![self.upsert(acct)?]
             }
+            Event::Tick { .. } => Vec::new(),
+            Event::InsuranceFund {
+                asset: a,
+                amount: amt,
+                ..
+            } => {
+                let a = asset("asset", a)?;
+                let amt = amount("amount", amt)?;
+                self.fund_deposit(a, amt, time, &mut effects)
+            }
+            Event::Liquidator { .. } => self.register_liquidator(event, time, &mut effects)?,
+            Event::Bid {
+                account, bidder, ..
+            } => {
+                let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                self.check_bid(&id, bidder, time)?;
+                // Accepted from here on: the engine's verdict (a fill, or a refusal with its
+                // reason) is an effect, and the event is logged.
+                self.clock = Some(time);
+                let mut touched = self.tick_auctions(time, &mut effects);
+                if self.liq.active.contains(&id) {
+                    touched.extend(self.bid(&id, bidder, time, &mut effects));
+                }
+                touched
+            }
         };
+        self.clock = Some(time);
+        let mut touched = touched;
         if time.unix_seconds() - self.last_full.unix_seconds() >= self.full_remargin_s {
             self.engine
                 .advance_time(time)
                 .map_err(|e| NodeError::Invalid(e.to_string()))?;
             self.last_full = time;
-            let all: Vec<usize> = (0..self.engine.book().accounts().len()).collect();
-            self.transitions(&all, &mut effects);
-        } else {
-            self.transitions(&touched, &mut effects);
+            market_changed = true;
+            touched = (0..self.engine.book().accounts().len()).collect();
         }
+        if market_changed {
+            self.commit_snapshot(&mut effects);
+        }
+        let newly = self.transitions(&touched, &mut effects);
+        let retry = market_changed || matches!(event, Event::Tick { .. });
+        let changed: Vec<usize> = if account_changed {
+            touched.clone()
+        } else {
+            Vec::new()
+        };
+        self.liquidation_step(time, market_changed, retry, newly, &changed, &mut effects);
         Ok(effects)
     }
 
-    fn upsert(&mut self, account: Account) -> Result<usize, NodeError> {
+    pub(crate) fn upsert(&mut self, account: Account) -> Result<usize, NodeError> {
         let ix = self
             .engine
             .upsert_account(&account)
@@ -410,13 +546,59 @@ impl Node {
         Ok(ix)
     }
 
+    /// Commits the market and signs its root (after every market update).
+    fn commit_snapshot(&mut self, effects: &mut Vec<Effect>) {
+        let book = self.engine.book();
+        let rows: Vec<usize> = (0..book.underlyings().len())
+            .map(|u| book.row_count(u))
+            .collect();
+        if rows != self.expiry_rows {
+            let mut expiries: BTreeMap<Asset, Vec<ExpiryDate>> = BTreeMap::new();
+            for (u, name) in book.underlyings().iter().enumerate() {
+                let mut list: Vec<ExpiryDate> =
+                    book.rows(u).filter_map(|l| l.instrument.expiry()).collect();
+                list.sort();
+                list.dedup();
+                expiries.insert(name.clone(), list);
+            }
+            self.expiries = expiries;
+            self.expiry_rows = rows;
+        }
+        self.snapshot_seq += 1;
+        self.snapshot = match commit_and_sign(
+            self.engine.market(),
+            &self.expiries,
+            self.snapshot_seq,
+            &self.keys,
+        ) {
+            Ok(s) => {
+                effects.push(Effect::Snapshot {
+                    seq: s.seq,
+                    root: s.root_hex(),
+                    time: self.engine.market().time().to_string(),
+                    signatures: s.root.sigs.len(),
+                });
+                Ok(s)
+            }
+            Err(e) => Err(format!("the market cannot be committed: {e}")),
+        };
+        // The liquidation engine values at the new market from its next use on.
+        self.liq.synced = false;
+    }
+
     /// Emits the effects of status changes among `indices` (an account's id is only looked
-    /// up when its status changed: a market move touches most of the book).
-    fn transitions(&mut self, indices: &[usize], effects: &mut Vec<Effect>) {
+    /// up when its status changed: a market move touches most of the book). Returns the
+    /// accounts that became liquidatable.
+    pub(crate) fn transitions(
+        &mut self,
+        indices: &[usize],
+        effects: &mut Vec<Effect>,
+    ) -> Vec<usize> {
         let margins = self.engine.margins();
         if self.statuses.len() < margins.len() {
             self.statuses.resize(margins.len(), Seen::Never);
         }
+        let mut newly = Vec::new();
         for &ix in indices {
             let old = self.statuses[ix];
             let new = match &margins[ix] {
@@ -427,6 +609,12 @@ impl Node {
                 continue;
             }
             self.statuses[ix] = new;
+            if let Some(c) = self.counts.slot(old) {
+                *c -= 1;
+            }
+            if let Some(c) = self.counts.slot(new) {
+                *c += 1;
+            }
             let id = self.engine.book().account(ix).id.to_string();
             match (&margins[ix], new) {
                 (Err(e), _) => effects.push(Effect::MarginError {
@@ -446,11 +634,14 @@ impl Node {
                             account: id,
                             top_up: m.top_up(),
                         }),
-                        Status::Liquidatable => effects.push(Effect::Liquidatable {
-                            account: id,
-                            equity: m.equity,
-                            maintenance_margin: m.maintenance,
-                        }),
+                        Status::Liquidatable => {
+                            newly.push(ix);
+                            effects.push(Effect::Liquidatable {
+                                account: id,
+                                equity: m.equity,
+                                maintenance_margin: m.maintenance,
+                            })
+                        }
                         Status::Healthy if matches!(old, Seen::Status(_)) => {
                             effects.push(Effect::Restored { account: id })
                         }
@@ -460,27 +651,50 @@ impl Node {
                 (Ok(_), _) => {}
             }
         }
+        newly
     }
 
     /// Accounts ranked by shortfall (maintenance margin − equity, largest first), the first `n`.
     pub fn ranked_by_shortfall(&self, n: usize) -> Vec<(String, AccountMargin)> {
-        let mut all: Vec<(String, AccountMargin)> = self
+        let book = self.engine.book();
+        let mut all: Vec<(f64, usize)> = self
             .engine
             .margins()
             .iter()
             .enumerate()
-            .filter_map(|(ix, m)| {
-                m.as_ref()
-                    .ok()
-                    .map(|m| (self.engine.book().account(ix).id.to_string(), m.clone()))
-            })
+            .filter_map(|(ix, m)| m.as_ref().ok().map(|m| (m.maintenance - m.equity, ix)))
             .collect();
-        all.sort_by(|a, b| {
-            (b.1.maintenance - b.1.equity)
-                .total_cmp(&(a.1.maintenance - a.1.equity))
-                .then_with(|| a.0.cmp(&b.0))
-        });
-        all.truncate(n);
-        all
+        let order = |a: &(f64, usize), b: &(f64, usize)| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| book.account(a.1).id.cmp(&book.account(b.1).id))
+        };
+        if n < all.len() {
+            // Only the first n need ordering: partition, then sort those.
+            all.select_nth_unstable_by(n, order);
+            all.truncate(n);
+        }
+        all.sort_by(order);
+        all.into_iter()
+            .filter_map(|(_, ix)| {
+                self.engine.margins()[ix]
+                    .as_ref()
+                    .ok()
+                    .map(|m| (book.account(ix).id.to_string(), m.clone()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_status_changes() {
+        let mut c = StatusCounts::default();
+        *c.slot(Seen::Status(Status::Healthy)).unwrap() += 2;
+        *c.slot(Seen::Error).unwrap() += 1;
+        assert!(c.slot(Seen::Never).is_none());
+        assert_eq!((c.healthy, c.error), (2, 1));
     }
 }

@@ -7,19 +7,21 @@
 //! replays exactly what was committed.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use ale_core::Timestamp;
 use ale_format::market::{CollateralFile, MarketFile, UnderlyingFile};
+use ale_format::portfolio::CollateralBalanceFile;
+use ale_liquidation::Holder;
 use ale_market::MarketSnapshot;
-use ale_risk::{policy_by_name, MarginPolicy};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use crate::event::{Effect, Event};
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeConfig, NodeError, DEFAULT_SEED};
 use crate::store::{Store, StoreError};
 
 /// The keeper's configuration (`ale serve --config keeper.toml`).
@@ -45,6 +47,93 @@ pub struct KeeperConfig {
     /// API keys allowed to write (Authorization: Bearer KEY, or x-api-key: KEY).
     #[serde(default)]
     pub api_keys: Vec<String>,
+    /// Seed of the keeper's development keys: the oracle keys that sign market snapshots and
+    /// the venue keys that sign account-state roots (`docs/keeper.md`). Default
+    /// `"ale-keeper-dev"`. The log remembers the keys it was written with.
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Capital of the insurance fund, paid in on the first start.
+    #[serde(default)]
+    pub insurance_fund: Vec<CollateralBalanceFile>,
+    /// Liquidators registered on the first start (their API keys apply at every start).
+    #[serde(default)]
+    pub liquidators: Vec<LiquidatorConfig>,
+}
+
+/// A liquidator in `keeper.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidatorConfig {
+    /// Its name (bids name it).
+    pub name: String,
+    /// Its API key: it may send its own bids (and nothing else).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Its owner (default: its name): it never takes an account of the same owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The most it pays in a solvent auction, a fraction of the value taken.
+    pub max_price_fraction: f64,
+    /// In the insolvent auction, the premium it asks (a fraction of the maintenance margin).
+    #[serde(default = "default_premium")]
+    pub insolvent_premium_fraction: f64,
+    /// The largest share of one account it takes per fill.
+    #[serde(default = "default_share")]
+    pub max_share: f64,
+    /// Its capital.
+    #[serde(default)]
+    pub collateral: Vec<CollateralBalanceFile>,
+}
+
+fn default_premium() -> f64 {
+    0.5
+}
+
+fn default_share() -> f64 {
+    1.0
+}
+
+impl LiquidatorConfig {
+    /// Its registration event at `time`.
+    pub fn event(&self, time: &str) -> Event {
+        Event::Liquidator {
+            time: time.to_string(),
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            max_price_fraction: self.max_price_fraction,
+            insolvent_premium_fraction: self.insolvent_premium_fraction,
+            max_share: self.max_share,
+            collateral: self.collateral.clone(),
+        }
+    }
+}
+
+/// Who may write.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// Operators' API keys: any event.
+    pub api_keys: Vec<String>,
+    /// Liquidators' API keys (name, key): their own bids only.
+    pub liquidator_keys: Vec<(String, String)>,
+}
+
+impl Auth {
+    /// Operators' keys only.
+    pub fn operators(keys: Vec<String>) -> Auth {
+        Auth {
+            api_keys: keys,
+            liquidator_keys: Vec::new(),
+        }
+    }
+}
+
+/// Who a key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An operator: may send any event.
+    Operator,
+    /// A liquidator: may send its own bids.
+    Liquidator(String),
 }
 
 fn default_listen() -> String {
@@ -75,9 +164,14 @@ pub struct Keeper {
     store: Mutex<Store>,
     effects: broadcast::Sender<(i64, Effect)>,
     metrics: PrometheusHandle,
-    api_keys: Vec<String>,
+    auth: Auth,
     policy_name: String,
     params_toml: String,
+    /// Sequence number of the last committed event.
+    last_seq: AtomicI64,
+    /// The insurance fund's (equity, maintenance margin), re-valued after liquidation steps at
+    /// most once a second (a margin of everything the fund holds), and when it was.
+    fund: Mutex<(Option<(f64, f64)>, Option<Instant>)>,
 }
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
@@ -104,6 +198,18 @@ pub fn genesis_events(
     market: &MarketFile,
     portfolios: &[ale_format::portfolio::PortfolioFile],
 ) -> Vec<Event> {
+    genesis_events_with(market, &[], &[], portfolios)
+}
+
+/// The genesis with the liquidation side: the market, then the insurance fund's capital and
+/// the liquidators, then the accounts (so that an account liquidatable from the start finds
+/// the fund and the bidders in place).
+pub fn genesis_events_with(
+    market: &MarketFile,
+    insurance_fund: &[CollateralBalanceFile],
+    liquidators: &[LiquidatorConfig],
+    portfolios: &[ale_format::portfolio::PortfolioFile],
+) -> Vec<Event> {
     let time = market.time.0.to_string();
     let mut events: Vec<Event> = market
         .collateral
@@ -122,6 +228,12 @@ pub fn genesis_events(
                 underlying: u.clone(),
             }),
     );
+    events.extend(insurance_fund.iter().map(|c| Event::InsuranceFund {
+        time: time.clone(),
+        asset: c.asset.clone(),
+        amount: c.amount.0.to_string(),
+    }));
+    events.extend(liquidators.iter().map(|l| l.event(&time)));
     events.extend(portfolios.iter().map(|p| Event::Account {
         time: time.clone(),
         portfolio: p.clone(),
@@ -134,20 +246,30 @@ impl Keeper {
     /// store's metadata, then the events); an existing log is replayed.
     pub fn start(
         mut store: Store,
-        policy_name: &str,
-        params_toml: Option<String>,
+        config: NodeConfig,
         genesis: Option<(Timestamp, f64, Vec<Event>)>,
-        api_keys: Vec<String>,
+        auth: Auth,
     ) -> Result<Arc<Keeper>, ServiceError> {
-        let policy: Box<dyn MarginPolicy> = policy_by_name(policy_name, params_toml.as_deref())
-            .map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let keys = crate::snapshot::Keys::from_seed(&config.seed);
+        let fingerprint = hex::encode(keys.oracle_public()[0].as_bytes());
         if store.is_empty()? {
             let (time, rate, events) = genesis.ok_or_else(|| {
                 ServiceError::Startup("empty log and no market to start from".into())
             })?;
             store.set_meta("genesis_time", &time.to_string())?;
             store.set_meta("genesis_rate", &rate.to_string())?;
+            store.set_meta("oracle_key_0", &fingerprint)?;
             store.append_all(&events)?;
+        }
+        match store.meta("oracle_key_0")? {
+            Some(k) if k != fingerprint => {
+                return Err(ServiceError::Startup(format!(
+                    "the log was written by a keeper with other keys (oracle key 0 {k}); start it with the seed it was written with"
+                )))
+            }
+            Some(_) => {}
+            // A log from before signed snapshots: adopt the keys.
+            None => store.set_meta("oracle_key_0", &fingerprint)?,
         }
         let time = store
             .meta("genesis_time")?
@@ -160,10 +282,11 @@ impl Keeper {
             .ok_or_else(|| ServiceError::Startup("the log has no genesis rate".into()))?;
         let market =
             MarketSnapshot::new(time, rate).map_err(|e| ServiceError::Startup(e.to_string()))?;
-        let mut node = Node::new(policy, market, Vec::new())?;
+        let mut node = Node::new(&config, market)?;
         let replay_started = Instant::now();
         let events = store.events()?;
         let count = events.len();
+        let last_seq = events.last().map_or(0, |(seq, _)| *seq);
         for (seq, event) in events {
             // A committed event was accepted once; the node is deterministic, so it is accepted
             // again. A refusal here means the log and the code disagree: stop.
@@ -181,11 +304,14 @@ impl Keeper {
             store: Mutex::new(store),
             effects,
             metrics: metrics_handle(),
-            api_keys,
-            policy_name: policy_name.to_string(),
-            params_toml: params_toml.unwrap_or_default(),
+            auth,
+            policy_name: config.policy.clone(),
+            params_toml: config.params_toml.clone().unwrap_or_default(),
+            last_seq: AtomicI64::new(last_seq),
+            fund: Mutex::new((None, None)),
         });
-        keeper.publish_gauges();
+        keeper.refresh_fund(true);
+        keeper.publish_gauges(true);
         Ok(keeper)
     }
 
@@ -215,18 +341,34 @@ impl Keeper {
                     portfolios.push(p);
                 }
             }
-            let events = genesis_events(&market, &portfolios);
+            let events = genesis_events_with(
+                &market,
+                &config.insurance_fund,
+                &config.liquidators,
+                &portfolios,
+            );
             Some((market.time.0, market.rate, events))
         } else {
             None
         };
-        Keeper::start(
-            store,
-            &config.policy,
-            params,
-            genesis,
-            config.api_keys.clone(),
-        )
+        let node = NodeConfig {
+            policy: config.policy.clone(),
+            params_toml: params,
+            seed: config
+                .seed
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SEED.to_string()),
+            liquidation: ale_liquidation::LiquidationParams::default(),
+        };
+        let auth = Auth {
+            api_keys: config.api_keys.clone(),
+            liquidator_keys: config
+                .liquidators
+                .iter()
+                .filter_map(|l| l.key.clone().map(|k| (l.name.clone(), k)))
+                .collect(),
+        };
+        Keeper::start(store, node, genesis, auth)
     }
 
     /// Applies, commits and publishes one event. Returns its sequence number and effects.
@@ -245,6 +387,7 @@ impl Keeper {
                 }
             }
         };
+        let applied = started.elapsed().as_secs_f64();
         let seq = match store.append(&event) {
             Ok(seq) => seq,
             Err(e) => {
@@ -253,18 +396,57 @@ impl Keeper {
                 std::process::abort();
             }
         };
+        self.last_seq.store(seq, Ordering::SeqCst);
         drop(store);
         let elapsed = started.elapsed().as_secs_f64();
         metrics::histogram!("ale_remargin_seconds", "kind" => event.kind()).record(elapsed);
+        metrics::histogram!("ale_commit_seconds").record(elapsed - applied);
         metrics::counter!("ale_events_total", "kind" => event.kind()).increment(1);
+        let mut liquidation = false;
         for effect in &effects {
+            match effect {
+                Effect::Liquidation { step, .. } => {
+                    liquidation = true;
+                    metrics::counter!("ale_liquidation_records_total", "step" => step.clone())
+                        .increment(1);
+                }
+                Effect::Certificate { .. } => {
+                    metrics::counter!("ale_certificates_total").increment(1);
+                }
+                Effect::LiquidationDeferred { .. } => {
+                    metrics::counter!("ale_liquidations_deferred_total").increment(1);
+                }
+                _ => {}
+            }
             let _ = self.effects.send((seq, effect.clone()));
         }
-        self.publish_gauges();
+        if liquidation {
+            self.refresh_fund(false);
+        }
+        self.publish_gauges(liquidation);
         Ok((seq, effects))
     }
 
-    fn publish_gauges(&self) {
+    /// Re-values the insurance fund (at most once a second unless `now`).
+    fn refresh_fund(&self, now: bool) {
+        let mut fund = self.fund.lock().unwrap_or_else(|p| p.into_inner());
+        if !now && fund.1.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+            return;
+        }
+        let health = self
+            .node
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .fund_health();
+        *fund = (health, Some(Instant::now()));
+    }
+
+    /// The insurance fund's (equity, maintenance margin) as last re-valued.
+    pub fn fund_health(&self) -> Option<(f64, f64)> {
+        self.fund.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    fn publish_gauges(&self, liquidation: bool) {
         let node = self.node.read().unwrap_or_else(|p| p.into_inner());
         let c = node.status_counts();
         metrics::gauge!("ale_accounts", "status" => "healthy").set(c.healthy as f64);
@@ -273,6 +455,42 @@ impl Keeper {
         metrics::gauge!("ale_accounts", "status" => "error").set(c.error as f64);
         let market_time = node.engine().market().time().unix_seconds();
         metrics::gauge!("ale_market_time_seconds").set(market_time as f64);
+        if let Ok(s) = node.snapshot() {
+            metrics::gauge!("ale_snapshot_seq").set(s.seq as f64);
+        }
+        if !liquidation {
+            return;
+        }
+        let engine = node.liquidation_engine();
+        metrics::gauge!("ale_auctions_open").set(engine.open_auctions().len() as f64);
+        metrics::gauge!("ale_liquidations_running").set(node.liquidations_running().count() as f64);
+        metrics::gauge!("ale_liquidations_pending").set(node.liquidations_pending().count() as f64);
+        let ledger = engine.ledger();
+        for holder in [Holder::InsuranceFund, Holder::SocialisedLoss, Holder::Fees] {
+            let Some(h) = ledger.holder_id(&holder) else {
+                continue;
+            };
+            for (u, v) in ledger.holdings(h) {
+                if let Some(ale_liquidation::Unit::Cash(a)) = ledger.unit_of(u) {
+                    let name = match holder {
+                        Holder::InsuranceFund => "ale_insurance_fund_cash",
+                        Holder::SocialisedLoss => "ale_socialised_loss_cash",
+                        _ => "ale_fees_cash",
+                    };
+                    metrics::gauge!(name, "asset" => a.to_string()).set(v.to_f64());
+                }
+            }
+        }
+        drop(node);
+        if let Some((equity, _)) = self.fund_health() {
+            metrics::gauge!("ale_insurance_fund_equity").set(equity);
+        }
+    }
+
+    /// The sequence number of the last committed event (the log's length: sequence numbers
+    /// start at 1 and have no gaps).
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq.load(Ordering::SeqCst)
     }
 
     /// Read access to the node.
@@ -285,13 +503,27 @@ impl Keeper {
         self.effects.subscribe()
     }
 
-    /// True when `key` may write.
+    /// Who `key` belongs to, if anyone may write with it.
+    pub fn caller(&self, key: Option<&str>) -> Option<Caller> {
+        let k = key?;
+        let mut found = None;
+        // Every key is compared (no early exit): the time taken does not say which matched.
+        for allowed in &self.auth.api_keys {
+            if constant_time_eq(allowed.as_bytes(), k.as_bytes()) {
+                found = Some(Caller::Operator);
+            }
+        }
+        for (name, allowed) in &self.auth.liquidator_keys {
+            if constant_time_eq(allowed.as_bytes(), k.as_bytes()) && found.is_none() {
+                found = Some(Caller::Liquidator(name.clone()));
+            }
+        }
+        found
+    }
+
+    /// True when `key` is an operator's (may send any event).
     pub fn authorized(&self, key: Option<&str>) -> bool {
-        key.is_some_and(|k| {
-            self.api_keys
-                .iter()
-                .any(|allowed| constant_time_eq(allowed.as_bytes(), k.as_bytes()))
-        })
+        self.caller(key) == Some(Caller::Operator)
     }
 
     /// Prometheus text.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use ale_core::Timestamp;
 use ale_keeper::demo::{demo_genesis, underlying_file, DemoSpec};
 use ale_keeper::event::{Effect, Event};
-use ale_keeper::service::Keeper;
+use ale_keeper::node::NodeConfig;
+use ale_keeper::service::{Auth, Keeper};
 use ale_keeper::store::Store;
 use ale_risk::synthetic::{expiry_after, EXPIRY_DAYS};
 use axum::body::Body;
@@ -25,13 +26,19 @@ const SPEC: DemoSpec = DemoSpec {
     seed: 9,
 };
 
+fn auth() -> Auth {
+    Auth {
+        api_keys: vec!["secret".into()],
+        liquidator_keys: vec![("mm-alpha".into(), "alpha-key".into())],
+    }
+}
+
 fn keeper(store: Store) -> Arc<Keeper> {
     Keeper::start(
         store,
-        "ramm",
-        None,
+        NodeConfig::new("ramm"),
         Some(demo_genesis(&SPEC)),
-        vec!["secret".into()],
+        auth(),
     )
     .unwrap()
 }
@@ -236,7 +243,13 @@ fn a_restart_replays_the_log_to_the_same_state() {
         margins_before = k.node().engine().margins().to_vec();
     }
     // A restart with no genesis replays the log alone.
-    let again = Keeper::start(Store::open(&db).unwrap(), "ramm", None, None, vec![]).unwrap();
+    let again = Keeper::start(
+        Store::open(&db).unwrap(),
+        NodeConfig::new("ramm"),
+        None,
+        Auth::default(),
+    )
+    .unwrap();
     let after = again.node().engine().margins().to_vec();
     assert_eq!(after.len(), margins_before.len());
     for (i, (a, b)) in after.iter().zip(&margins_before).enumerate() {
@@ -328,4 +341,356 @@ async fn the_oracle_aggregates_quotes_and_rejects_bad_ones_with_reasons() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+
+fn at_minute(minutes: i64) -> Timestamp {
+    let start = Timestamp::parse_rfc3339(ale_risk::synthetic::VENUE_TIME).unwrap();
+    Timestamp::from_unix_seconds(start.unix_seconds() + minutes * 60).unwrap()
+}
+
+fn crash() -> Vec<Event> {
+    [(85_000.0, 0.7), (75_000.0, 0.85), (66_500.0, 0.99)]
+        .iter()
+        .enumerate()
+        .map(|(i, (spot, level))| market_event(5 * (i as i64 + 1), *spot, *level))
+        .collect()
+}
+
+fn effect_json(e: &Effect) -> Value {
+    serde_json::to_value(e).unwrap()
+}
+
+/// What a replay must reproduce: the ledger, the liquidation log, the keeper's accounts and
+/// margins, the running and waiting liquidations.
+fn liquidation_state(k: &Keeper) -> String {
+    let node = k.node();
+    let engine = node.liquidation_engine();
+    let records: Vec<String> = engine
+        .log()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {:?} {} {} {:?} {:?}",
+                r.seq,
+                r.at,
+                r.account,
+                r.kind.name(),
+                r.reason,
+                r.details,
+                r.op
+            )
+        })
+        .collect();
+    let accounts: Vec<String> = node
+        .accounts()
+        .values()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    format!(
+        "{:?}\n{}\n{}\n{:?}\n{:?}\n{:?}",
+        engine.ledger().snapshot(),
+        records.join("\n"),
+        accounts.join("\n"),
+        node.engine().margins(),
+        node.liquidations_running().collect::<Vec<_>>(),
+        node.liquidations_pending().collect::<Vec<_>>(),
+    )
+}
+
+#[tokio::test]
+async fn a_crash_is_liquidated_through_the_tiers_and_the_ledger_balances() {
+    let k = keeper(Store::in_memory().unwrap());
+    let mut effects: Vec<Value> = Vec::new();
+    for e in crash() {
+        effects.extend(k.submit(e).unwrap().1.iter().map(effect_json));
+    }
+    // Every liquidation started with a certificate, and every record names the signed
+    // snapshot the engine valued at.
+    let certified: std::collections::BTreeSet<&str> = effects
+        .iter()
+        .filter(|e| e["type"] == "certificate")
+        .map(|e| e["account"].as_str().unwrap())
+        .collect();
+    let flagged: Vec<&str> = effects
+        .iter()
+        .filter(|e| e["type"] == "liquidation" && e["step"] == "flagged")
+        .map(|e| e["account"].as_str().unwrap())
+        .collect();
+    assert!(flagged.len() >= 10, "{} flagged", flagged.len());
+    for a in &flagged {
+        assert!(certified.contains(a), "{a} flagged without a certificate");
+    }
+    for e in effects.iter().filter(|e| e["type"] == "liquidation") {
+        assert!(e["snapshot_root"].is_string(), "{e}");
+    }
+    assert!(effects
+        .iter()
+        .any(|e| e["type"] == "liquidation" && e["step"] == "backstop_take"));
+    // Auctions are open and priced.
+    let (_, auctions) = get(&k, "/api/auctions").await;
+    let open = auctions["auctions"].as_array().unwrap();
+    assert!(!open.is_empty(), "{auctions}");
+    assert!(open[0]["price"]["discount"].is_number(), "{auctions}");
+    let some = open[0]["account"].as_str().unwrap().to_string();
+    // A liquidator's key sends its own bids and nothing else.
+    let deposit = format!(
+        r#"{{"type":"deposit","time":"{}","account":"{some}","asset":"USDC","amount":"1"}}"#,
+        at_minute(16)
+    );
+    assert_eq!(
+        post(&k, "/api/events", Some("alpha-key"), &deposit).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let foreign = format!(
+        r#"{{"type":"bid","time":"{}","account":"{some}","bidder":"mm-beta"}}"#,
+        at_minute(16)
+    );
+    assert_eq!(
+        post(&k, "/api/events", Some("alpha-key"), &foreign).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A bid for an account with no auction is refused and changes nothing.
+    let nowhere = format!(
+        r#"{{"type":"bid","time":"{}","account":"no-such","bidder":"mm-alpha"}}"#,
+        at_minute(16)
+    );
+    let (status, body) = post(&k, "/api/events", Some("alpha-key"), &nowhere).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The liquidators bid as the price comes down to their limits; time passes minute by
+    // minute.
+    let mut sent = std::collections::BTreeSet::new();
+    let mut fills = 0;
+    for minute in 16..=40 {
+        let time = at_minute(minute);
+        let bids = ale_keeper::demo::due_bids(&k.node(), time, &mut sent);
+        for bid in bids {
+            let key = if bid.bidder() == Some("mm-alpha") {
+                "alpha-key"
+            } else {
+                "secret"
+            };
+            let (status, body) = post(
+                &k,
+                "/api/events",
+                Some(key),
+                &serde_json::to_string(&bid).unwrap(),
+            )
+            .await;
+            if status == StatusCode::UNPROCESSABLE_ENTITY {
+                // An earlier bid of the same minute restored the account: its auction is over.
+                assert!(
+                    body["error"].as_str().unwrap().contains("no auction"),
+                    "{body}"
+                );
+                continue;
+            }
+            assert_eq!(status, StatusCode::OK, "{body}");
+            fills += body["effects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["step"] == "auction_fill")
+                .count();
+        }
+        k.submit(Event::Tick {
+            time: time.to_string(),
+        })
+        .unwrap();
+    }
+    assert!(fills > 0, "no auction fill");
+    // Thirteen hours later every auction is over and every case finished.
+    k.submit(Event::Tick {
+        time: at_minute(16 + 13 * 60).to_string(),
+    })
+    .unwrap();
+    let (_, auctions) = get(&k, "/api/auctions").await;
+    eprintln!("{}", auctions["pending"]);
+    assert!(auctions["auctions"].as_array().unwrap().is_empty(), "{auctions}");
+    assert!(auctions["running"].as_array().unwrap().is_empty(), "{auctions}");
+    // The ledger balances: every unit's balances sum to zero.
+    let (_, ledger) = get(&k, "/api/ledger?entries=1").await;
+    assert_eq!(ledger["balanced"], true);
+    let mut sums: std::collections::BTreeMap<String, i128> = Default::default();
+    for e in ledger["entries"].as_array().unwrap() {
+        let amount = ale_core::Amount::parse_decimal(e[2].as_str().unwrap()).unwrap();
+        *sums.entry(e[1].as_str().unwrap().to_string()).or_default() += amount.raw();
+    }
+    assert!(sums.values().all(|s| *s == 0), "{sums:?}");
+    assert!(ledger["insurance_fund"]["balances"]["cash:USDC"].is_string());
+    // Each liquidated account: one case per flag, ended restored or closed, its certificate
+    // verifies, and the keeper's account holds what the ledger holds.
+    let keys = k.node().keys().clone();
+    for a in flagged.iter().take(12) {
+        let (_, log) = get(&k, &format!("/api/liquidations?account={a}&limit=10000")).await;
+        let records = log["records"].as_array().unwrap();
+        let count = |step: &str| records.iter().filter(|r| r["step"] == step).count();
+        assert_eq!(
+            count("flagged"),
+            count("restored") + count("closed"),
+            "{a}: {log}"
+        );
+        assert!(records.iter().all(|r| r["snapshot_root"].is_string()));
+        for case in log["cases"].as_array().unwrap() {
+            assert!(
+                case["stage"] == "restored" || case["stage"] == "closed",
+                "{case}"
+            );
+        }
+        let (status, cert) = get(&k, &format!("/api/liquidations/{a}/certificate")).await;
+        assert_eq!(status, StatusCode::OK, "{cert}");
+        let bytes = hex::decode(cert["hex"].as_str().unwrap()).unwrap();
+        let certified_at = ale_certify::decode(&bytes).unwrap().time_s;
+        let verdict = ale_verify::verify(
+            &bytes,
+            &ale_verify::TrustedKeys {
+                oracle: keys.oracle_public(),
+                venue: keys.venue_public(),
+            },
+            &ale_verify::Quorum {
+                oracle: 2,
+                venue: 2,
+                max_age_s: 120,
+            },
+            certified_at,
+        );
+        assert!(verdict.is_ok(), "{a}: {verdict:?}");
+        let node = k.node();
+        let id = ale_core::AccountId::new(a).unwrap();
+        let ledger_id = node.ledger_account(&id).unwrap().clone();
+        let held = node.liquidation_engine().portfolio(&ale_liquidation::Holder::Trader(ledger_id));
+        let account = &node.accounts()[&id];
+        assert_eq!(
+            account.positions.len(),
+            held.positions.iter().filter(|h| !h.qty.is_zero()).count(),
+            "{a}"
+        );
+    }
+    let resp = ale_keeper::api::router(k.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for needle in [
+        "ale_liquidation_records_total",
+        "ale_insurance_fund_cash",
+        "ale_auctions_open",
+        "ale_certificates_total",
+    ] {
+        assert!(text.contains(needle), "{needle} missing");
+    }
+}
+
+#[test]
+fn a_restart_replays_liquidations_to_the_same_ledger_and_records() {
+    let dir = std::env::temp_dir().join(format!("ale-keeper-liq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("liq.db");
+    let _ = std::fs::remove_file(&db);
+    let mut events: Vec<Event> = crash();
+    let reference = keeper(Store::in_memory().unwrap());
+    let before;
+    {
+        let k = keeper(Store::open(&db).unwrap());
+        for e in &events {
+            k.submit(e.clone()).unwrap();
+            reference.submit(e.clone()).unwrap();
+        }
+        // Some bids, leaving auctions in progress.
+        let mut sent = std::collections::BTreeSet::new();
+        for minute in [17, 19, 22] {
+            let time = at_minute(minute);
+            let mut batch = ale_keeper::demo::due_bids(&k.node(), time, &mut sent);
+            batch.push(Event::Tick {
+                time: time.to_string(),
+            });
+            for e in batch {
+                // A bid after the account was restored is refused by both, and not logged.
+                let a = k.submit(e.clone()).map(|r| r.1);
+                let b = reference.submit(e.clone()).map(|r| r.1);
+                assert_eq!(a.is_ok(), b.is_ok());
+                if a.is_ok() {
+                    assert_eq!(a.unwrap(), b.unwrap());
+                    events.push(e);
+                }
+            }
+        }
+        assert!(k.node().liquidation_engine().open_auctions().len() > 0);
+        before = liquidation_state(&k);
+    }
+    let again = Keeper::start(
+        Store::open(&db).unwrap(),
+        NodeConfig::new("ramm"),
+        None,
+        auth(),
+    )
+    .unwrap();
+    assert!(liquidation_state(&again) == before, "the replay differs");
+    // Finishing after the restart gives what finishing without one gives.
+    let end = Event::Tick {
+        time: at_minute(16 + 13 * 60).to_string(),
+    };
+    again.submit(end.clone()).unwrap();
+    reference.submit(end).unwrap();
+    assert!(liquidation_state(&again) == liquidation_state(&reference));
+    assert!(again.node().liquidation_engine().ledger().check_balanced().is_ok());
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn every_market_update_is_committed_and_signed() {
+    let k = keeper(Store::in_memory().unwrap());
+    let first = k.node().snapshot().unwrap().seq;
+    let now = "2026-11-24T08:00:30Z";
+    let q = |source: &str| ale_keeper::event::QuoteFile {
+        source: source.into(),
+        value: 94_500.0,
+        time: now.into(),
+    };
+    let (_, effects) = k
+        .submit(Event::Quotes {
+            time: now.into(),
+            underlying: "BTC".into(),
+            quotes: vec![q("a"), q("b"), q("c")],
+        })
+        .unwrap();
+    let seq = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Snapshot { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .expect("a snapshot effect");
+    assert_eq!(seq, first + 1);
+    let node = k.node();
+    let snapshot = node.snapshot().unwrap();
+    let keys = node.keys().oracle_public();
+    assert_eq!(snapshot.root.check(keys, 2), Ok(()));
+    let mut forged = snapshot.root.clone();
+    forged.root[3] ^= 1;
+    assert!(forged.check(keys, 2).is_err());
+    let root = snapshot.root_hex();
+    drop(node);
+    let (status, body) = get(&k, "/api/snapshot").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["root"], root);
+    assert_eq!(body["seq"], seq);
+    assert_eq!(body["signatures"].as_array().unwrap().len(), 3);
+    // A deposit changes no market: no new snapshot.
+    let (_, effects) = k
+        .submit(Event::Deposit {
+            time: now.into(),
+            account: "trader-00001".into(),
+            asset: "USDC".into(),
+            amount: "1".into(),
+        })
+        .unwrap();
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Snapshot { .. })));
 }

@@ -18,20 +18,53 @@ fn at(seconds: i64) -> Result<Timestamp, LiquidationError> {
 }
 
 /// Liquidates whichever of `accounts` are liquidatable at `start`, through every tier, and
-/// returns the records produced.
+/// returns the records produced. Each account is checked with `Event::Check` (no certificate):
+/// with the certificate gate on, a liquidatable account is then refused; see
+/// [`run_with_certificates`].
 pub fn run(
     engine: &mut Engine,
     accounts: &[AccountId],
     start: Timestamp,
 ) -> Result<Vec<Record>, LiquidationError> {
-    let mut out = Vec::new();
-    for account in accounts {
-        out.extend(engine.process(
-            &Event::Check {
+    let checks: Vec<Event> = accounts
+        .iter()
+        .map(|account| Event::Check {
+            account: account.clone(),
+        })
+        .collect();
+    run_checks(engine, &checks, start)
+}
+
+/// [`run`] with each account's certificate (`None`: checked without one): the liquidation of an
+/// account starts only if the engine's certificate gate accepts its certificate.
+pub fn run_with_certificates(
+    engine: &mut Engine,
+    accounts: &[(AccountId, Option<Vec<u8>>)],
+    start: Timestamp,
+) -> Result<Vec<Record>, LiquidationError> {
+    let checks: Vec<Event> = accounts
+        .iter()
+        .map(|(account, certificate)| match certificate {
+            Some(bytes) => Event::CheckWithCertificate {
+                account: account.clone(),
+                certificate: bytes.clone(),
+            },
+            None => Event::Check {
                 account: account.clone(),
             },
-            start,
-        )?);
+        })
+        .collect();
+    run_checks(engine, &checks, start)
+}
+
+fn run_checks(
+    engine: &mut Engine,
+    checks: &[Event],
+    start: Timestamp,
+) -> Result<Vec<Record>, LiquidationError> {
+    let mut out = Vec::new();
+    for check in checks {
+        out.extend(engine.process(check, start)?);
     }
     let params = engine.params().auction;
     let bidders: Vec<(String, f64, f64)> = engine

@@ -5,16 +5,21 @@
 //! carried by the record that caused it, so replaying the log rebuilds the ledger):
 //!
 //! ```text
-//! Check ─► flagged (equity < maintenance) ─► frozen ─┬─ dust ──────────────► fund takes all ─► closed
-//!                                                   ├─ equity < 0 ───────► insolvent Dutch auction
-//!                                                   │                       ─► (end) fund takes the rest,
-//!                                                   │                          loss waterfall ─► closed
-//!                                                   └─ tier 1 backstop ─► restored
-//!                                                        ─► tier 2 auction (Dutch or sealed) ─► restored
-//!                                                        ─► (end) tier 3 market sale ─► restored
-//!                                                        ─► the insurance fund takes what remains
-//!                                                           ─► restored or closed
+//! Check ─► equity < maintenance ─► certificate gate ─► refused (nothing changes)
+//!                                        │
+//!                                        ▼
+//! flagged ─► frozen ─┬─ dust ──────────────► fund takes all ─► closed
+//!                    ├─ equity < 0 ───────► insolvent Dutch auction
+//!                    │                       ─► (end) [auto-deleveraging,] fund takes the rest,
+//!                    │                          loss waterfall ─► closed
+//!                    └─ tier 1 backstop ─► restored
+//!                         ─► tier 2 auction (Dutch or sealed) ─► restored
+//!                         ─► (end) tier 3 market sale ─► restored
+//!                         ─► the insurance fund takes what remains
+//!                            ─► restored or closed
 //! ```
+//!
+//! `Market` replaces the snapshot; open auctions are re-evaluated at the new market.
 //!
 //! Partial liquidation: every tier but the insolvent auction sells positions one at a time in
 //! the order of margin removed per unit of expected cost, each sized (a bounded root search on a
@@ -22,6 +27,7 @@
 //! buffer margin of formats.md.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use ale_core::{Account, AccountId, Amount, Asset, Rounding, Timestamp};
 use ale_market::MarketSnapshot;
@@ -29,6 +35,7 @@ use ale_risk::MarginPolicy;
 
 use crate::auction::{self, QuoteInput};
 use crate::error::{arith, LiquidationError};
+use crate::gate;
 use crate::ledger::{Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 use crate::params::{
     AuctionKind, LiquidationParams, LossMode, SealedPricing, MAX_AUCTION_FILLS, MAX_BIDDERS,
@@ -53,11 +60,46 @@ pub struct Bidder {
     pub max_share: f64,
 }
 
+/// A market snapshot carried by [`Event::Market`]. Shared (`Arc`): a keeper hands the same
+/// snapshot to the risk engine and to the liquidation engine without copying it. Two updates
+/// are equal when they carry the same snapshot (the same allocation): snapshots have no
+/// equality of their own.
+#[derive(Debug, Clone)]
+pub struct MarketUpdate(pub Arc<MarketSnapshot>);
+
+impl PartialEq for MarketUpdate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl From<MarketSnapshot> for MarketUpdate {
+    fn from(snapshot: MarketSnapshot) -> Self {
+        MarketUpdate(Arc::new(snapshot))
+    }
+}
+
+impl From<Arc<MarketSnapshot>> for MarketUpdate {
+    fn from(snapshot: Arc<MarketSnapshot>) -> Self {
+        MarketUpdate(snapshot)
+    }
+}
+
 /// An input to the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Re-margin an account; flag and start liquidating it when equity < maintenance.
+    /// Re-margin an account; flag and start liquidating it when equity < maintenance. With the
+    /// certificate gate on (the default) a liquidation needs a certificate: a `Check` of a
+    /// liquidatable account is then refused (`refused` record, certificate missing).
     Check { account: AccountId },
+    /// [`Event::Check`] with the certificate that the account is liquidatable (the canonical
+    /// bytes of formats.md, "Liquidation certificates"): the liquidation starts only when the
+    /// gate accepts it (see [`crate::gate`]); a refusal is a `refused` record naming the field,
+    /// and changes nothing else.
+    CheckWithCertificate {
+        account: AccountId,
+        certificate: Vec<u8>,
+    },
     /// A Dutch-auction bid: `bidder` takes the account at the current price, up to its share.
     Bid { account: AccountId, bidder: String },
     /// A sealed bid: `price_fraction` of the value taken, within the bidding window.
@@ -68,6 +110,14 @@ pub enum Event {
     },
     /// Time passes: auctions whose time is up end and the next tier runs.
     Tick,
+    /// A new market snapshot replaces the one in force (not older than it), so that one engine
+    /// runs a whole day: every mark, margin and auction price from now on is at this market.
+    /// Open liquidations are re-evaluated at once: an account back at the buffer margin is
+    /// restored (its auction ends), a solvent auction whose account fell below zero equity
+    /// becomes the insolvent auction, an insolvent one whose account is solvent again goes back
+    /// to tier 1 and the solvent auction. Accounts not under liquidation are not checked (a
+    /// `Check` starts a liquidation, with its certificate).
+    Market(MarketUpdate),
     /// Cash paid in from outside.
     Deposit {
         holder: Holder,
@@ -400,6 +450,10 @@ impl Engine {
     /// The audit log, every record so far.
     pub fn log(&self) -> &[Record] {
         &self.log
+    }
+    /// The market in force (the last [`Event::Market`], or the one the engine was built on).
+    pub fn market(&self) -> &MarketSnapshot {
+        self.risk.market()
     }
     /// The name of the margin policy in force.
     pub fn policy_name(&self) -> &'static str {
@@ -1300,7 +1354,11 @@ impl Engine {
         self.risk.ensure_tables()?;
         let start = self.log.len();
         match event {
-            Event::Check { account } => self.on_check(now, account)?,
+            Event::Check { account } => self.on_check(now, account, None)?,
+            Event::CheckWithCertificate {
+                account,
+                certificate,
+            } => self.on_check(now, account, Some(certificate))?,
             Event::Bid { account, bidder } => self.on_bid(now, account, bidder)?,
             Event::SealedBid {
                 account,
@@ -1308,6 +1366,7 @@ impl Engine {
                 price_fraction,
             } => self.on_sealed_bid(now, account, bidder, *price_fraction)?,
             Event::Tick => self.on_tick(now)?,
+            Event::Market(update) => self.on_market(now, &update.0)?,
             Event::Deposit {
                 holder,
                 asset,
@@ -1517,7 +1576,12 @@ impl Engine {
         )
     }
 
-    fn on_check(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
+    fn on_check(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), LiquidationError> {
         let h = self.holder_of_account(account)?;
         if self.is_active(account) {
             return Ok(());
@@ -1533,15 +1597,51 @@ impl Engine {
             return Ok(());
         }
         let policy = self.policy_name();
+        let mut details = vec![
+            ("equity", health.equity.to_string()),
+            ("maintenance_margin", health.maintenance.to_string()),
+        ];
+        // The certificate gate: the engine's decision must be proved by a certificate that the
+        // minimal verifier accepts, or nothing starts.
+        match gate::check(
+            &self.params.certificate_gate,
+            certificate,
+            account.as_str(),
+            policy,
+            now.unix_seconds(),
+        ) {
+            Ok(None) => {}
+            Ok(Some(verdict)) => {
+                // Fixed point at 10^18 to the ledger's 10^-9 (toward zero: a figure to read).
+                let fx = |x: i128| Amount::from_raw(x / 1_000_000_000).to_string();
+                details.extend([
+                    ("certificate", "verified".to_string()),
+                    ("certificate_shortfall", fx(verdict.shortfall)),
+                    ("certificate_error_bound", fx(verdict.error)),
+                    ("certificate_cost", verdict.cost.total().to_string()),
+                ]);
+            }
+            Err(refusal) => {
+                details.extend([
+                    ("gate", "certificate".to_string()),
+                    ("field", refusal.field()),
+                ]);
+                return self.record(
+                    now,
+                    Some(account),
+                    RecordKind::Refused,
+                    format!("liquidation refused by the certificate gate: {refusal}"),
+                    details,
+                    None,
+                );
+            }
+        }
         self.record(
             now,
             Some(account),
             RecordKind::Flagged,
             format!("equity below maintenance margin under '{policy}'"),
-            vec![
-                ("equity", health.equity.to_string()),
-                ("maintenance_margin", health.maintenance.to_string()),
-            ],
+            details,
             None,
         )?;
         self.record(
@@ -2156,6 +2256,60 @@ impl Engine {
         )
     }
 
+    fn on_market(
+        &mut self,
+        now: Timestamp,
+        snapshot: &MarketSnapshot,
+    ) -> Result<(), LiquidationError> {
+        self.risk.replace_market(snapshot.clone())?;
+        let bf = self.params.auction.buffer_fraction;
+        // Open auctions, in account order (deterministic).
+        for (account, view) in self.open_auctions() {
+            let acct = self.holder_of_account(&account)?;
+            let p = self.portfolio_of(acct);
+            let health = self.health_of(acct, &p)?;
+            let insolvent = health.equity.is_negative();
+            let reason = if health.is_restored(bf)? {
+                "the market moved: the account is back at the buffer margin; the auction ends"
+            } else if insolvent && !view.insolvent {
+                "the market moved: equity below zero; the solvent auction ends"
+            } else if !insolvent && view.insolvent {
+                "the market moved: equity back above zero; the insolvent auction ends"
+            } else {
+                // Still in the same auction: it re-prices at the next bid (the quote is taken
+                // on the account's equity and margin at the market in force).
+                continue;
+            };
+            self.record(
+                now,
+                Some(&account),
+                RecordKind::AuctionEnded,
+                reason,
+                vec![
+                    ("equity", health.equity.to_string()),
+                    ("maintenance_margin", health.maintenance.to_string()),
+                ],
+                None,
+            )?;
+            if let Some(case) = self.cases.get_mut(&account) {
+                case.stage = Stage::Frozen;
+                case.sealed_bids.clear();
+            }
+            if health.is_restored(bf)? {
+                self.finish(now, &account, Stage::Restored)?;
+            } else if insolvent {
+                self.open_auction(now, &account, true)?;
+            } else if self.tier1(now, &account, acct)? {
+                self.finish(now, &account, Stage::Restored)?;
+            } else {
+                let p = self.portfolio_of(acct);
+                let insolvent = self.health_of(acct, &p)?.equity.is_negative();
+                self.open_auction(now, &account, insolvent)?;
+            }
+        }
+        Ok(())
+    }
+
     fn on_tick(&mut self, now: Timestamp) -> Result<(), LiquidationError> {
         let due: Vec<(AccountId, AuctionView)> = self
             .open_auctions()
@@ -2415,7 +2569,12 @@ impl Engine {
         acct: HolderId,
     ) -> Result<(), LiquidationError> {
         let p = self.portfolio_of(acct);
-        let health = self.health_of(acct, &p)?;
+        let mut health = self.health_of(acct, &p)?;
+        if self.params.loss_mode == LossMode::AutoDeleverage && health.equity.is_negative() {
+            self.auto_deleverage(now, account, acct, &p, health.equity)?;
+            health = self.health_of(acct, &self.portfolio_of(acct))?;
+        }
+        let p = self.portfolio_of(acct);
         let mut legs = Vec::new();
         for h in &p.positions {
             let take = Take {
@@ -2429,6 +2588,10 @@ impl Engine {
             if matches!(self.unit_kinds[u.0 as usize], UnitKind::Cash(_)) && v.raw() > 0 {
                 self.push_leg(&mut legs, acct, self.fund, u, v);
             }
+        }
+        if legs.is_empty() && !health.equity.is_negative() {
+            // Nothing left to take (auto-deleveraging closed it all).
+            return self.finish(now, account, Stage::Closed);
         }
         let op = self.new_op(legs);
         self.record(
@@ -2445,6 +2608,297 @@ impl Engine {
             self.settle(now, account, Payer::Fund, self.fund, loss)?;
         }
         self.finish(now, account, Stage::Closed)
+    }
+
+    /// Auto-deleveraging (the last step of the loss waterfall under `LossMode::AutoDeleverage`),
+    /// run when the insolvent auction is over and before the insurance fund takes what remains:
+    /// the part of the loss `−equity` that the fund (within its equity) and backstop credit
+    /// cannot bear is covered by closing the futures and perpetuals of the bankrupt account
+    /// against the opposite positions of other traders at the account's **bankruptcy price** —
+    /// every delta-one position moved against the account by the same fraction λ = loss / gross
+    /// delta-one notional of its mark, the prices at which its equity would be zero. Only that
+    /// part of each position is closed (the fraction need / loss, then, if some instrument had
+    /// too few counterparties, more of the others), so the fund and credit still bear theirs.
+    ///
+    /// Counterparties, per instrument: opposite positions with an unrealised profit, of traders
+    /// not under liquidation and with positive equity, ranked by profit ratio (unrealised profit
+    /// / entry notional) × effective leverage (gross notional / equity), highest first (ties by
+    /// name); each closes at most its position, and at most what costs it its unrealised profit
+    /// on it. A trade moves quantity and cost basis from the account to the counterparty — the
+    /// cost at the bankruptcy price, so no cash changes hands and nobody's cash can go
+    /// negative — and a position it leaves at zero quantity is settled: its remaining cost
+    /// basis is paid out in cash against `External` (value-neutral). What no counterparty can
+    /// take stays with the account and goes down the rest of the waterfall (the fund, credit,
+    /// socialised loss).
+    fn auto_deleverage(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+        p: &Portfolio,
+        equity: Amount,
+    ) -> Result<(), LiquidationError> {
+        let loss = equity.checked_neg().map_err(arith("adl loss"))?;
+        // What the waterfall's steps 2 and 3 can bear: the fund within its equity, the credit.
+        let fund_p = self.portfolio_of(self.fund);
+        let fund_equity = self.health_of(self.fund, &fund_p)?.equity.max(Amount::ZERO);
+        let mut capacity = fund_equity;
+        for h in self.providers.values() {
+            let c = self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO);
+            capacity = capacity.checked_add(c).map_err(arith("adl capacity"))?;
+        }
+        let need = loss.checked_sub(capacity).map_err(arith("adl need"))?;
+        if need.raw() <= 0 {
+            return Ok(());
+        }
+        // The delta-one positions, largest notional first, and the bankruptcy move λ.
+        let mut rows: Vec<(Amount, Holding)> = Vec::new();
+        let mut gross = Amount::ZERO;
+        for h in &p.positions {
+            let meta = &self.risk.meta[h.instrument];
+            if !meta.pnl_style || h.qty.is_zero() || meta.mark.is_nan() || meta.mark <= 0.0 {
+                continue;
+            }
+            let n = self.notional(h.instrument, h.qty)?;
+            gross = gross.checked_add(n).map_err(arith("adl notional"))?;
+            rows.push((n, *h));
+        }
+        if gross.raw() <= 0 {
+            return Ok(());
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.instrument.cmp(&b.1.instrument)));
+        let lambda = loss.to_f64() / gross.to_f64();
+        let mut left = need;
+        // Pass 0: each instrument by the same fraction need / loss of its position; pass 1:
+        // whatever is still needed, from any instrument with counterparties left.
+        for pass in 0..2 {
+            for (_, original) in &rows {
+                if left.raw() <= 0 {
+                    return Ok(());
+                }
+                let ix = original.instrument;
+                let held = self.ledger.balance(acct, self.risk.meta[ix].qty_unit);
+                if held.is_zero() || held.is_negative() != original.qty.is_negative() {
+                    continue;
+                }
+                let abs = |a: Amount| a.checked_abs().map_err(arith("adl"));
+                let room = if pass == 0 {
+                    // need / loss of the original position (rounded up), less what is closed.
+                    let target = min_amount(
+                        abs(original.qty)?
+                            .checked_mul_div(need, loss, Rounding::Up)
+                            .map_err(arith("adl room"))?,
+                        abs(original.qty)?,
+                    );
+                    let done = abs(original.qty.checked_sub(held).map_err(arith("adl"))?)?;
+                    target
+                        .checked_sub(done)
+                        .map_err(arith("adl room"))?
+                        .max(Amount::ZERO)
+                } else {
+                    abs(held)?
+                };
+                self.deleverage_instrument(now, account, acct, ix, room, lambda, &mut left)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes up to `room` (units of the underlying, 10⁻⁹) of the account's position in
+    /// instrument `ix` against its ranked counterparties at the bankruptcy price mark·(1 ± λ),
+    /// until `left` (the value still to cover) is covered. See [`Engine::auto_deleverage`].
+    #[allow(clippy::too_many_arguments)]
+    fn deleverage_instrument(
+        &mut self,
+        now: Timestamp,
+        account: &AccountId,
+        acct: HolderId,
+        ix: usize,
+        room: Amount,
+        lambda: f64,
+        left: &mut Amount,
+    ) -> Result<(), LiquidationError> {
+        let meta = self.risk.meta[ix].clone();
+        let held = self.ledger.balance(acct, meta.qty_unit);
+        let long = !held.is_negative();
+        let abs = |a: Amount| a.checked_abs().map_err(arith("adl"));
+        // The bankruptcy price, rounded in the counterparty's favour: it buys the account's long
+        // a hair cheaper (down), sells it its short a hair dearer (up).
+        let (px, rounding) = if long {
+            (meta.mark * (1.0 + lambda), Rounding::Down)
+        } else {
+            (meta.mark * (1.0 - lambda), Rounding::Up)
+        };
+        if !(px > 0.0 && px.is_finite()) {
+            return Ok(());
+        }
+        let px = amt(px, rounding, "bankruptcy price")?;
+        let mark = amt(meta.mark, Rounding::Up, "mark")?;
+        // Per unit, what the counterparty gives up: |bankruptcy price − mark|.
+        let per_unit = abs(px.checked_sub(mark).map_err(arith("adl"))?)?;
+        if per_unit.raw() <= 0 {
+            return Ok(());
+        }
+        let one = Amount::from_units(1);
+        let mut room = room;
+        for (name, h, qty, profit) in self.adl_queue(account, ix, long)? {
+            if left.raw() <= 0 || room.raw() <= 0 {
+                break;
+            }
+            let held_now = self.ledger.balance(acct, meta.qty_unit);
+            // The counterparty's position, the room, what covers the rest of the loss (rounded
+            // up), what costs the counterparty no more than its profit (rounded down).
+            let cover = left
+                .checked_mul_div(one, per_unit, Rounding::Up)
+                .map_err(arith("adl quantity"))?;
+            let within_profit = amt(profit, Rounding::Down, "profit")?
+                .checked_mul_div(one, per_unit, Rounding::Down)
+                .map_err(arith("adl quantity"))?;
+            let units = [abs(qty)?, room, cover, within_profit, abs(held_now)?]
+                .into_iter()
+                .fold(abs(qty)?, min_amount);
+            if units.raw() <= 0 {
+                continue;
+            }
+            let dq = if long {
+                units
+            } else {
+                units.checked_neg().map_err(arith("adl quantity"))?
+            };
+            // The cost basis moves at the bankruptcy price, rounded toward −∞: the counterparty
+            // (whose position is worth qty·mark − cost) is never short-changed by rounding.
+            let cost = dq
+                .checked_mul(px, Rounding::Down)
+                .map_err(arith("adl cost"))?;
+            let mut legs = Vec::new();
+            self.push_leg(&mut legs, acct, h, meta.qty_unit, dq);
+            self.push_leg(&mut legs, acct, h, meta.cost_unit, cost);
+            // A position closed to zero quantity is settled: its remaining cost basis is paid in
+            // cash against the outside world (a cost c is worth −c: value-neutral).
+            let after = [
+                (
+                    h,
+                    qty.checked_add(dq).map_err(arith("adl"))?,
+                    self.ledger
+                        .balance(h, meta.cost_unit)
+                        .checked_add(cost)
+                        .map_err(arith("adl"))?,
+                ),
+                (
+                    acct,
+                    held_now.checked_sub(dq).map_err(arith("adl"))?,
+                    self.ledger
+                        .balance(acct, meta.cost_unit)
+                        .checked_sub(cost)
+                        .map_err(arith("adl"))?,
+                ),
+            ];
+            for (holder, qty_after, cost_after) in after {
+                let cash = self.ledger.balance(holder, self.settle_unit);
+                if qty_after.is_zero() && !cost_after.is_zero() && cash >= cost_after {
+                    self.push_leg(&mut legs, holder, self.external, meta.cost_unit, cost_after);
+                    self.push_leg(
+                        &mut legs,
+                        holder,
+                        self.external,
+                        self.settle_unit,
+                        cost_after,
+                    );
+                }
+            }
+            // What the trade moves to the account: cost − dq·mark.
+            let value = cost
+                .checked_sub(
+                    dq.checked_mul(mark, Rounding::Up)
+                        .map_err(arith("adl value"))?,
+                )
+                .map_err(arith("adl value"))?
+                .max(Amount::ZERO);
+            let op = self.new_op(legs);
+            let account_name = self.name_of(acct);
+            self.record(
+                now,
+                Some(account),
+                RecordKind::Waterfall,
+                format!(
+                    "auto-deleveraging: '{name}' closes {units} {} against the account at its bankruptcy price",
+                    meta.instrument
+                ),
+                vec![
+                    ("step", "auto_deleverage".to_string()),
+                    ("paid", value.to_string()),
+                    ("creditor", account_name),
+                    ("counterparty", name.clone()),
+                    ("instrument", meta.instrument.to_string()),
+                    ("quantity", dq.to_string()),
+                    ("bankruptcy_price", px.to_string()),
+                    ("mark", mark.to_string()),
+                ],
+                Some(op),
+            )?;
+            self.ledger.check_balanced()?;
+            *left = left.checked_sub(value).map_err(arith("adl"))?;
+            room = room.checked_sub(units).map_err(arith("adl"))?;
+        }
+        Ok(())
+    }
+
+    /// The auto-deleveraging queue of instrument `ix` against an account that is long
+    /// (`long`) or short in it: (trader, holder, its quantity, its unrealised profit on the
+    /// position), highest rank first. Rank = profit ratio × effective leverage, as on the
+    /// venues that run ADL (BitMEX, Binance, Bybit): profit / |entry notional| × gross notional /
+    /// equity.
+    fn adl_queue(
+        &mut self,
+        account: &AccountId,
+        ix: usize,
+        long: bool,
+    ) -> Result<Vec<(String, HolderId, Amount, f64)>, LiquidationError> {
+        let candidates: Vec<(AccountId, HolderId)> = self
+            .owners
+            .keys()
+            .filter(|id| *id != account && !self.is_active(id))
+            .filter_map(|id| {
+                self.ledger
+                    .holder_id(&Holder::Trader(id.clone()))
+                    .map(|h| (id.clone(), h))
+            })
+            .collect();
+        let mut ranked: Vec<(f64, String, HolderId, Amount, f64)> = Vec::new();
+        for (id, h) in candidates {
+            let p = self.portfolio_of(h);
+            let Some(x) = p.positions.iter().find(|x| x.instrument == ix).copied() else {
+                continue;
+            };
+            // Opposite side only.
+            if x.qty.is_zero() || x.qty.is_negative() != long {
+                continue;
+            }
+            let mark = self.risk.meta[ix].mark;
+            let profit = x.qty.to_f64() * mark - x.cost.to_f64();
+            let entry_notional = x.cost.to_f64().abs();
+            if !(profit > 0.0 && entry_notional > 0.0) {
+                continue;
+            }
+            let health = self.health_of(h, &p)?;
+            if health.equity_f64.is_nan() || health.equity_f64 <= 0.0 {
+                continue;
+            }
+            let gross: f64 = p
+                .positions
+                .iter()
+                .map(|y| y.qty.to_f64().abs() * self.risk.meta[y.instrument].mark.abs())
+                .sum();
+            let score = profit / entry_notional * (gross / health.equity_f64);
+            if score.is_finite() {
+                ranked.push((score, id.to_string(), h, x.qty, profit));
+            }
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(ranked
+            .into_iter()
+            .map(|(_, name, h, qty, profit)| (name, h, qty, profit))
+            .collect())
     }
 
     /// Ends a case: socialises any recorded loss, pays the credit providers' premium, logs the
@@ -2483,8 +2937,8 @@ impl Engine {
         )
     }
 
-    /// Charges a negative socialised-loss balance to traders (pro rata to their settlement
-    /// cash, or the most profitable opposite positions first), never below zero.
+    /// Charges a negative socialised-loss balance to traders, pro rata to their settlement cash,
+    /// never below zero.
     fn socialise(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
         let balance = self.ledger.balance(self.socialised, self.settle_unit);
         if !balance.is_negative() {
@@ -2505,37 +2959,10 @@ impl Engine {
             .iter()
             .map(|(_, h)| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
             .collect();
-        let shares = match self.params.loss_mode {
-            LossMode::SocialisedProRata => pro_rata(loss, &cash, &cash)?,
-            LossMode::AutoDeleverage => {
-                // Most profitable first: unrealised profit at mark of the positions held.
-                let mut profit: Vec<(f64, usize)> = Vec::new();
-                for (i, (_, h)) in candidates.iter().enumerate() {
-                    let p = self.portfolio_of(*h);
-                    let mut upnl = 0.0;
-                    for x in &p.positions {
-                        let m = &self.risk.meta[x.instrument];
-                        upnl += x.qty.to_f64() * m.mark - x.cost.to_f64();
-                    }
-                    if upnl > 0.0 {
-                        profit.push((upnl, i));
-                    }
-                }
-                profit.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                let mut shares = vec![Amount::ZERO; candidates.len()];
-                let mut left = loss;
-                for (upnl, i) in profit {
-                    if left.raw() <= 0 {
-                        break;
-                    }
-                    let cap = min_amount(amt(upnl, Rounding::Down, "profit")?, cash[i]);
-                    let take = min_amount(cap, left);
-                    shares[i] = take;
-                    left = left.checked_sub(take).map_err(arith("adl"))?;
-                }
-                shares
-            }
-        };
+        // Under auto-deleveraging too: what ADL could not cover (no opposite profitable
+        // position, or a loss that arose when no position of the account was left to close)
+        // falls on everyone, pro rata.
+        let shares = pro_rata(loss, &cash, &cash)?;
         for ((id, h), share) in candidates.iter().zip(shares) {
             if share.raw() <= 0 {
                 continue;
@@ -2549,7 +2976,9 @@ impl Engine {
                 RecordKind::SocialisedCharge,
                 match self.params.loss_mode {
                     LossMode::SocialisedProRata => "socialised loss, pro rata to settlement cash",
-                    LossMode::AutoDeleverage => "socialised loss, most profitable positions first",
+                    LossMode::AutoDeleverage => {
+                        "socialised loss that auto-deleveraging could not cover, pro rata to settlement cash"
+                    }
                 },
                 vec![("trader", id.to_string()), ("charged", share.to_string())],
                 Some(op),

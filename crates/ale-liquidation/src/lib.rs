@@ -11,8 +11,11 @@
 //!   and explicit time (`process(event, now) -> records`): flagged → frozen → tier 1 backstop →
 //!   tier 2 auction (Dutch or sealed; insolvent auction for negative equity) → tier 3 market sale
 //!   → restored or closed, with the loss waterfall (own collateral → insurance fund → backstop
-//!   credit → socialised loss);
-//! - a [`driver`] that orders the events of a run (the CLI, the benches and the simulator use it).
+//!   credit → auto-deleveraging at the bankruptcy price, or socialised loss); `Event::Market`
+//!   moves a long-running engine to each new market snapshot;
+//! - a [`driver`] that orders the events of a run (the CLI, the benches and the simulator use it);
+//! - the certificate [`gate`]: a liquidation starts only with a certificate that the minimal
+//!   verifier (`ale-verify`) accepts for the account (on by default; off for backtests).
 //!
 //! Invariants:
 //! - Every unit's balances sum to zero after every operation (value conserved to the nano-unit);
@@ -36,15 +39,20 @@ pub mod auction;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod ledger;
 pub mod params;
 pub mod valuation;
 
 pub use auction::{quote, AuctionParams, Phase, Quote, QuoteInput};
-pub use engine::{replay, AuctionView, Bidder, CaseView, Engine, Event, Record, RecordKind, Stage};
+pub use engine::{
+    replay, AuctionView, Bidder, CaseView, Engine, Event, MarketUpdate, Record, RecordKind, Stage,
+};
 pub use error::{LedgerError, LiquidationError};
+pub use gate::GateRefusal;
 pub use ledger::{Applied, Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 pub use params::{
-    AuctionKind, DepthLevel, DepthModel, LiquidationParams, LossMode, NotionalCap, SealedPricing,
+    AuctionKind, CertificateGate, DepthLevel, DepthModel, LiquidationParams, LossMode, NotionalCap,
+    SealedPricing,
 };
 pub use valuation::{quantity_from_size, Health, Holding, Portfolio};

@@ -1,6 +1,7 @@
 //! Parameters of a liquidation, their defaults and their checks, and the limits of the engine.
 
 use ale_core::{Amount, Asset};
+use ale_verify::{Quorum, VerifyingKey};
 
 use crate::auction::AuctionParams;
 use crate::error::LiquidationError;
@@ -77,8 +78,12 @@ pub enum AuctionKind {
 pub enum LossMode {
     /// Traders' settlement cash is charged pro rata to its size.
     SocialisedProRata,
-    /// Traders holding the most profitable positions opposite to the bankrupt account's pay first,
-    /// each up to its unrealised profit (see `docs/liquidation.md`).
+    /// Auto-deleveraging: the futures and perpetuals the bankrupt account still holds when its
+    /// insolvent auction ends are closed against the opposite positions of other traders —
+    /// ranked by profit ratio × effective leverage, each losing at most its unrealised profit —
+    /// at the account's bankruptcy price, for the part of the loss the insurance fund and
+    /// backstop credit cannot bear; what ADL cannot cover is socialised pro rata (see
+    /// `docs/liquidation.md`).
     AutoDeleverage,
 }
 
@@ -89,6 +94,65 @@ pub struct NotionalCap {
     pub window_s: i64,
     /// Notional that may be sold per underlying within a window.
     pub max_notional: Amount,
+}
+
+/// The certificate gate (issue 10): a liquidation starts only with a certificate that the
+/// minimal verifier (`ale-verify`) accepts, for the account being liquidated, under the policy
+/// the engine margins with. On by default; backtests that do not need certificates turn it off
+/// ([`CertificateGate::off`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateGate {
+    /// Whether the gate is applied (true by default).
+    pub enabled: bool,
+    /// Oracle keys trusted to sign market-snapshot roots; a signature names its key by its index
+    /// in this list.
+    pub oracle_keys: Vec<VerifyingKey>,
+    /// Venue keys trusted to sign account-state roots (with the parameter hash).
+    pub venue_keys: Vec<VerifyingKey>,
+    /// Signatures needed of each list, and the oldest commitment accepted (`max_age_s`, counted
+    /// back from the time of the event that starts the liquidation).
+    pub quorum: Quorum,
+}
+
+impl CertificateGate {
+    /// The gate on, trusting these keys.
+    pub fn new(
+        oracle_keys: Vec<VerifyingKey>,
+        venue_keys: Vec<VerifyingKey>,
+        quorum: Quorum,
+    ) -> CertificateGate {
+        CertificateGate {
+            enabled: true,
+            oracle_keys,
+            venue_keys,
+            quorum,
+        }
+    }
+
+    /// The gate off: liquidations start without a certificate (backtests).
+    pub fn off() -> CertificateGate {
+        CertificateGate {
+            enabled: false,
+            ..CertificateGate::default()
+        }
+    }
+}
+
+impl Default for CertificateGate {
+    /// On, with no trusted key yet (every liquidation is refused until keys are set) and the
+    /// quorum of `ale verify`: 2 oracle and 2 venue signatures, commitments at most 60 s old.
+    fn default() -> Self {
+        CertificateGate {
+            enabled: true,
+            oracle_keys: Vec::new(),
+            venue_keys: Vec::new(),
+            quorum: Quorum {
+                oracle: 2,
+                venue: 2,
+                max_age_s: 60,
+            },
+        }
+    }
 }
 
 /// Everything a liquidation is parameterised by.
@@ -118,6 +182,8 @@ pub struct LiquidationParams {
     pub credit_premium_rate: f64,
     /// The asset payments are made in ("USDC").
     pub settlement_asset: Asset,
+    /// The certificate gate (on by default).
+    pub certificate_gate: CertificateGate,
 }
 
 impl Default for LiquidationParams {
@@ -137,6 +203,7 @@ impl Default for LiquidationParams {
             loss_mode: LossMode::SocialisedProRata,
             credit_premium_rate: 0.10,
             settlement_asset: Asset::new("USDC").unwrap_or_else(|_| unreachable!("valid symbol")),
+            certificate_gate: CertificateGate::default(),
         }
     }
 }
@@ -226,6 +293,42 @@ impl LiquidationParams {
                     }
                     last = l.slippage;
                 }
+            }
+        }
+        let gate = &self.certificate_gate;
+        if gate.enabled {
+            if gate.quorum.max_age_s < 0 {
+                return Err(bad(
+                    "certificate_gate.quorum.max_age_s",
+                    "must be >= 0",
+                    gate.quorum.max_age_s,
+                ));
+            }
+            // No keys yet is allowed (every liquidation is then refused, naming why); a quorum no
+            // key list can meet is a mistake. The verifier asks for at least one oracle
+            // signature; the venue's may be 0 (the oracle nodes then vouch for the state root).
+            let q = &gate.quorum;
+            if !gate.oracle_keys.is_empty()
+                && (q.oracle == 0 || usize::from(q.oracle) > gate.oracle_keys.len())
+            {
+                return Err(bad(
+                    "certificate_gate.quorum.oracle",
+                    &format!(
+                        "must be in 1..={} (the trusted keys)",
+                        gate.oracle_keys.len()
+                    ),
+                    q.oracle,
+                ));
+            }
+            if usize::from(q.venue) > gate.venue_keys.len() && !gate.venue_keys.is_empty() {
+                return Err(bad(
+                    "certificate_gate.quorum.venue",
+                    &format!(
+                        "must be in 0..={} (the trusted keys)",
+                        gate.venue_keys.len()
+                    ),
+                    q.venue,
+                ));
             }
         }
         if let Some(cap) = self.notional_cap {

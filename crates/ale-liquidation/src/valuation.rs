@@ -5,12 +5,16 @@
 //! initial) round up. Quantities convert to the nearest 10⁻⁹ unit (a size is not money).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding};
 use ale_market::MarketSnapshot;
 use ale_risk::book::Span;
+use ale_risk::policy::{Exposure, LiquidationScan, Scratch, UnderlyingMargin};
+use ale_risk::table::TableSpec;
 use ale_risk::{
     AccountMargin, Book, BookAccount, BookPosition, MarginPolicy, RiskEngine, UnderlyingIx,
+    UnderlyingTable,
 };
 
 use crate::error::{arith, LiquidationError};
@@ -174,10 +178,45 @@ pub fn quantity_from_size(size: f64) -> Result<Amount, LiquidationError> {
     Ok(Amount::from_raw(scaled as i128))
 }
 
+/// The engine's policy, shared between the risk engine of the current market and the one built
+/// for the next market (a `Box<dyn MarginPolicy>` cannot be taken back out of a `RiskEngine`).
+/// It forwards every method of the trait, as `ale-risk` does for `Box<dyn MarginPolicy>`.
+pub(crate) struct SharedPolicy(Arc<dyn MarginPolicy>);
+
+impl MarginPolicy for SharedPolicy {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn component_names(&self) -> &'static [&'static str] {
+        self.0.component_names()
+    }
+    fn table_spec(&self) -> TableSpec<'_> {
+        self.0.table_spec()
+    }
+    fn liquidation_scan(&self) -> LiquidationScan {
+        self.0.liquidation_scan()
+    }
+    fn margin(
+        &self,
+        table: &UnderlyingTable,
+        exposure: &Exposure<'_>,
+        scratch: &mut Scratch,
+    ) -> UnderlyingMargin {
+        self.0.margin(table, exposure, scratch)
+    }
+    fn im_component_names(&self) -> &'static [&'static str] {
+        self.0.im_component_names()
+    }
+    fn whole_account(&self) -> Option<&ale_risk::pm_policy::PmPolicy> {
+        self.0.whole_account()
+    }
+}
+
 /// The risk side: a [`RiskEngine`] used as a margin oracle (its tables and policy), the
 /// instruments it has listed, and their marks.
 pub(crate) struct Margining {
-    risk: RiskEngine<Box<dyn MarginPolicy>>,
+    policy: Arc<dyn MarginPolicy>,
+    risk: RiskEngine<SharedPolicy>,
     pub meta: Vec<InstrumentMeta>,
     index: HashMap<Instrument, usize>,
     listing: Account,
@@ -201,8 +240,10 @@ impl Margining {
         let listing = Account::new(
             AccountId::new("~listing").unwrap_or_else(|_| unreachable!("valid constant")),
         );
+        let policy: Arc<dyn MarginPolicy> = Arc::from(policy);
         Margining {
-            risk: RiskEngine::new(policy, market, Book::new()),
+            risk: RiskEngine::new(SharedPolicy(policy.clone()), market, Book::new()),
+            policy,
             meta: Vec::new(),
             index: HashMap::new(),
             listing,
@@ -215,6 +256,75 @@ impl Margining {
 
     pub fn policy_name(&self) -> &'static str {
         self.risk.policy().name()
+    }
+
+    /// The market in force.
+    pub fn market(&self) -> &MarketSnapshot {
+        self.risk.market()
+    }
+
+    /// Replaces the market: a risk engine on `market` with every listed instrument, its tables
+    /// built and the marks read. All or nothing: on an error (an instrument whose underlying the
+    /// new market lacks, a table that cannot be built, a snapshot older than the one in force)
+    /// the current market stays.
+    pub fn replace_market(&mut self, market: MarketSnapshot) -> Result<(), LiquidationError> {
+        let before = self.risk.market().time();
+        if market.time() < before {
+            return Err(LiquidationError::Invalid {
+                field: "market.time".into(),
+                reason: format!(
+                    "the new snapshot ({}) is older than the one in force ({before})",
+                    market.time()
+                ),
+            });
+        }
+        let mut risk = RiskEngine::new(SharedPolicy(self.policy.clone()), market, Book::new());
+        if !self.listing.positions.is_empty() {
+            risk.upsert_account(&self.listing)
+                .map_err(|e| LiquidationError::Risk {
+                    holder: "the listed instruments".into(),
+                    reason: e.to_string(),
+                })?;
+        }
+        risk.remargin_all();
+        let mut meta = self.meta.clone();
+        for m in &mut meta {
+            let book = risk.book();
+            let u =
+                book.underlying_index(&m.underlying)
+                    .ok_or_else(|| LiquidationError::Unknown {
+                        what: "underlying",
+                        name: m.underlying.to_string(),
+                    })?;
+            let row = book
+                .rows(u)
+                .find(|l| l.instrument == m.instrument)
+                .map(|l| l.row)
+                .ok_or_else(|| LiquidationError::Unknown {
+                    what: "instrument",
+                    name: m.instrument.to_string(),
+                })?;
+            let table = risk.table(u).ok_or_else(|| LiquidationError::Risk {
+                holder: m.instrument.to_string(),
+                reason: format!(
+                    "no scenario table for underlying '{}' at the new market",
+                    m.underlying
+                ),
+            })?;
+            if let Some(Some(issue)) = table.issues.get(row as usize) {
+                return Err(LiquidationError::Risk {
+                    holder: m.instrument.to_string(),
+                    reason: format!("{issue:?}"),
+                });
+            }
+            m.u = u;
+            m.row = row;
+            m.mark = table.base[row as usize].mark;
+        }
+        self.risk = risk;
+        self.meta = meta;
+        self.dirty = false;
+        Ok(())
     }
 
     pub fn index_of(&self, instrument: &Instrument) -> Option<usize> {

@@ -422,6 +422,7 @@ fn random_worlds_exercise_every_tier() {
                         "account_collateral" => "step:account_collateral",
                         "insurance_fund" => "step:insurance_fund",
                         "backstop_credit" => "step:backstop_credit",
+                        "auto_deleverage" => "step:auto_deleverage",
                         _ => "step:socialised_loss",
                     })
                     .or_default() += 1;

@@ -38,6 +38,24 @@ pub mod tag {
     pub const SLICE: u8 = 3;
     /// Collateral price.
     pub const COLLATERAL: u8 = 4;
+    /// The stable (cash) asset and its price (one per snapshot; read by `pm`).
+    pub const STABLE: u8 = 5;
+}
+
+/// Record flag bits (format v2).
+pub mod flag {
+    /// Underlying header: realised vol present (v2).
+    pub const REALIZED_VOL: u8 = 1;
+    /// Underlying header: perp price present (v3).
+    pub const PERP_PRICE: u8 = 2;
+    /// Underlying header: the snapshot lists a collateral price for the asset of this name.
+    pub const COLLATERAL_LISTED: u8 = 4;
+    /// Forward: the expiry's own rate present (v1; `pm` reads it, else the snapshot rate).
+    pub const FORWARD_RATE: u8 = 1;
+    /// Collateral: moves with an underlying (its asset bytes in v3).
+    pub const MOVES_WITH: u8 = 4;
+    /// Collateral: a `pm` maintenance haircut present (v4; else haircut + bridge risk).
+    pub const MM_HAIRCUT: u8 = 8;
 }
 
 /// A snapshot or account that cannot be committed.
@@ -118,6 +136,8 @@ pub enum LeafKey {
     Slice(Asset, u16),
     /// Collateral price.
     Collateral(Asset),
+    /// The stable (cash) asset and its price.
+    Stable,
 }
 
 /// A 128-byte market record: tag, flags, sub, reserved zero, asset, time, six values.
@@ -186,7 +206,10 @@ impl MarketTree {
     /// Commits `snapshot`: per underlying its header (spot, rate, realised vol, perp price,
     /// slice count), the forward of every listed expiry and of every expiry in `expiries` (the
     /// expiries of the venue's listed instruments; an unlisted one takes the snapshot's own
-    /// rule, spot·e^(rate·t)), every SVI slice of its surface; every collateral price.
+    /// rule, spot·e^(rate·t)) with the expiry's own rate when the snapshot gives one, every SVI
+    /// slice of its surface; every collateral price (with its `pm` maintenance haircut when
+    /// given); the stable (cash) asset and its price (the snapshot's `stable_price`, else the
+    /// stable's collateral price, else 1).
     ///
     /// # Errors
     /// A surface given by mark smiles (v1 commits SVI slices only), a value out of range, an
@@ -204,18 +227,21 @@ impl MarketTree {
             let mut flags = 0u8;
             let rv = match u.realized_vol() {
                 Some(v) => {
-                    flags |= 1;
+                    flags |= flag::REALIZED_VOL;
                     to_fixed(&format!("{name}.realized_vol"), v)?
                 }
                 None => 0,
             };
             let pp = match u.perp_price() {
                 Some(p) => {
-                    flags |= 2;
+                    flags |= flag::PERP_PRICE;
                     to_fixed(&format!("{name}.perp_price"), p)?
                 }
                 None => 0,
             };
+            if snapshot.collateral(&name).is_ok() {
+                flags |= flag::COLLATERAL_LISTED;
+            }
             let count = u16::try_from(slices.len()).map_err(|_| CommitError::Unsupported {
                 field: format!("{name}.surface"),
                 reason: "more than 65535 slices".into(),
@@ -247,16 +273,25 @@ impl MarketTree {
                 fwd.entry(e.instant().unix_seconds())
                     .or_insert_with(|| u.forward(*e, t, snapshot.rate()));
             }
+            let rates: BTreeMap<i64, f64> =
+                u.pm.forward_fields
+                    .iter()
+                    .filter_map(|(e, f)| f.rate.map(|r| (e.instant().unix_seconds(), r)))
+                    .collect();
             for (e, f) in fwd {
+                let (flags, rate) = match rates.get(&e) {
+                    Some(r) => (flag::FORWARD_RATE, to_fixed(&format!("{name}.rate"), *r)?),
+                    None => (0, 0),
+                };
                 out.push((
                     LeafKey::Forward(name.clone(), e),
                     record(
                         tag::FORWARD,
-                        0,
+                        flags,
                         0,
                         a,
                         e,
-                        [to_fixed(&format!("{name}.forward"), f)?, 0, 0, 0, 0, 0],
+                        [to_fixed(&format!("{name}.forward"), f)?, rate, 0, 0, 0, 0],
                     ),
                 ));
             }
@@ -301,18 +336,38 @@ impl MarketTree {
                 0,
                 0,
             ];
-            let flags = match &moves {
+            let mut flags = match &moves {
                 Some(u) => {
                     values[3] = i128::from_le_bytes(asset_bytes(u));
-                    4
+                    flag::MOVES_WITH
                 }
                 None => 0,
             };
+            if let Some(h) = c.mm_haircut {
+                flags |= flag::MM_HAIRCUT;
+                values[4] = to_fixed(&format!("{asset}.mm_haircut"), h)?;
+            }
             out.push((
                 LeafKey::Collateral(asset.clone()),
                 record(tag::COLLATERAL, flags, 0, asset_bytes(asset), 0, values),
             ));
         }
+        let stable = &snapshot.stable;
+        let stable_price = snapshot
+            .stable_price
+            .or_else(|| snapshot.collateral(stable).ok().map(|c| c.price))
+            .unwrap_or(1.0);
+        out.push((
+            LeafKey::Stable,
+            record(
+                tag::STABLE,
+                0,
+                0,
+                asset_bytes(stable),
+                0,
+                [to_fixed("stable_price", stable_price)?, 0, 0, 0, 0, 0],
+            ),
+        ));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         let index = out
             .iter()

@@ -5,11 +5,11 @@
 //!   smoothing; every rejected value carries its reason and is never used.
 //! - [`commit`]: the market snapshot and the venue's account state as Merkle trees (SHA-256,
 //!   `rs_merkle`) of fixed-point leaves — market records of 128 bytes (underlying header,
-//!   forward per expiry, SVI slice, collateral price), one leaf per account — padded to a power
-//!   of two; roots, multiproofs.
+//!   forward per expiry, SVI slice, collateral price, stable asset), one leaf per account —
+//!   padded to a power of two; roots, multiproofs.
 //! - [`quorum`]: k-of-n ed25519 signatures over (root, time, sequence number, leaf count) and,
-//!   for the account state, the hash of the margin parameters in force; deterministic
-//!   development keys from seeds.
+//!   for the account state, the hash of the margin parameters in force; the joint message of
+//!   both roots that certificates (format v2) carry; deterministic development keys from seeds.
 //!
 //! The byte layouts are the contract that `ale-verify` reads (`docs/formats.md`, "Liquidation
 //! certificates"). This crate does not depend on `ale-verify` (dependencies point down the
@@ -25,4 +25,4 @@ pub use aggregate::{
     Aggregated, Aggregator, AggregatorConfig, OracleError, Rejection, Smoothing, SourceQuote,
 };
 pub use commit::{AccountStateTree, CommitError, LeafKey, MarketTree};
-pub use quorum::{dev_keys, SignedRoot};
+pub use quorum::{dev_keys, RootRef, SignedRoot, SignedRoots};

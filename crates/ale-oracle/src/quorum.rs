@@ -1,8 +1,16 @@
-//! k-of-n ed25519 signatures over a commitment: (domain, root, time, sequence number, leaf
-//! count[, parameter hash]).
+//! k-of-n ed25519 signatures over commitments.
 //!
-//! Signed bytes: domain [16] ‖ root [32] ‖ time i64 ‖ seq u64 ‖ leaf_count u32, and for the
-//! account state ‖ params_hash [32] (the venue attests the parameters in force with its state).
+//! - [`SignedRoot`]: one root, (domain, root, time, sequence number, leaf count[, parameter
+//!   hash]) — the venue signs its account-state root (with the hash of the margin parameters in
+//!   force) this way, and the oracle nodes check that signature before they co-sign.
+//!   Signed bytes: domain [16] ‖ root [32] ‖ time i64 ‖ seq u64 ‖ leaf_count u32[ ‖ params_hash].
+//! - [`SignedRoots`] (certificate format v2): ONE message covering both roots — the snapshot's
+//!   and the account state's — and the parameter hash, signed by the oracle quorum (and, when a
+//!   deployment asks for it, by venue keys too). A certificate then carries k signatures
+//!   instead of 2k. Signed bytes (152): `"ALE-ROOTS-v2"` zero-padded to 16 ‖ market root ‖
+//!   market time i64 ‖ market seq u64 ‖ market leaf_count u32 ‖ state root ‖ state time ‖ state
+//!   seq ‖ state leaf_count ‖ params_hash. A signature's key byte is the key's index in the
+//!   oracle list, or `0x80 | index` in the venue list.
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -12,6 +20,101 @@ use thiserror::Error;
 pub const MARKET_DOMAIN: [u8; 16] = *b"ALE-SNAPSHOT-v1\0";
 /// Domain tag of account-state roots.
 pub const STATE_DOMAIN: [u8; 16] = *b"ALE-STATE-v1\0\0\0\0";
+
+/// Domain tag of the joint message of both roots (certificate format v2).
+pub const ROOTS_DOMAIN: [u8; 16] = *b"ALE-ROOTS-v2\0\0\0\0";
+/// Key-byte bit of a venue key in a [`SignedRoots`] signature (the low 7 bits are the index).
+pub const VENUE_KEY: u8 = 0x80;
+
+/// One committed root as the joint message names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootRef {
+    /// Merkle root.
+    pub root: [u8; 32],
+    /// Time, unix seconds.
+    pub time_s: i64,
+    /// Sequence number.
+    pub seq: u64,
+    /// Leaves of the tree.
+    pub leaf_count: u32,
+}
+
+impl RootRef {
+    /// The root of a [`SignedRoot`].
+    pub fn of(r: &SignedRoot) -> RootRef {
+        RootRef {
+            root: r.root,
+            time_s: r.time_s,
+            seq: r.seq,
+            leaf_count: r.leaf_count,
+        }
+    }
+    fn write(&self, m: &mut Vec<u8>) {
+        m.extend_from_slice(&self.root);
+        m.extend_from_slice(&self.time_s.to_le_bytes());
+        m.extend_from_slice(&self.seq.to_le_bytes());
+        m.extend_from_slice(&self.leaf_count.to_le_bytes());
+    }
+}
+
+/// Both roots and the parameter hash under one set of signatures (format v2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRoots {
+    /// The market snapshot's root.
+    pub market: RootRef,
+    /// The account state's root.
+    pub state: RootRef,
+    /// The hash of the margin parameters in force.
+    pub params_hash: [u8; 32],
+    /// (key byte, signature): the oracle key's index, or [`VENUE_KEY`] | the venue key's
+    /// index; strictly increasing.
+    pub sigs: Vec<(u8, [u8; 64])>,
+}
+
+impl SignedRoots {
+    /// An unsigned joint commitment.
+    pub fn new(market: RootRef, state: RootRef, params_hash: [u8; 32]) -> SignedRoots {
+        SignedRoots {
+            market,
+            state,
+            params_hash,
+            sigs: Vec::new(),
+        }
+    }
+
+    /// The 152 bytes the signatures cover.
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(152);
+        m.extend_from_slice(&ROOTS_DOMAIN);
+        self.market.write(&mut m);
+        self.state.write(&mut m);
+        m.extend_from_slice(&self.params_hash);
+        m
+    }
+
+    /// Signs with oracle keys and venue keys (index in their trusted list, key; indices below
+    /// 128), replacing any signatures.
+    pub fn sign(
+        mut self,
+        oracle: &[(u8, &SigningKey)],
+        venue: &[(u8, &SigningKey)],
+    ) -> SignedRoots {
+        let msg = self.message();
+        let mut sigs: Vec<(u8, [u8; 64])> = oracle
+            .iter()
+            .map(|(i, k)| (*i & !VENUE_KEY, k.sign(&msg).to_bytes()))
+            .chain(
+                venue
+                    .iter()
+                    .map(|(i, k)| (*i | VENUE_KEY, k.sign(&msg).to_bytes())),
+            )
+            .collect();
+        sigs.sort_by_key(|s| s.0);
+        sigs.dedup_by_key(|s| s.0);
+        self.sigs = sigs;
+        self
+    }
+}
 
 /// A root with its signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]

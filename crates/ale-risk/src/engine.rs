@@ -454,6 +454,26 @@ impl<P: MarginPolicy> RiskEngine<P> {
     pub fn account_index(&self, id: &AccountId) -> Option<usize> {
         self.book.account_index(id)
     }
+
+    /// Lets `edit` change the book (upsert accounts, replace it with a compacted one), then
+    /// replaces the whole market (time included) and re-margins every account: one table build
+    /// per underlying, no copy of the book. The same result as `RiskEngine::new(policy, market,
+    /// edited book)` followed by [`RiskEngine::remargin_all`]. (Added for `ale-sim`'s hourly
+    /// step.)
+    pub fn reset(
+        &mut self,
+        market: MarketSnapshot,
+        edit: impl FnOnce(&mut Book) -> Result<(), RiskError>,
+    ) -> Result<(), RiskError> {
+        edit(&mut self.book)?;
+        for u in market.underlyings() {
+            self.book.intern_underlying(u.name());
+        }
+        self.market = market;
+        self.holders_dirty = true;
+        self.remargin_all();
+        Ok(())
+    }
 }
 
 /// An account's margin with the parts the engine keeps (none for whole-account policies or

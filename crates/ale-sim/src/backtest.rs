@@ -53,7 +53,14 @@ pub fn total_steps(
     cal: &Calibration,
 ) -> Result<u64, SimError> {
     let scenario = by_name(&spec.scenario)?;
-    let path = build(scenario, data, cal, spec.config.seed, 0)?;
+    let path = build(
+        scenario,
+        data,
+        cal,
+        spec.config.seed,
+        0,
+        &spec.config.underlyings,
+    )?;
     let n = crate::sim::schedule(&path, &spec.config)?.len() as u64;
     Ok(n * spec.policies.len() as u64 * paths_of(scenario, spec.paths))
 }
@@ -84,7 +91,7 @@ pub fn run_backtest(
     }
     spec.config.validate()?;
     let cal = crate::calibrate::calibrate(data);
-    let traders = population(spec.config.accounts, spec.config.seed)?;
+    let traders = population(&spec.config.population_spec())?;
     // A policy that `policy_by_name` refuses (e.g. pm before it is wired) is skipped, and said.
     let mut policies = Vec::new();
     let mut skipped = Vec::new();
@@ -110,7 +117,16 @@ pub fn run_backtest(
     let n_paths = paths_of(scenario, spec.paths);
     let paths: Vec<MarketPath> = (0..n_paths)
         .into_par_iter()
-        .map(|i| build(scenario, data, &cal, spec.config.seed, i))
+        .map(|i| {
+            build(
+                scenario,
+                data,
+                &cal,
+                spec.config.seed,
+                i,
+                &spec.config.underlyings,
+            )
+        })
         .collect::<Result<_, _>>()?;
     let jobs: Vec<(usize, usize)> = (0..paths.len())
         .flat_map(|p| (0..policies.len()).map(move |q| (p, q)))

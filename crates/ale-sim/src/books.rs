@@ -5,8 +5,14 @@
 //! every trade) included, or in the recorded socialised loss.
 //!
 //! Rounding: what a holder receives rounds down, what it pays rounds up (the venue's solvency).
+//!
+//! Collateral: cash is USDC; a holder may also hold coins (BTC, ETH: `Cash(asset)` units), valued
+//! at the coin prices the run sets each step ([`Books::set_coin_price`]). When a payment needs
+//! more USDC than the holder has, its coins are sold to External at that price first (coins
+//! given round up, USDC received rounds down), after its perpetuals' unrealised gains are
+//! realised into cash (at the same prices: a perpetual's mark is its underlying's spot).
 
-use ale_core::{Account, AccountId, Amount, Instrument, Position, Rounding};
+use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Rounding};
 use ale_liquidation::{Holder, HolderId, Ledger, Leg, Op, OpId, Unit, UnitId};
 use ale_market::MarketSnapshot;
 
@@ -38,6 +44,8 @@ pub struct Books {
     pub fund: HolderId,
     /// The socialised-loss account (negative = loss recorded).
     pub socialised: HolderId,
+    /// Coin collateral units and their current prices (USD per coin).
+    coins: Vec<(UnitId, Asset, f64)>,
 }
 
 pub(crate) fn money(x: f64, rounding: Rounding) -> Result<Amount, SimError> {
@@ -69,7 +77,99 @@ impl Books {
             external,
             fund,
             socialised,
+            coins: Vec::new(),
         }
+    }
+
+    /// The unit of coin `asset` (interned).
+    pub fn coin_unit(&mut self, asset: &Asset) -> UnitId {
+        self.ledger.unit(&Unit::Cash(asset.clone()))
+    }
+
+    /// Sets the price of coin `asset` (USD per coin): what it is valued and sold at.
+    pub fn set_coin_price(&mut self, asset: &Asset, price: f64) {
+        let u = self.coin_unit(asset);
+        match self.coins.iter_mut().find(|c| c.0 == u) {
+            Some(c) => c.2 = price,
+            None => self.coins.push((u, asset.clone(), price)),
+        }
+    }
+
+    /// The price of coin `asset` last set.
+    pub fn coin_price(&self, asset: &Asset) -> Option<f64> {
+        self.coins.iter().find(|c| c.1 == *asset).map(|c| c.2)
+    }
+
+    /// The coins of `h`: (asset, unit, balance, price), balances > 0 only.
+    pub fn coins_of(&self, h: HolderId) -> Vec<(Asset, UnitId, Amount, f64)> {
+        self.coins
+            .iter()
+            .filter_map(|(u, a, p)| {
+                let b = self.ledger.balance(h, *u);
+                (b.raw() > 0).then(|| (a.clone(), *u, b, *p))
+            })
+            .collect()
+    }
+
+    /// Realises the unrealised gains of `h`'s perpetuals into cash at the coin price of their
+    /// underlying (the perpetual's mark): cash += gain, cost basis += gain, value unchanged (a
+    /// venue settles perpetual P&L into cash). Returns the cash realised.
+    pub fn realise_gains(&mut self, h: HolderId) -> Result<Amount, SimError> {
+        let mut legs = Vec::new();
+        let mut total = Amount::ZERO;
+        for x in self.holdings(h) {
+            let Instrument::Perpetual { underlying, .. } = &x.instrument else {
+                continue;
+            };
+            let Some(mark) = self.coin_price(underlying) else {
+                continue;
+            };
+            let gain = x.qty.to_f64() * mark - x.cost.to_f64();
+            if !(gain > 0.0) {
+                continue;
+            }
+            let g = money(gain, Rounding::Down)?;
+            if g.raw() <= 0 {
+                continue;
+            }
+            let c = self.ledger.unit(&Unit::CostBasis(x.instrument.clone()));
+            Books::leg(&mut legs, self.external, h, c, g);
+            Books::leg(&mut legs, self.external, h, self.cash, g);
+            total = total
+                .checked_add(g)
+                .map_err(|e| SimError::Ledger(e.to_string()))?;
+        }
+        self.apply(legs)?;
+        Ok(total)
+    }
+
+    /// Raises USDC for `h` until it holds `need`: first its perpetuals' gains realised
+    /// ([`Books::realise_gains`]), then its coins sold to External at their prices. Returns the
+    /// USDC raised.
+    pub fn raise_cash(&mut self, h: HolderId, need: Amount) -> Result<Amount, SimError> {
+        let mut raised = Amount::ZERO;
+        if h == self.external || self.cash_of(h) >= need {
+            return Ok(raised);
+        }
+        raised = self.realise_gains(h)?;
+        for (_, unit, balance, price) in self.coins_of(h) {
+            let have = self.cash_of(h);
+            if have >= need || !(price > 0.0) {
+                break;
+            }
+            let short = need.to_f64() - have.to_f64();
+            // Coins handed over round up; the USDC received rounds down.
+            let coins = money(short / price, Rounding::Up)?.min(balance);
+            let usd = money(coins.to_f64() * price, Rounding::Down)?;
+            let mut legs = Vec::new();
+            Books::leg(&mut legs, h, self.external, unit, coins);
+            Books::leg(&mut legs, self.external, h, self.cash, usd);
+            self.apply(legs)?;
+            raised = raised
+                .checked_add(usd)
+                .map_err(|e| SimError::Ledger(e.to_string()))?;
+        }
+        Ok(raised)
     }
 
     /// The id of a holder (interned).
@@ -142,6 +242,7 @@ impl Books {
         if amount.raw() <= 0 {
             return Ok(Amount::ZERO);
         }
+        self.raise_cash(h, amount)?;
         let own = self.cash_of(h).max(Amount::ZERO).min(amount);
         let short = amount.raw() - own.raw();
         let from_fund = if h == self.fund {
@@ -219,6 +320,9 @@ impl Books {
             } else {
                 let owed = money(-realised, Rounding::Up)?;
                 if self.cash_of(h) < owed {
+                    self.raise_cash(h, owed)?;
+                }
+                if self.cash_of(h) < owed {
                     return Err(SimError::Ledger(format!(
                         "{} cannot pay the realised loss {owed} of a trade",
                         self.ledger
@@ -236,6 +340,17 @@ impl Books {
             } else {
                 money(flow, Rounding::Down)?
             };
+            if amount.raw() > 0 && h != self.external && self.cash_of(h) < amount {
+                self.raise_cash(h, amount)?;
+                if self.cash_of(h) < amount {
+                    return Err(SimError::Ledger(format!(
+                        "{} cannot pay the premium {amount} of a trade",
+                        self.ledger
+                            .holder_of(h)
+                            .map_or_else(String::new, ToString::to_string)
+                    )));
+                }
+            }
             Books::leg(&mut legs, h, self.external, self.cash, amount);
         }
         self.apply(legs)
@@ -280,6 +395,9 @@ impl Books {
         if cash.raw() > 0 {
             account.collateral.insert(asset(CASH), cash);
         }
+        for (a, _, balance, _) in self.coins_of(h) {
+            account.collateral.insert(a, balance);
+        }
         for x in self.holdings(h) {
             if x.qty.is_zero() {
                 continue;
@@ -298,9 +416,18 @@ impl Books {
         account
     }
 
-    /// Value of `h` at the marks of `market`: cash + Σ qty·mark − cost.
-    pub fn value(&self, h: HolderId, market: &MarketSnapshot) -> Result<f64, SimError> {
+    /// Cash and coins of `h` in USD (coins at their prices).
+    pub fn money_of(&self, h: HolderId) -> f64 {
         let mut v = self.cash_of(h).to_f64();
+        for (u, _, p) in &self.coins {
+            v += self.ledger.balance(h, *u).to_f64() * p;
+        }
+        v
+    }
+
+    /// Value of `h` at the marks of `market`: cash + coins + Σ qty·mark − cost.
+    pub fn value(&self, h: HolderId, market: &MarketSnapshot) -> Result<f64, SimError> {
+        let mut v = self.money_of(h);
         for x in self.holdings(h) {
             let (mark, _) = mark_delta(&x.instrument, market)?;
             v += x.qty.to_f64() * mark - x.cost.to_f64();
@@ -316,7 +443,7 @@ impl Books {
         market: &MarketSnapshot,
         cache: &mut std::collections::BTreeMap<Instrument, f64>,
     ) -> Result<f64, SimError> {
-        let mut v = self.cash_of(h).to_f64();
+        let mut v = self.money_of(h);
         for x in self.holdings(h) {
             let mark = match cache.get(&x.instrument) {
                 Some(m) => *m,
@@ -332,8 +459,9 @@ impl Books {
     }
 
     /// Closes every position of `h` with External at the marks of `market`, paying
-    /// `slippage` of each notional (a liquidator's or the fund's hedge). A shortfall is paid by
-    /// the fund and then socialised. Returns the notional closed.
+    /// `slippage` of each notional (a liquidator's or the fund's hedge), and sells its coins at
+    /// their prices. A shortfall is paid by the fund and then socialised. Returns the notional
+    /// closed.
     pub fn close_all(
         &mut self,
         h: HolderId,
@@ -356,6 +484,10 @@ impl Books {
             owed += size * mark - x.cost.to_f64() - slippage * size.abs() * mark.abs();
             notional += size.abs() * mark.abs();
         }
+        for (_, unit, balance, price) in self.coins_of(h) {
+            Books::leg(&mut legs, h, self.external, unit, balance);
+            owed += balance.to_f64() * price;
+        }
         if legs.is_empty() {
             return Ok(0.0);
         }
@@ -376,38 +508,41 @@ impl Books {
     }
 
     /// Settles every position of `h` in an instrument that expired at or before `now_s`
-    /// (options pay intrinsic at `settlement(expiry instant)`); returns what `h` could not pay
-    /// (bad debt, paid by the fund and then socialised).
+    /// (options pay intrinsic, futures their P&L, at `settlement(underlying, expiry instant)`);
+    /// returns what `h` could not pay (bad debt, paid by the fund and then socialised).
     pub fn settle_expired(
         &mut self,
         h: HolderId,
         now_s: i64,
-        settlement: impl Fn(i64) -> f64,
+        settlement: impl Fn(&Asset, i64) -> f64,
     ) -> Result<Amount, SimError> {
         let mut legs = Vec::new();
         let mut owed = 0.0;
         for x in self.holdings(h) {
-            let Instrument::Option {
-                expiry,
-                strike,
-                kind,
-                ..
-            } = &x.instrument
-            else {
+            let Some(expiry) = x.instrument.expiry() else {
                 continue;
             };
-            if expiry.instant().unix_seconds() > now_s || x.qty.is_zero() {
+            if expiry.instant().unix_seconds() > now_s || (x.qty.is_zero() && x.cost.is_zero()) {
                 continue;
             }
-            let s = settlement(expiry.instant().unix_seconds());
-            let k = strike.value();
-            let intrinsic = match kind {
-                ale_core::OptionKind::Call => (s - k).max(0.0),
-                ale_core::OptionKind::Put => (k - s).max(0.0),
-            };
+            let s = settlement(x.instrument.underlying(), expiry.instant().unix_seconds());
+            match &x.instrument {
+                Instrument::Option { strike, kind, .. } => {
+                    let k = strike.value();
+                    let intrinsic = match kind {
+                        ale_core::OptionKind::Call => (s - k).max(0.0),
+                        ale_core::OptionKind::Put => (k - s).max(0.0),
+                    };
+                    owed += x.qty.to_f64() * intrinsic;
+                }
+                _ => {
+                    let c = self.ledger.unit(&Unit::CostBasis(x.instrument.clone()));
+                    Books::leg(&mut legs, h, self.external, c, x.cost);
+                    owed += x.qty.to_f64() * s - x.cost.to_f64();
+                }
+            }
             let q = self.ledger.unit(&Unit::Quantity(x.instrument.clone()));
             Books::leg(&mut legs, h, self.external, q, x.qty);
-            owed += x.qty.to_f64() * intrinsic;
         }
         if legs.is_empty() {
             return Ok(Amount::ZERO);

@@ -10,11 +10,14 @@
 //!   the vol jump that coincides: slope of Δln DVOL on r over the jump days with DVOL (the
 //!   spot–vol β where there are too few);
 //! - vol dynamics: AR(1) of ln DVOL → mean reversion κ = −365·ln φ, level, vol of vol
-//!   ξ = sd(residual)·√365; the variance risk premium IV/RV (mean of DVOL/RV30).
+//!   ξ = sd(residual)·√365; the variance risk premium IV/RV (mean of DVOL/RV30);
+//! - ETH against BTC ([`PairFit`]): the correlation of their daily (and hourly) log returns, the
+//!   ratio of their volatilities, and on BTC's jump days the slope of ETH's return on BTC's and
+//!   the residual sd (a crash of one is a crash of both).
 //!
 //! `docs/backtest.md` records the figures this gives on the shared data and the command.
 
-use crate::data::DataSet;
+use crate::data::{Bar, DataSet};
 
 /// A daily return beyond this many trailing sigmas is a jump.
 pub const JUMP_Z: f64 = 4.0;
@@ -72,6 +75,46 @@ pub struct SvjParams {
     pub vrp: f64,
 }
 
+/// A second underlying (ETH) against BTC, fitted on the days (and hours) both have closes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairFit {
+    /// Correlation of daily log returns.
+    pub corr_daily: f64,
+    /// Correlation of hourly log returns (the hourly years; the daily figure when absent).
+    pub corr_hourly: f64,
+    /// Slope of ETH's daily log return on BTC's.
+    pub beta: f64,
+    /// sd(ETH daily log return) / sd(BTC's).
+    pub vol_ratio: f64,
+    /// On BTC's jump days: slope of ETH's return on BTC's.
+    pub jump_beta: f64,
+    /// On BTC's jump days: sd of ETH's return less `jump_beta` · BTC's.
+    pub jump_resid_sd: f64,
+    /// Days fitted.
+    pub days: usize,
+    /// Hours fitted.
+    pub hours: usize,
+    /// BTC jump days among them.
+    pub jump_days: usize,
+}
+
+impl Default for PairFit {
+    /// The figures [`calibrate`] gives on the full shared data (docs/backtest.md).
+    fn default() -> Self {
+        PairFit {
+            corr_daily: 0.79,
+            corr_hourly: 0.79,
+            beta: 1.02,
+            vol_ratio: 1.29,
+            jump_beta: 1.0,
+            jump_resid_sd: 0.04,
+            days: 0,
+            hours: 0,
+            jump_days: 0,
+        }
+    }
+}
+
 /// Everything fitted, with the sample sizes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
@@ -91,6 +134,8 @@ pub struct Calibration {
     pub days: usize,
     /// Mean DVOL over its years (the base of the surface's skew and term-structure state).
     pub iv_base: f64,
+    /// ETH against BTC.
+    pub eth: PairFit,
 }
 
 impl Default for Calibration {
@@ -123,6 +168,7 @@ impl Default for Calibration {
             jumps: 0,
             days: 0,
             iv_base: 0.52,
+            eth: PairFit::default(),
         }
     }
 }
@@ -317,5 +363,88 @@ pub fn calibrate(data: &DataSet) -> Calibration {
     if !rvs.is_empty() {
         cal.svj.vol_level = mean(&rvs.iter().map(|v| v.ln()).collect::<Vec<_>>()).exp();
     }
+    let jump_times: Vec<i64> = (0..rets.len())
+        .filter(|&i| is_jump[i])
+        .map(|i| times[i])
+        .collect();
+    cal.eth = fit_pair(
+        &data.btc_daily,
+        &data.eth_daily,
+        &data.btc_hourly,
+        &data.eth_hourly,
+        &jump_times,
+    );
     cal
+}
+
+/// Log returns of `a` and `b` over the consecutive bars both have (bars at the same times,
+/// after [`HISTORY_START_S`]; a gap in either breaks the pair).
+fn paired_returns(a: &[Bar], b: &[Bar], step_s: i64) -> (Vec<i64>, Vec<f64>, Vec<f64>) {
+    let bmap: std::collections::BTreeMap<i64, f64> = b
+        .iter()
+        .filter(|x| x.close > 0.0)
+        .map(|x| (x.time_s, x.close))
+        .collect();
+    let (mut t, mut ra, mut rb) = (Vec::new(), Vec::new(), Vec::new());
+    for w in a.windows(2) {
+        if w[0].time_s < HISTORY_START_S || w[1].time_s - w[0].time_s != step_s {
+            continue;
+        }
+        let (Some(b0), Some(b1)) = (bmap.get(&w[0].time_s), bmap.get(&w[1].time_s)) else {
+            continue;
+        };
+        if !(w[0].close > 0.0 && w[1].close > 0.0) {
+            continue;
+        }
+        t.push(w[1].time_s);
+        ra.push((w[1].close / w[0].close).ln());
+        rb.push((b1 / b0).ln());
+    }
+    (t, ra, rb)
+}
+
+/// Fits ETH against BTC ([`PairFit`]); the defaults where the data are too short.
+pub fn fit_pair(
+    btc_daily: &[Bar],
+    eth_daily: &[Bar],
+    btc_hourly: &[Bar],
+    eth_hourly: &[Bar],
+    btc_jump_times: &[i64],
+) -> PairFit {
+    let mut fit = PairFit::default();
+    let (t, rb, re) = paired_returns(btc_daily, eth_daily, 86_400);
+    if rb.len() < 60 {
+        return fit;
+    }
+    let (beta, corr) = slope_corr(&rb, &re);
+    fit.corr_daily = corr;
+    fit.corr_hourly = corr;
+    fit.beta = beta;
+    fit.days = rb.len();
+    let (sb, se) = (sd(&rb), sd(&re));
+    if sb > 0.0 {
+        fit.vol_ratio = (se / sb).clamp(0.25, 4.0);
+    }
+    let (jb, je): (Vec<f64>, Vec<f64>) = t
+        .iter()
+        .zip(rb.iter().zip(&re))
+        .filter(|(time, _)| btc_jump_times.binary_search(time).is_ok())
+        .map(|(_, (b, e))| (*b, *e))
+        .unzip();
+    fit.jump_days = jb.len();
+    if jb.len() >= 3 {
+        fit.jump_beta = slope_corr(&jb, &je).0;
+        let resid: Vec<f64> = jb
+            .iter()
+            .zip(&je)
+            .map(|(b, e)| e - fit.jump_beta * b)
+            .collect();
+        fit.jump_resid_sd = sd(&resid);
+    }
+    let (_, hb, he) = paired_returns(btc_hourly, eth_hourly, 3_600);
+    if hb.len() >= 240 {
+        fit.corr_hourly = slope_corr(&hb, &he).1;
+        fit.hours = hb.len();
+    }
+    fit
 }

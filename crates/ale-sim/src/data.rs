@@ -1,5 +1,6 @@
-//! The real market data of `../shared/data/` (see its README): Binance BTC/USDT daily and hourly
-//! bars, the Deribit BTC DVOL index (daily close) and the Binance BTC perpetual funding rate.
+//! The real market data of `../shared/data/` (see its README): Binance BTC/USDT and ETH/USDT
+//! daily and hourly bars, the Deribit BTC DVOL index (daily close) and the Binance BTC perpetual
+//! funding rate.
 //!
 //! Only the columns the simulator uses are read (time, open, high, low, close). Files are found
 //! by [`DataSet::locate`]: an explicit directory, `$ALE_DATA_DIR`, `../shared/data` from the
@@ -20,6 +21,10 @@ pub const BTC_HOURLY: &str = "binance_btcusdt_1h_2017_2021.csv";
 pub const BTC_DVOL: &str = "deribit_btc_dvol_1d.csv";
 /// Binance BTCUSDT perpetual funding, percent per 8 h.
 pub const BTC_FUNDING: &str = "binance_btcusdt_perp_funding_8h.csv";
+/// Daily ETH bars (optional: a directory without them runs BTC alone).
+pub const ETH_DAILY: &str = "binance_ethusdt_1d.csv";
+/// Hourly ETH bars, 2017-08-17 to 2021-06-10 (optional).
+pub const ETH_HOURLY: &str = "binance_ethusdt_1h_2017_2021.csv";
 
 /// Most rows read from one file (the largest holds 33,413).
 pub const MAX_ROWS: usize = 1_000_000;
@@ -53,6 +58,10 @@ pub struct DataSet {
     pub dvol: Series,
     /// Funding as a fraction per 8 h (0.0001 = 0.01 %), at its funding time.
     pub funding: Series,
+    /// Daily ETH bars (empty when the directory has none).
+    pub eth_daily: Vec<Bar>,
+    /// Hourly ETH bars (empty when the directory has none).
+    pub eth_hourly: Vec<Bar>,
     /// The directory read.
     pub dir: PathBuf,
 }
@@ -146,15 +155,50 @@ pub fn parse_series(file: &str, text: &str, scale: f64, offset_s: i64) -> Result
 }
 
 impl DataSet {
-    /// Reads the four files of `dir`.
+    /// Reads the four BTC files of `dir`, and the two ETH files when they are there.
     pub fn load(dir: &Path) -> Result<DataSet, SimError> {
+        let optional = |file: &str, length_s: i64| -> Result<Vec<Bar>, SimError> {
+            if dir.join(file).is_file() {
+                parse_bars(file, &read(dir, file)?, length_s)
+            } else {
+                Ok(Vec::new())
+            }
+        };
         Ok(DataSet {
             btc_daily: parse_bars(BTC_DAILY, &read(dir, BTC_DAILY)?, 86_400)?,
             btc_hourly: parse_bars(BTC_HOURLY, &read(dir, BTC_HOURLY)?, 3_600)?,
             dvol: parse_series(BTC_DVOL, &read(dir, BTC_DVOL)?, 0.01, 86_400)?,
             funding: parse_series(BTC_FUNDING, &read(dir, BTC_FUNDING)?, 0.01, 0)?,
+            eth_daily: optional(ETH_DAILY, 86_400)?,
+            eth_hourly: optional(ETH_HOURLY, 3_600)?,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The daily bars of `underlying` (`BTC` or `ETH`; empty for any other).
+    pub fn daily(&self, underlying: &str) -> &[Bar] {
+        match underlying {
+            "BTC" => &self.btc_daily,
+            "ETH" => &self.eth_daily,
+            _ => &[],
+        }
+    }
+
+    /// The hourly bars of `underlying` (`BTC` or `ETH`; empty for any other).
+    pub fn hourly(&self, underlying: &str) -> &[Bar] {
+        match underlying {
+            "BTC" => &self.btc_hourly,
+            "ETH" => &self.eth_hourly,
+            _ => &[],
+        }
+    }
+
+    /// The file names of `underlying`'s daily and hourly bars.
+    pub fn files(underlying: &str) -> (&'static str, &'static str) {
+        match underlying {
+            "ETH" => (ETH_DAILY, ETH_HOURLY),
+            _ => (BTC_DAILY, BTC_HOURLY),
+        }
     }
 
     /// The directories tried, in order (see the module docs).

@@ -2,16 +2,19 @@
 //! `ale-risk` and `ale-liquidation` code (never a copy).
 //!
 //! It owns:
-//! - [`data`]: the shared BTC data (daily and hourly bars, DVOL, funding) and the test excerpt;
-//! - [`calibrate`]: the implied-vol model fitted where DVOL exists and the calibrated
-//!   jump-diffusion with stochastic vol;
+//! - [`data`]: the shared BTC and ETH data (daily and hourly bars, DVOL, funding) and the test
+//!   excerpt;
+//! - [`calibrate`]: the implied-vol model fitted where DVOL exists, the calibrated
+//!   jump-diffusion with stochastic vol, and ETH against BTC (correlation, vol ratio, co-jumps);
 //! - [`path`] and [`scenario`]: seeded market paths (historical replays of named crash windows,
 //!   synthetic and stress paths), sub-hour Brownian bridges in crash windows;
-//! - [`venue`]: the listed chain and the market snapshot marked from an SVI surface whose level,
-//!   term structure and skew follow the state;
-//! - [`population`]: the traders and their strategies;
-//! - [`books`]: the run's exact double-entry ledger; [`liq`]: the one adapter over
-//!   `ale-liquidation`;
+//! - [`venue`]: the listed chain (perpetuals, dated futures, options, per underlying) and the
+//!   market snapshot marked from an SVI surface whose level, term structure and skew follow the
+//!   state;
+//! - [`population`]: the traders, their strategies, underlyings, collateral and arrival times;
+//! - [`books`]: the run's exact double-entry ledger (USDC and coin collateral); [`liq`]: the one
+//!   adapter over `ale-liquidation` (backstop pools, credit providers, Dutch or sealed auctions,
+//!   and what each tier did);
 //! - [`sim`]: the step loop of one policy (keeper, oracle, trigger, delays, top-ups, hedges);
 //! - [`backtest`]: policies side by side on common random numbers, and parameter sweeps;
 //! - [`report`]: the self-contained HTML report (inline SVG plots).
@@ -25,8 +28,8 @@
 //! - Every policy of a comparison meets the same paths and the same population.
 //! - No panics on user input: a bad scenario, policy or parameter is a [`SimError`].
 //!
-//! Deliberately absent (see docs/backtest.md): ETH and multi-underlying accounts, dated
-//! futures, sealed-bid auctions, accounts opening during a run.
+//! Deliberately absent (see docs/backtest.md): one liquidation engine for a whole run (each
+//! case runs its own, until `ale-liquidation` has an event that moves its market).
 
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
@@ -51,8 +54,12 @@ pub use backtest::{
 pub use calibrate::{calibrate, Calibration};
 pub use data::DataSet;
 pub use error::SimError;
+pub use liq::TierFlows;
+pub use population::PopulationSpec;
 pub use scenario::{Scenario, SCENARIOS};
-pub use sim::{standard_policies, Metrics, PolicyResult, PolicyRun, SimConfig, Trigger};
+pub use sim::{
+    standard_policies, AuctionChoice, Metrics, PolicyResult, PolicyRun, SimConfig, Trigger,
+};
 
 /// A progress bar on stderr (hidden when stderr is not a terminal) for `total` steps.
 pub fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -1,22 +1,83 @@
 //! The one place the simulator calls `ale-liquidation` (so that a change of its API stays
 //! local): a liquidation case runs the real [`ale_liquidation::Engine`] and its
 //! [`ale_liquidation::driver`] on the market of the moment the keeper acts, with the insurance
-//! fund's and the liquidators' capital as the run's books hold them; the changes the case made
-//! to every balance are then posted to the run's books as one balanced operation.
+//! fund's, the backstop pools', the liquidators' and the credit providers' capital as the run's
+//! books hold them; the changes the case made to every balance are then posted to the run's
+//! books as one balanced operation.
 //!
-//! Why a case engine rather than one engine for the whole run: the engine has no event that
-//! moves its market; a case is short (the driver runs its auctions to the end at the prices of
-//! its start), and the market moves between cases. What an auction's length costs in a falling
-//! market is taken by starting the case at the keeper's detection time plus the execution delay.
+//! The case is driven event by event ([`drive`], the order of `ale_liquidation::driver`): the
+//! check at the keeper's detection time plus the execution delay, each liquidator's bid when the
+//! Dutch price first reaches its limit (or its sealed bid at the start), the tick when the
+//! auction's time is up, and between them `Event::Market` at every point of the path, so that an
+//! auction runs on the market as it moves (a falling market during the auction is the
+//! liquidators' and the fund's risk, and can turn a solvent auction insolvent).
+//!
+//! Why an engine per case rather than one engine for the whole run: the run's books change
+//! between cases in ways `ale-liquidation` has no event for (expiry settlement, funding, the
+//! takers' hedges of what they took), so each case starts from the books as they are.
+//!
+//! What each tier did is read off the case's records ([`TierFlows`]): the notional each tier
+//! took (tier 1 by the fund and by the pools, tier 2 auctions, tier 3 market sales, the fund's
+//! final take) and the amount each step of the loss waterfall paid.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
 
 use ale_core::{Account, AccountId, Amount, Timestamp};
-use ale_liquidation::{driver, Bidder, Engine, Holder, LiquidationParams, RecordKind, Unit};
+use ale_liquidation::{
+    Bidder, Engine, Event, Holder, HolderId, LiquidationParams, MarketUpdate, Record, RecordKind,
+    Stage, Unit,
+};
 use ale_market::MarketSnapshot;
 use ale_risk::MarginPolicy;
 
 use crate::books::{delta_legs, Books};
 use crate::error::SimError;
 use crate::venue::{asset, CASH};
+
+/// Notional taken and loss paid, by tier and waterfall step, USD.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TierFlows {
+    /// Tier 1: notional the insurance fund took as the backstop.
+    pub backstop_fund_notional: f64,
+    /// Tier 1: notional the backstop pools took.
+    pub backstop_pool_notional: f64,
+    /// Tier 2: notional auctions sold (Dutch, sealed and insolvent fills).
+    pub auction_notional: f64,
+    /// Tier 3: notional sold into the order book.
+    pub market_notional: f64,
+    /// The insurance fund's final take (what the tiers left, dust, insolvent remainders).
+    pub fund_take_notional: f64,
+    /// Waterfall: paid from the liquidated accounts' own cash.
+    pub loss_account_cash: f64,
+    /// Waterfall: paid from their other collateral, in kind.
+    pub loss_account_collateral: f64,
+    /// Waterfall: paid or borne by the insurance fund.
+    pub loss_insurance_fund: f64,
+    /// Waterfall: drawn from backstop-credit providers.
+    pub loss_backstop_credit: f64,
+    /// Waterfall: recorded as socialised loss.
+    pub loss_socialised: f64,
+    /// Premiums paid to the credit providers (a share of the fees).
+    pub credit_premiums: f64,
+}
+
+impl TierFlows {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &TierFlows) {
+        self.backstop_fund_notional += other.backstop_fund_notional;
+        self.backstop_pool_notional += other.backstop_pool_notional;
+        self.auction_notional += other.auction_notional;
+        self.market_notional += other.market_notional;
+        self.fund_take_notional += other.fund_take_notional;
+        self.loss_account_cash += other.loss_account_cash;
+        self.loss_account_collateral += other.loss_account_collateral;
+        self.loss_insurance_fund += other.loss_insurance_fund;
+        self.loss_backstop_credit += other.loss_backstop_credit;
+        self.loss_socialised += other.loss_socialised;
+        self.credit_premiums += other.credit_premiums;
+    }
+}
 
 /// What one case did.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +99,198 @@ pub struct CaseResult {
     pub bad_debt_usd: f64,
     /// Records the engine wrote.
     pub records: usize,
+    /// What each tier did.
+    pub tiers: TierFlows,
+}
+
+/// A tier-1 backstop pool of the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// Its name (holder `BackstopPool(name)`).
+    pub name: String,
+    /// The most notional it takes in one case (`None`: its margin alone bounds it).
+    pub max_notional: Option<Amount>,
+}
+
+/// Who stands behind a liquidation, besides the account: the parameters (auction kind
+/// included), the liquidators, the backstop pools, the credit providers (holders
+/// `CreditProvider(name)`, their commitment their cash on the books) and the most notional the
+/// insurance fund takes as the backstop in one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Venue {
+    /// The engine's parameters.
+    pub params: LiquidationParams,
+    /// Tier-2 liquidators (holders `Liquidator(name)`).
+    pub bidders: Vec<Bidder>,
+    /// Tier-1 pools after the fund.
+    pub pools: Vec<Pool>,
+    /// Backstop-credit providers.
+    pub providers: Vec<String>,
+    /// The fund's tier-1 capacity per case (`None`: unbounded).
+    pub fund_max_notional: Option<Amount>,
+    /// What a taker pays to hedge what it took (a fraction of the notional).
+    pub hedge_slippage: f64,
+}
+
+impl Venue {
+    /// The fund and the liquidators alone (no pool, no credit), with `params`.
+    pub fn simple(params: LiquidationParams, bidders: Vec<Bidder>, hedge_slippage: f64) -> Venue {
+        Venue {
+            params,
+            bidders,
+            pools: Vec::new(),
+            providers: Vec::new(),
+            fund_max_notional: None,
+            hedge_slippage,
+        }
+    }
+}
+
+/// The market as it moves during a case: the times it changes and the snapshot at a time.
+pub struct Moves<'a> {
+    /// Times the market changes, ascending (the path's points).
+    pub times_s: &'a [i64],
+    /// The true market at a time.
+    pub at: &'a dyn Fn(i64) -> Result<MarketSnapshot, SimError>,
+}
+
+/// Most events one case may take (a bound on a case's work).
+pub const MAX_CASE_EVENTS: usize = 20_000;
+
+fn at(seconds: i64) -> Result<Timestamp, SimError> {
+    Timestamp::from_unix_seconds(seconds)
+        .ok_or_else(|| crate::error::invalid("time", seconds.to_string()))
+}
+
+/// Runs `account`'s case from `start`: the check, then the auction's bids and tick in time
+/// order with the market's moves between them, until no auction of the account is open. The
+/// market stops moving before `moves_until_s` (the first expiry of an instrument in the case:
+/// the engine has no expiry, and past it the instrument could not be marked). Returns the
+/// records and the market in force at the end (`None`: the start's).
+pub fn drive(
+    engine: &mut Engine,
+    account: &AccountId,
+    start: Timestamp,
+    moves: Option<&Moves<'_>>,
+    moves_until_s: i64,
+) -> Result<(Vec<Record>, Option<MarketSnapshot>), SimError> {
+    let err = liq_err(account);
+    let mut out = engine
+        .process(
+            &Event::Check {
+                account: account.clone(),
+            },
+            start,
+        )
+        .map_err(&err)?;
+    let params = engine.params().auction;
+    let bidders: Vec<(String, f64, f64)> = engine
+        .bidders()
+        .map(|b| {
+            (
+                b.name.clone(),
+                b.max_price_fraction,
+                b.insolvent_premium_fraction,
+            )
+        })
+        .collect();
+    let mut done: BTreeSet<(i64, bool, String)> = BTreeSet::new();
+    let mut now = start.unix_seconds();
+    let mut next_move = moves.map_or(0, |m| m.times_s.partition_point(|t| *t <= now));
+    let mut last_market = None;
+    for _ in 0..MAX_CASE_EVENTS {
+        let Some(view) = engine
+            .open_auctions()
+            .into_iter()
+            .find(|(a, _)| a == account)
+            .map(|(_, v)| v)
+        else {
+            return Ok((out, last_market));
+        };
+        let (opened, closes) = (view.opened.unix_seconds(), view.closes.unix_seconds());
+        // (time, order: 0 market, 1 bid, 2 tick, event)
+        let mut next: Option<(i64, u8, Event, Option<String>)> = None;
+        let mut offer = |t: i64, k: u8, e: Event, who: Option<String>| {
+            let t = t.max(now);
+            if next
+                .as_ref()
+                .is_none_or(|(nt, nk, _, _)| (t, k) < (*nt, *nk))
+            {
+                next = Some((t, k, e, who));
+            }
+        };
+        if let Some(m) = moves {
+            if let Some(&t) = m.times_s.get(next_move) {
+                if t < closes && t < moves_until_s {
+                    offer(t, 0, Event::Tick, None);
+                }
+            }
+        }
+        for (name, limit, premium) in &bidders {
+            if done.contains(&(opened, view.insolvent, name.clone())) {
+                continue;
+            }
+            let bid = if view.sealed {
+                Some((
+                    opened,
+                    Event::SealedBid {
+                        account: account.clone(),
+                        bidder: name.clone(),
+                        price_fraction: *limit,
+                    },
+                ))
+            } else {
+                let wait_s = if view.insolvent {
+                    Some(premium * params.insolvent_s)
+                } else {
+                    params.time_to_reach(*limit)
+                };
+                wait_s.map(|s| {
+                    (
+                        opened + s.ceil() as i64,
+                        Event::Bid {
+                            account: account.clone(),
+                            bidder: name.clone(),
+                        },
+                    )
+                })
+            };
+            if let Some((t, e)) = bid {
+                if t < closes {
+                    offer(t, 1, e, Some(name.clone()));
+                }
+            }
+        }
+        offer(closes, 2, Event::Tick, None);
+        let Some((t, kind, event, who)) = next else {
+            return Ok((out, last_market));
+        };
+        now = t;
+        let event = if kind == 0 {
+            next_move += 1;
+            let snapshot = match moves {
+                Some(m) => (m.at)(t)?,
+                None => continue,
+            };
+            last_market = Some(snapshot.clone());
+            Event::Market(MarketUpdate::from(snapshot))
+        } else {
+            if let Some(name) = who {
+                done.insert((opened, view.insolvent, name));
+            }
+            event
+        };
+        if matches!(event, Event::Bid { .. } | Event::SealedBid { .. })
+            && engine.case(account).map(|c| c.stage) != Some(Stage::Auction)
+        {
+            continue;
+        }
+        out.extend(engine.process(&event, at(t)?).map_err(&err)?);
+    }
+    Err(SimError::Liquidation {
+        account: account.to_string(),
+        reason: format!("the case took more than {MAX_CASE_EVENTS} events"),
+    })
 }
 
 fn liq_err(account: &AccountId) -> impl Fn(ale_liquidation::LiquidationError) -> SimError + '_ {
@@ -55,17 +308,101 @@ fn cash_account(name: &str, cash: Amount) -> Result<Account, SimError> {
     Ok(a)
 }
 
-/// Runs the liquidation of `account` at `now` on `market` under `policy`.
-#[allow(clippy::too_many_arguments)]
+fn spot_of(market: &MarketSnapshot, instrument: &ale_core::Instrument) -> f64 {
+    market
+        .underlying(instrument.underlying())
+        .map_or(0.0, |u| u.spot())
+}
+
+/// Reads what each tier did off a case's records.
+fn tier_flows(
+    engine: &Engine,
+    records: &[Record],
+    trader: Option<HolderId>,
+    market: &MarketSnapshot,
+) -> TierFlows {
+    let mut f = TierFlows::default();
+    let ledger = engine.ledger();
+    let detail = |r: &Record, key: &str| -> f64 {
+        r.details
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| Amount::from_str(v).ok())
+            .map_or(0.0, Amount::to_f64)
+    };
+    for r in records {
+        // Notional: the quantities leaving the account, by the holder they went to.
+        let mut by_taker: Vec<(Option<&Holder>, f64)> = Vec::new();
+        if let Some(op) = &r.op {
+            for leg in &op.legs {
+                // A long position leaves the account as a leg to the taker, a short one as a
+                // leg from it (legs carry positive amounts).
+                let other = if Some(leg.from) == trader {
+                    leg.to
+                } else if Some(leg.to) == trader {
+                    leg.from
+                } else {
+                    continue;
+                };
+                if let Some(Unit::Quantity(i)) = ledger.unit_of(leg.unit) {
+                    by_taker.push((
+                        ledger.holder_of(other),
+                        leg.amount.to_f64().abs() * spot_of(market, i),
+                    ));
+                }
+            }
+        }
+        let notional: f64 = by_taker.iter().map(|x| x.1).sum();
+        match r.kind {
+            RecordKind::BackstopTake => {
+                for (h, n) in &by_taker {
+                    if matches!(h, Some(Holder::BackstopPool(_))) {
+                        f.backstop_pool_notional += n;
+                    } else {
+                        f.backstop_fund_notional += n;
+                    }
+                }
+            }
+            RecordKind::AuctionFill => f.auction_notional += notional,
+            RecordKind::MarketSale => f.market_notional += notional,
+            RecordKind::FundTake => f.fund_take_notional += notional,
+            RecordKind::Waterfall => {
+                let paid = detail(r, "paid");
+                let step = r
+                    .details
+                    .iter()
+                    .find(|(k, _)| *k == "step")
+                    .map_or("", |(_, v)| v.as_str());
+                match step {
+                    "account_cash" => f.loss_account_cash += paid,
+                    "account_collateral" => f.loss_account_collateral += paid,
+                    "insurance_fund" => f.loss_insurance_fund += paid,
+                    "backstop_credit" => f.loss_backstop_credit += paid,
+                    "socialised_loss" => f.loss_socialised += paid,
+                    _ => {}
+                }
+            }
+            RecordKind::Premium => {
+                if let Some(op) = &r.op {
+                    f.credit_premiums += op.legs.iter().map(|l| l.amount.to_f64()).sum::<f64>();
+                }
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Runs the liquidation of `account` at `now` on `market` under `policy`, with `venue` behind
+/// it and the market moving as `moves` says (`None`: it stays at `market`).
 pub fn liquidate(
     books: &mut Books,
     account: &AccountId,
     policy: Box<dyn MarginPolicy>,
     market: &MarketSnapshot,
-    params: &LiquidationParams,
-    bidders: &[Bidder],
-    hedge_slippage: f64,
+    venue: &Venue,
     now: Timestamp,
+    moves: Option<&Moves<'_>>,
 ) -> Result<CaseResult, SimError> {
     let err = liq_err(account);
     let h = books.trader(account);
@@ -80,16 +417,35 @@ pub fn liquidate(
         notional_usd: 0.0,
         bad_debt_usd: 0.0,
         records: 0,
+        tiers: TierFlows::default(),
     };
     if before.positions.is_empty() {
         return Ok(result);
     }
-    let mut engine = Engine::new(policy, market.clone(), params.clone()).map_err(&err)?;
+    let mut engine = Engine::new(policy, market.clone(), venue.params.clone()).map_err(&err)?;
     let fund_cash = books.cash_of(books.fund);
     engine
-        .fund_insurance(&cash_account("insurance-fund", fund_cash)?, None, now)
+        .fund_insurance(
+            &cash_account("insurance-fund", fund_cash)?,
+            venue.fund_max_notional,
+            now,
+        )
         .map_err(&err)?;
-    for b in bidders {
+    for p in &venue.pools {
+        let ph = books.holder(&Holder::BackstopPool(p.name.clone()));
+        let capital = books.cash_of(ph);
+        if capital.raw() > 0 {
+            engine
+                .register_pool(
+                    &p.name,
+                    &cash_account(&p.name, capital)?,
+                    p.max_notional,
+                    now,
+                )
+                .map_err(&err)?;
+        }
+    }
+    for b in &venue.bidders {
         let bh = books.holder(&Holder::Liquidator(b.name.clone()));
         let capital = books.cash_of(bh);
         if capital.raw() > 0 {
@@ -98,11 +454,28 @@ pub fn liquidate(
                 .map_err(&err)?;
         }
     }
+    for name in &venue.providers {
+        let ch = books.holder(&Holder::CreditProvider(name.clone()));
+        let committed = books.cash_of(ch);
+        if committed.raw() > 0 {
+            engine
+                .register_credit_provider(name, committed, now)
+                .map_err(&err)?;
+        }
+    }
     engine
         .register_trader(&before, &format!("owner-{account}"), now)
         .map_err(&err)?;
     let opening = engine.ledger().snapshot();
-    let records = driver::run(&mut engine, std::slice::from_ref(account), now).map_err(&err)?;
+    let first_expiry = before
+        .positions
+        .iter()
+        .filter_map(|p| p.instrument.expiry())
+        .map(|e| e.instant().unix_seconds())
+        .min()
+        .unwrap_or(i64::MAX);
+    let (records, end_market) = drive(&mut engine, account, now, moves, first_expiry)?;
+
     result.records = records.len();
     if !records.iter().any(|r| r.kind == RecordKind::Flagged) {
         return Ok(result);
@@ -116,6 +489,8 @@ pub fn liquidate(
         .ledger()
         .audit()
         .map_err(|e| SimError::Ledger(e.to_string()))?;
+    let trader_holder = engine.ledger().holder_id(&Holder::Trader(account.clone()));
+    result.tiers = tier_flows(&engine, &records, trader_holder, market);
     // The changes the case made, by (holder, unit).
     let closing = engine.ledger().snapshot();
     let mut deltas: Vec<(Holder, Unit, i128)> = Vec::new();
@@ -130,11 +505,10 @@ pub fn liquidate(
             deltas.push((key.0.clone(), key.1.clone(), -v.raw()));
         }
     }
-    let spot = market.underlyings().next().map_or(0.0, |u| u.spot());
     for (holder, unit, d) in &deltas {
         if *holder == Holder::Trader(account.clone()) {
-            if let Unit::Quantity(_) = unit {
-                result.notional_usd += (*d as f64 * 1e-9).abs() * spot;
+            if let Unit::Quantity(i) = unit {
+                result.notional_usd += (*d as f64 * 1e-9).abs() * spot_of(market, i);
             }
         }
     }
@@ -143,7 +517,9 @@ pub fn liquidate(
     let equity_after = books.value(h, market)?;
     result.penalty_usd = (equity_before.max(0.0) - equity_after.max(0.0)).max(0.0);
     result.bad_debt_usd = (-equity_before).max(0.0);
-    // Takers hedge what they took: closed with the world at the marks, paying the hedge cost.
+    // Takers hedge what they took: closed with the world at the marks of the case's end,
+    // paying the hedge cost (coins received in kind are sold at their prices).
+    let hedge_market = end_market.as_ref().unwrap_or(market);
     let mut takers: Vec<Holder> = deltas
         .iter()
         .map(|(h, _, _)| h.clone())
@@ -158,7 +534,7 @@ pub fn liquidate(
     takers.dedup();
     for t in takers {
         let th = books.holder(&t);
-        books.close_all(th, market, hedge_slippage)?;
+        books.close_all(th, hedge_market, venue.hedge_slippage)?;
     }
     Ok(result)
 }

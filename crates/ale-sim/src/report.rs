@@ -169,7 +169,48 @@ const ROWS: &[Row] = &[
         m.breach_to_restored_max_s / 60.0
     }),
     ("top-ups", |m| m.topups as f64),
+    ("accounts opened during the run", |m| m.arrivals as f64),
     ("ledger operations", |m| m.ledger_ops as f64),
+];
+
+/// The tier rows: what each liquidation tier took and what each step of the loss waterfall
+/// paid.
+const TIER_ROWS: &[Row] = &[
+    ("tier 1: notional taken by the insurance fund, USD", |m| {
+        m.tiers.backstop_fund_notional
+    }),
+    ("tier 1: notional taken by backstop pools, USD", |m| {
+        m.tiers.backstop_pool_notional
+    }),
+    ("tier 2: notional sold in auctions, USD", |m| {
+        m.tiers.auction_notional
+    }),
+    ("tier 3: notional sold into the book, USD", |m| {
+        m.tiers.market_notional
+    }),
+    ("fund's final takes, notional, USD", |m| {
+        m.tiers.fund_take_notional
+    }),
+    ("waterfall: paid from the accounts' cash, USD", |m| {
+        m.tiers.loss_account_cash
+    }),
+    ("waterfall: paid from their other collateral, USD", |m| {
+        m.tiers.loss_account_collateral
+    }),
+    ("waterfall: insurance fund, USD", |m| {
+        m.tiers.loss_insurance_fund
+    }),
+    ("waterfall: backstop credit, USD", |m| {
+        m.tiers.loss_backstop_credit
+    }),
+    ("waterfall: socialised, USD", |m| m.tiers.loss_socialised),
+    ("credit premiums earned, USD", |m| m.tiers.credit_premiums),
+    ("insurance fund P&L, USD", |m| {
+        m.fund_end_usd - m.fund_start_usd
+    }),
+    ("backstop pools P&L, USD", |m| m.pools_pnl_usd),
+    ("liquidators P&L, USD", |m| m.liquidators_pnl_usd),
+    ("credit providers P&L, USD", |m| m.credit_pnl_usd),
 ];
 
 /// The HTML report of a backtest.
@@ -180,8 +221,10 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>ALE backtest: {name}</title><style>{STYLE}</style></head><body>\
-         <h1>Backtest: {name}</h1><p>{desc}</p><p>Path: {src}. Seed {seed}, {acc} accounts, {paths} path(s); \
-         crash window (sub-hour path, keeper every {cs} s) from day {c0:.2} to {c1:.2}.</p>",
+         <h1>Backtest: {name}</h1><p>{desc}</p><p>Path: {src}. Seed {seed}, {acc} accounts ({arr:.0} % opening during the run, \
+         {coin:.0} % posting coin collateral), underlyings {unds}, {paths} path(s); \
+         crash window (sub-hour path, keeper every {cs} s) from day {c0:.2} to {c1:.2}. Tier 2: {auction} auction; \
+         {pools} backstop pool(s), {providers} backstop-credit provider(s).</p>",
         name = escape(bt.scenario.name),
         desc = escape(bt.scenario.description),
         src = escape(&path.source),
@@ -191,6 +234,12 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
         cs = bt.spec.config.crash_step_s,
         c0 = days(path.crash.0, t0),
         c1 = days(path.crash.1, t0),
+        arr = 100.0 * bt.spec.config.arrivals,
+        coin = 100.0 * bt.spec.config.coin_collateral,
+        unds = escape(&bt.spec.config.underlyings.join(", ")),
+        auction = bt.spec.config.auction.name(),
+        pools = bt.spec.config.backstop_pools,
+        providers = bt.spec.config.credit_providers,
     );
     for (label, why) in &bt.skipped {
         let _ = write!(
@@ -216,6 +265,20 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
         h.push_str("</tr>");
     }
     h.push_str("</table>");
+    h.push_str("<h2>Liquidation tiers and the loss waterfall</h2><table><tr><th>tier</th>");
+    for r in &bt.results[0] {
+        let _ = write!(h, "<th>{}</th>", escape(&r.label));
+    }
+    h.push_str("</tr>");
+    for (name, get) in TIER_ROWS {
+        let _ = write!(h, "<tr><td>{name}</td>");
+        for q in 0..bt.results[0].len() {
+            let v = bt.results.iter().map(|p| get(&p[q].metrics)).sum::<f64>() / n;
+            let _ = write!(h, "<td>{}</td>", fmt_num(v));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
     for (name, get) in [ROWS[0], ROWS[2], ROWS[5], ROWS[9], ROWS[10]] {
         let bars: Vec<(String, f64)> = (0..bt.results[0].len())
             .map(|q| {
@@ -226,27 +289,33 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
         h.push_str(&bar_chart(name, &bars));
     }
     let step = (path.times_s.len() / 2_000).max(1);
-    let spot: Vec<(f64, f64)> = path
-        .times_s
-        .iter()
-        .zip(&path.spot)
-        .step_by(step)
-        .map(|(t, s)| (days(*t, t0), *s))
-        .collect();
-    let iv: Vec<(f64, f64)> = path
-        .times_s
-        .iter()
-        .zip(&path.iv)
-        .step_by(step)
-        .map(|(t, v)| (days(*t, t0), *v))
-        .collect();
     h.push_str("<h2>Price and implied vol</h2>");
-    h.push_str(&line_chart("BTC spot", "USD", &[("spot".into(), spot)])?);
-    h.push_str(&line_chart(
-        "30-day ATM implied vol",
-        "vol",
-        &[("IV".into(), iv)],
-    )?);
+    for up in &path.underlyings {
+        let spot: Vec<(f64, f64)> = path
+            .times_s
+            .iter()
+            .zip(&up.spot)
+            .step_by(step)
+            .map(|(t, s)| (days(*t, t0), *s))
+            .collect();
+        let iv: Vec<(f64, f64)> = path
+            .times_s
+            .iter()
+            .zip(&up.iv)
+            .step_by(step)
+            .map(|(t, v)| (days(*t, t0), *v))
+            .collect();
+        h.push_str(&line_chart(
+            &format!("{} spot", up.asset),
+            "USD",
+            &[("spot".into(), spot)],
+        )?);
+        h.push_str(&line_chart(
+            &format!("{} 30-day ATM implied vol", up.asset),
+            "vol",
+            &[("IV".into(), iv)],
+        )?);
+    }
     h.push_str("<h2>Insurance fund</h2>");
     let fund: Vec<(String, Vec<(f64, f64)>)> = bt.results[0]
         .iter()
@@ -282,7 +351,10 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
                 .map(|(t, e)| (days(*t, t0), f64::from(*e)))
                 .collect();
             h.push_str(&line_chart(
-                &format!("{}: {} ({})", r.label, a.account, a.strategy),
+                &format!(
+                    "{}: {} ({}, {})",
+                    r.label, a.account, a.strategy, a.underlyings
+                ),
                 "USD",
                 &[("equity".into(), eq), ("maintenance margin".into(), mm)],
             )?);
@@ -292,9 +364,13 @@ pub fn backtest_html(bt: &Backtest) -> Result<String, SimError> {
     let _ = write!(
         h,
         "<h2>Calibration</h2><p>IV model ln IV = {:.3} + {:.3} ln RV30 + {:.3} r (R² {:.3}, n {}); spot–vol β {:.3}, corr {:.3} (down days {:.3}); \
-         jumps {:.2}/year, mean {:.3}, sd {:.3}, vol-jump β {:.3}; κ {:.2}, ξ {:.2}, vol level {:.3}, IV/RV {:.3}.</p></body></html>",
+         jumps {:.2}/year, mean {:.3}, sd {:.3}, vol-jump β {:.3}; κ {:.2}, ξ {:.2}, vol level {:.3}, IV/RV {:.3}. \
+         ETH against BTC: correlation {:.3} daily ({} days), {:.3} hourly ({} hours), β {:.3}, vol ratio {:.3}; \
+         on BTC's {} jump days ETH moves {:.3}× BTC (residual sd {:.3}).</p></body></html>",
         c.iv_model.a, c.iv_model.b, c.iv_model.c, c.iv_model.r2, c.iv_model.n, c.spot_vol_beta, c.spot_vol_corr, c.spot_vol_corr_down,
-        c.svj.jump_rate, c.svj.jump_mean, c.svj.jump_sd, c.svj.vol_jump_beta, c.svj.kappa, c.svj.xi, c.svj.vol_level, c.svj.vrp
+        c.svj.jump_rate, c.svj.jump_mean, c.svj.jump_sd, c.svj.vol_jump_beta, c.svj.kappa, c.svj.xi, c.svj.vol_level, c.svj.vrp,
+        c.eth.corr_daily, c.eth.days, c.eth.corr_hourly, c.eth.hours, c.eth.beta, c.eth.vol_ratio,
+        c.eth.jump_days, c.eth.jump_beta, c.eth.jump_resid_sd
     );
     Ok(h)
 }

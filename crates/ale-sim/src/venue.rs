@@ -1,6 +1,13 @@
-//! The venue: a listed option chain that evolves as a venue's does (dailies, weeklies,
-//! monthlies, quarterlies, strikes around spot, expiries settling) and the market snapshot of a
-//! moment, marked from an SVI surface whose level, term structure and skew move with the state.
+//! The venue: a listed chain that evolves as a venue's does (per underlying: the perpetual,
+//! dated futures at the weekly, monthly and quarterly expiries, options at dailies, weeklies,
+//! monthlies and quarterlies on strikes around spot; expiries settling) and the market snapshot
+//! of a moment, marked from an SVI surface whose level, term structure and skew move with the
+//! state.
+//!
+//! Futures carry a basis: F(T) = S·e^(b·T) with b the annualised funding of the moment
+//! (3 × 365 × the 8-hour rate, clamped to [`MIN_BASIS`, `MAX_BASIS`]); options are marked on
+//! the same forwards. Each underlying is also a collateral asset (a trader may post BTC or ETH),
+//! priced at spot with the haircut of [`collateral_haircut`].
 
 use std::collections::BTreeMap;
 
@@ -12,8 +19,12 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
 use crate::error::SimError;
 
-/// The underlying simulated.
+/// The first underlying simulated (the reference of the report's plots).
 pub const UNDERLYING: &str = "BTC";
+/// Lowest annualised basis of the futures curve.
+pub const MIN_BASIS: f64 = -0.25;
+/// Highest annualised basis.
+pub const MAX_BASIS: f64 = 0.50;
 /// The cash asset.
 pub const CASH: &str = "USDC";
 /// Days of the ATM vol the path's IV level stands for.
@@ -97,8 +108,13 @@ pub fn strike_near(spot: f64, moneyness: f64) -> f64 {
     ((spot * moneyness / step).round() * step).max(step)
 }
 
-/// An option instrument.
-pub fn option(expiry: ExpiryDate, strike: f64, kind: OptionKind) -> Result<Instrument, SimError> {
+/// An option instrument on `underlying`.
+pub fn option(
+    underlying: &str,
+    expiry: ExpiryDate,
+    strike: f64,
+    kind: OptionKind,
+) -> Result<Instrument, SimError> {
     let k = if strike.fract() == 0.0 {
         format!("{}", strike as u64)
     } else {
@@ -110,18 +126,36 @@ pub fn option(expiry: ExpiryDate, strike: f64, kind: OptionKind) -> Result<Instr
         OptionKind::Call => "C",
         OptionKind::Put => "P",
     };
-    Instrument::parse(&format!("{UNDERLYING}-{expiry}-{k}-{c}")).map_err(risk)
+    Instrument::parse(&format!("{underlying}-{expiry}-{k}-{c}")).map_err(risk)
 }
 
-/// The perpetual.
-pub fn perp() -> Instrument {
-    Instrument::parse(&format!("{UNDERLYING}-PERP")).unwrap_or_else(|_| unreachable!("valid id"))
+/// The perpetual of `underlying`.
+pub fn perp(underlying: &str) -> Result<Instrument, SimError> {
+    Instrument::parse(&format!("{underlying}-PERP")).map_err(risk)
 }
 
-/// The listed chain at `now`: the perpetual and, per listed expiry, calls and puts on strikes
-/// from 0.6 to 1.6 × spot (0.85–1.15 for dailies).
-pub fn chain(now: Timestamp, spot: f64) -> Result<Vec<Instrument>, SimError> {
-    let mut out = vec![perp()];
+/// The dated future of `underlying` at `expiry`.
+pub fn future(underlying: &str, expiry: ExpiryDate) -> Result<Instrument, SimError> {
+    Instrument::parse(&format!("{underlying}-{expiry}")).map_err(risk)
+}
+
+/// The expiries with a listed future at `now`: the listed Fridays (weeklies, monthlies,
+/// quarterlies), not the dailies.
+pub fn future_expiries(now: Timestamp) -> Vec<ExpiryDate> {
+    listed_expiries(now)
+        .into_iter()
+        .filter(|e| e.date().weekday() == Weekday::Fri)
+        .collect()
+}
+
+/// The listed chain of `underlying` at `now`: the perpetual, the futures of
+/// [`future_expiries`] and, per listed expiry, calls and puts on strikes from 0.6 to 1.6 × spot
+/// (0.85–1.15 for dailies).
+pub fn chain(now: Timestamp, underlying: &str, spot: f64) -> Result<Vec<Instrument>, SimError> {
+    let mut out = vec![perp(underlying)?];
+    for e in future_expiries(now) {
+        out.push(future(underlying, e)?);
+    }
     let step = strike_step(spot);
     for e in listed_expiries(now) {
         let days = e.years_from(now) * 365.0;
@@ -133,7 +167,7 @@ pub fn chain(now: Timestamp, spot: f64) -> Result<Vec<Instrument>, SimError> {
         let mut k = (spot * lo / step).ceil() * step;
         while k <= spot * hi {
             for kind in [OptionKind::Call, OptionKind::Put] {
-                out.push(option(e, k, kind)?);
+                out.push(option(underlying, e, k, kind)?);
             }
             k += step;
         }
@@ -176,10 +210,40 @@ pub fn smile(state: &SurfaceState, expiry_years: f64) -> Result<SviParams, SimEr
     SviParams::new(w0 - b * sig, b, state.skew_rho(), 0.0, sig).map_err(risk)
 }
 
-/// The market at `now`: spot (= forward = perp mark, rate 0), the surface of `state` at the
-/// listed expiries, USDC collateral at 1.
-pub fn market(now: Timestamp, spot: f64, state: &SurfaceState) -> Result<MarketSnapshot, SimError> {
-    let mut snapshot = MarketSnapshot::new(now, 0.0).map_err(risk)?;
+/// One underlying's state at a moment: what its market is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnderlyingState {
+    /// The asset.
+    pub asset: Asset,
+    /// Spot (= perp mark).
+    pub spot: f64,
+    /// The surface's state.
+    pub surface: SurfaceState,
+    /// Annualised basis of the futures curve: F(T) = S·e^(basis·T).
+    pub basis: f64,
+}
+
+/// The annualised basis implied by an 8-hour funding rate, clamped.
+pub fn basis_of_funding(funding_8h: f64) -> f64 {
+    (funding_8h * 3.0 * 365.0).clamp(MIN_BASIS, MAX_BASIS)
+}
+
+/// The haircut of an underlying posted as collateral (BTC 5 %, ETH 8 %, any other 15 %).
+pub fn collateral_haircut(asset: &Asset) -> f64 {
+    match asset.as_str() {
+        "BTC" => 0.05,
+        "ETH" => 0.08,
+        _ => 0.15,
+    }
+}
+
+/// One underlying's market at `now`: spot (= perp mark, rate 0), the forwards of the basis at
+/// the listed expiries, the surface of its state.
+pub fn underlying_market(
+    now: Timestamp,
+    state: &UnderlyingState,
+) -> Result<UnderlyingMarket, SimError> {
+    let spot = state.spot;
     let mut slices = Vec::new();
     let mut nodes = Vec::new();
     let mut forwards = BTreeMap::new();
@@ -188,22 +252,37 @@ pub fn market(now: Timestamp, spot: f64, state: &SurfaceState) -> Result<MarketS
         if !(t > 0.0) {
             continue;
         }
-        slices.push((t, smile(state, t)?));
-        nodes.push((t, spot));
-        forwards.insert(e, spot);
+        let f = spot * (state.basis * t).exp();
+        slices.push((t, smile(&state.surface, t)?));
+        nodes.push((t, f));
+        forwards.insert(e, f);
     }
     let curve = ForwardCurve::new(spot, 0.0, &nodes).map_err(risk)?;
     let surface = Surface::from_svi(curve, &slices).map_err(risk)?;
-    let u = UnderlyingMarket::new(
-        asset(UNDERLYING),
+    UnderlyingMarket::new(
+        state.asset.clone(),
         spot,
-        Some(state.iv),
+        Some(state.surface.iv),
         None,
         forwards,
         surface,
     )
-    .map_err(risk)?;
-    snapshot.insert_underlying(u);
+    .map_err(risk)
+}
+
+/// The collateral price of an underlying posted as collateral, at `spot`.
+pub fn coin_collateral(asset: &Asset, spot: f64) -> Result<CollateralPrice, SimError> {
+    CollateralPrice::new(asset, spot, collateral_haircut(asset), 0.0).map_err(risk)
+}
+
+/// The market at `now` of every underlying in `states`, USDC collateral at 1 and each
+/// underlying as collateral at its spot.
+pub fn market_of(now: Timestamp, states: &[UnderlyingState]) -> Result<MarketSnapshot, SimError> {
+    let mut snapshot = MarketSnapshot::new(now, 0.0).map_err(risk)?;
+    for st in states {
+        snapshot.insert_underlying(underlying_market(now, st)?);
+        snapshot.insert_collateral(st.asset.clone(), coin_collateral(&st.asset, st.spot)?);
+    }
     snapshot.insert_collateral(
         asset(CASH),
         CollateralPrice::new(&asset(CASH), 1.0, 0.0, 0.0).map_err(risk)?,
@@ -211,8 +290,22 @@ pub fn market(now: Timestamp, spot: f64, state: &SurfaceState) -> Result<MarketS
     Ok(snapshot)
 }
 
-/// Mark and delta (per unit) of an instrument on `market`: an option at Black-76 on the
-/// surface (intrinsic once expired), the perpetual at spot.
+/// The market of BTC alone at `now`: spot (= forward = perp mark, no basis), the surface of
+/// `state` at the listed expiries, USDC collateral at 1.
+pub fn market(now: Timestamp, spot: f64, state: &SurfaceState) -> Result<MarketSnapshot, SimError> {
+    market_of(
+        now,
+        &[UnderlyingState {
+            asset: asset(UNDERLYING),
+            spot,
+            surface: *state,
+            basis: 0.0,
+        }],
+    )
+}
+
+/// Mark and delta to spot (per unit) of an instrument on `market`: an option at Black-76 on the
+/// surface (intrinsic once expired), a future at its forward, the perpetual at its mark.
 pub fn mark_delta(
     instrument: &Instrument,
     market: &MarketSnapshot,
@@ -242,8 +335,14 @@ pub fn mark_delta(
             let vol = u.vol(k, f, t);
             let b = Black76::new(*kind, f, k, t, vol, market.rate()).map_err(risk)?;
             let g = b.greeks();
-            Ok((b.price(), g.delta))
+            Ok((b.price(), g.delta * f / u.spot()))
         }
-        _ => Ok((u.perp_mark(), 1.0)),
+        Instrument::Future { expiry, .. } => {
+            let t = market.expiry_years(*expiry);
+            let f = u.forward(*expiry, t.max(0.0), market.rate());
+            Ok((f, f / u.spot()))
+        }
+        Instrument::Spot { .. } => Ok((u.spot(), 1.0)),
+        Instrument::Perpetual { .. } => Ok((u.perp_mark(), 1.0)),
     }
 }

@@ -17,18 +17,21 @@ pub struct Rejection {
     /// For a structural failure: the count fields read before it, as bits of
     /// [`COUNT_FIELDS`] (a count that was altered shifts every field after it, so the failure
     /// shows up further on, and any of them may be at fault).
-    pub after_counts: u8,
+    pub after_counts: u16,
 }
 
 /// The count and length fields of the layout, in order.
-pub const COUNT_FIELDS: [&str; 7] = [
+pub const COUNT_FIELDS: [&str; 10] = [
     "params",
-    "market.signatures",
-    "state.signatures",
+    "signatures",
     "market.leaves",
+    "market.leaves.len",
     "market.proof",
     "account.len",
     "account.proof",
+    "witness",
+    "witness_scenarios",
+    "witness_scenarios.proof",
 ];
 
 /// The reasons, each with the numbers that explain it.
@@ -73,6 +76,8 @@ pub enum Reason {
     MissingLeaf,
     /// The witness is not one of the policy's scenarios.
     NotInPolicy,
+    /// Outside the domain where the verifier's arithmetic has a tested error bound.
+    OutOfDomain(&'static str),
     /// Arithmetic overflow or an input outside a function's domain.
     Arithmetic(MathError),
     /// The account is not proved liquidatable at the witness (value ≥ requirement).
@@ -120,7 +125,7 @@ impl fmt::Display for Rejection {
             Reason::Invalid(what) => write!(f, "invalid: {what}"),
             Reason::TooMany { max } => write!(f, "more than {max} entries"),
             Reason::BadSignature => f.write_str(
-                "signature does not verify over the signed tuple (root, time, seq, leaf_count)",
+                "signature does not verify over the signed message (both roots with their time, seq and leaf_count, and params_hash)",
             ),
             Reason::ShortQuorum { have, need } => {
                 write!(f, "short quorum: {have} valid signatures, {need} needed")
@@ -140,6 +145,10 @@ impl fmt::Display for Rejection {
             }
             Reason::MissingLeaf => f.write_str("a market leaf the computation needs is missing"),
             Reason::NotInPolicy => f.write_str("not a scenario of the policy's list"),
+            Reason::OutOfDomain(what) => write!(
+                f,
+                "outside the domain of the verifier's tested error bounds ({what})"
+            ),
             Reason::Arithmetic(MathError::Overflow) => f.write_str("arithmetic overflow"),
             Reason::Arithmetic(MathError::Domain) => {
                 f.write_str("value outside the domain of the arithmetic")

@@ -1,4 +1,4 @@
-//! The claim at the witness, in fixed-point integers: a value and a requirement such that
+//! The claim at the witnesses, in fixed-point integers: a value and a requirement such that
 //! value < requirement proves the account liquidatable under the policy.
 //!
 //! The verifier derives every vol itself — the reference ATM vol, and each option's vol under
@@ -6,21 +6,28 @@
 //! function of ln(K/F), F moves with spot), the committed parameters and σ_ref; it is never
 //! handed a vol.
 //!
-//! - `ramm`: for any grid scenario s*, MM ≥ loss(s*) + gamma(s*) + horizon (ramm.md §3; gamma
-//!   counted unless the account is of defined risk, where the engine caps price + vega + gamma
-//!   at the maximum loss, which bounds loss(s*) but not loss(s*) + gamma(s*)). With
-//!   value(s*) = equity − loss(s*) — the account re-priced under s* alone — the claim is
-//!   value(s*) against gamma(s*) + a floor of the horizon term ([`ramm_claim`]).
+//! Accounts may be exposed to several underlyings (positions, or collateral that moves with
+//! one). Every policy adds the requirements of the underlyings (no diversification credit), so
+//! a lower bound of each, at its own witness, adds up to a lower bound of the whole:
+//!
+//! - `ramm`: for any grid scenario s*_u of underlying u, MM_u ≥ loss_u(s*_u) + gamma_u(s*_u) +
+//!   horizon_u (ramm.md §3; gamma counted unless u's exposure is of defined risk, where the
+//!   engine caps price + vega + gamma at the maximum loss, which bounds loss(s*) but not
+//!   loss(s*) + gamma(s*)). With value = equity − Σ_u loss_u(s*_u) — the account re-priced
+//!   with each underlying under its own witness — the claim is value against Σ_u gamma_u(s*_u)
+//!   + horizon floor_u ([`ramm_claim`]).
 //! - `static`, `oracle-adjusted`: equity against the requirement itself, a short sum
 //!   ([`static_claim`]).
+//! - `pm`: see [`crate::pm`].
 //!
-//! Every function here is bounded by the fixed capacities of `layout` (positions, leaves).
+//! Every function here is bounded by the fixed capacities of `layout` (positions, leaves,
+//! witnesses).
 
 use crate::error::{Reason, Rejection};
 use crate::fixed::{Ctx, MathError, OptionInputs, ERR_GAMMA_REL, ERR_PRICE_REL, ONE, SCALE};
 use crate::layout::{
-    kind, AccountRec, Policy, Record, MAX_COLLATERAL, MAX_MARKET_LEAVES, MAX_POSITIONS,
-    NO_SCENARIO, PARAM_SCALE,
+    kind, AccountRec, Policy, PositionRec, Record, ScenarioLeaf, Witness, MAX_COLLATERAL,
+    MAX_MARKET_LEAVES, MAX_POSITIONS, MAX_WITNESSES, PARAM_SCALE,
 };
 
 /// Number of `ramm` parameters carried by a certificate.
@@ -88,11 +95,11 @@ pub mod oa_param {
 
 /// Most spot steps of a ramm grid (3·steps + 2 ≤ 256 scenarios).
 pub const MAX_SPOT_STEPS: i128 = 84;
-const SECONDS_PER_YEAR: i128 = 31_536_000;
+pub(crate) const SECONDS_PER_YEAR: i128 = 31_536_000;
 /// 1e-15 at scale 1e18: the per-operation slack of the error budget.
-const SLACK: i128 = 1_000;
+pub(crate) const SLACK: i128 = 1_000;
 
-fn arith(field: &'static str) -> impl Fn(MathError) -> Rejection {
+pub(crate) fn arith(field: &'static str) -> impl Fn(MathError) -> Rejection {
     move |e| Rejection::new(field, Reason::Arithmetic(e))
 }
 
@@ -108,33 +115,155 @@ pub struct SliceV {
     sigma: i128,
 }
 
-/// One collateral price.
+/// One forward: expiry, forward, the expiry's own rate if committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CollV {
-    asset: [u8; 16],
-    price: i128,
-    factor: i128,
-    moves: bool,
+pub(crate) struct ForwardV {
+    pub expiry_s: i64,
+    pub forward: i128,
+    pub rate: Option<i128>,
 }
 
-/// The market data of the witness underlying, from the verified leaves.
+/// One collateral price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CollV {
+    pub asset: [u8; 16],
+    pub price: i128,
+    /// 1 − haircut − bridge risk.
+    pub factor: i128,
+    /// `pm`'s maintenance haircut (committed, else haircut + bridge risk).
+    pub mm_haircut: i128,
+    pub moves_with: Option<[u8; 16]>,
+}
+
+/// Market data shared by every underlying: collateral prices and the stable asset.
+#[derive(Debug, Clone)]
+pub struct Market<'r> {
+    records: &'r [Record],
+    coll: [CollV; MAX_MARKET_LEAVES],
+    n_coll: usize,
+    /// The stable (cash) asset and its price, when its record is among the leaves.
+    pub(crate) stable: Option<([u8; 16], i128)>,
+}
+
+impl<'r> Market<'r> {
+    /// Checks the records that are not per underlying: collateral prices (one per asset) and
+    /// the stable record (at most one).
+    pub fn new(records: &'r [Record]) -> Result<Market<'r>, Rejection> {
+        let dup = |what| Rejection::new("market.leaves", Reason::Invalid(what));
+        let mut m = Market {
+            records,
+            coll: [CollV {
+                asset: [0; 16],
+                price: 0,
+                factor: 0,
+                mm_haircut: 0,
+                moves_with: None,
+            }; MAX_MARKET_LEAVES],
+            n_coll: 0,
+            stable: None,
+        };
+        for r in records.iter().take(MAX_MARKET_LEAVES) {
+            match *r {
+                Record::Collateral {
+                    asset,
+                    price,
+                    haircut,
+                    bridge_risk,
+                    moves_with,
+                    mm_haircut,
+                } => {
+                    if m.coll[..m.n_coll].iter().any(|c| c.asset == asset) {
+                        return Err(dup("one price per collateral asset"));
+                    }
+                    let h = haircut.saturating_add(bridge_risk);
+                    if price < 0
+                        || haircut < 0
+                        || bridge_risk < 0
+                        || h > ONE
+                        || mm_haircut.is_some_and(|x| !(0..=ONE).contains(&x))
+                    {
+                        return Err(Rejection::new(
+                            "market.leaves.record",
+                            Reason::Invalid("collateral price >= 0, haircuts in [0, 1]"),
+                        ));
+                    }
+                    m.coll[m.n_coll] = CollV {
+                        asset,
+                        price,
+                        factor: ONE - h,
+                        mm_haircut: mm_haircut.unwrap_or(h),
+                        moves_with,
+                    };
+                    m.n_coll += 1;
+                }
+                Record::Stable { asset, price } => {
+                    if m.stable.is_some() {
+                        return Err(dup("one stable record"));
+                    }
+                    if price <= 0 {
+                        return Err(Rejection::new(
+                            "market.leaves.record",
+                            Reason::Invalid("stable price > 0"),
+                        ));
+                    }
+                    m.stable = Some((asset, price));
+                }
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn collateral(&self, asset: &[u8; 16]) -> Option<&CollV> {
+        self.coll[..self.n_coll].iter().find(|c| c.asset == *asset)
+    }
+
+    /// The underlying header named `asset`, if among the leaves: (spot, collateral listed).
+    pub(crate) fn header(&self, asset: &[u8; 16]) -> Option<(i128, bool)> {
+        self.records.iter().find_map(|r| match *r {
+            Record::Underlying {
+                asset: a,
+                spot,
+                collateral_listed,
+                ..
+            } if a == *asset => Some((spot, collateral_listed)),
+            _ => None,
+        })
+    }
+
+    /// The records of one underlying.
+    pub fn view(&self, underlying: &[u8; 16]) -> Result<MarketView, Rejection> {
+        MarketView::new(self.records, underlying).map_err(|r| {
+            if r.reason == Reason::MissingLeaf {
+                Rejection::new(
+                    "witness.underlying / market.leaves (no market header for an underlying the account is exposed to)",
+                    Reason::MissingLeaf,
+                )
+            } else {
+                r
+            }
+        })
+    }
+}
+
+/// The market data of one underlying, from the verified leaves.
 #[derive(Debug, Clone)]
 pub struct MarketView {
-    spot: i128,
-    rate: i128,
-    realized_vol: Option<i128>,
-    perp_price: Option<i128>,
+    pub(crate) spot: i128,
+    pub(crate) rate: i128,
+    pub(crate) realized_vol: Option<i128>,
+    pub(crate) perp_price: Option<i128>,
+    /// The snapshot lists a collateral price for the asset of this name.
+    pub(crate) collateral_listed: bool,
     slice_count: u16,
-    forwards: [(i64, i128); MAX_MARKET_LEAVES],
+    forwards: [ForwardV; MAX_MARKET_LEAVES],
     n_forwards: usize,
     slices: [SliceV; MAX_MARKET_LEAVES],
     n_slices: usize,
-    coll: [CollV; MAX_MARKET_LEAVES],
-    n_coll: usize,
 }
 
 impl MarketView {
-    /// Gathers the records of `underlying` (and every collateral record).
+    /// Gathers the records of `underlying`.
     pub fn new(records: &[Record], underlying: &[u8; 16]) -> Result<MarketView, Rejection> {
         let dup = |what| Rejection::new("market.leaves", Reason::Invalid(what));
         let zero_slice = SliceV {
@@ -151,18 +280,16 @@ impl MarketView {
             rate: 0,
             realized_vol: None,
             perp_price: None,
+            collateral_listed: false,
             slice_count: 0,
-            forwards: [(0, 0); MAX_MARKET_LEAVES],
+            forwards: [ForwardV {
+                expiry_s: 0,
+                forward: 0,
+                rate: None,
+            }; MAX_MARKET_LEAVES],
             n_forwards: 0,
             slices: [zero_slice; MAX_MARKET_LEAVES],
             n_slices: 0,
-            coll: [CollV {
-                asset: [0; 16],
-                price: 0,
-                factor: 0,
-                moves: false,
-            }; MAX_MARKET_LEAVES],
-            n_coll: 0,
         };
         let mut have_header = false;
         for r in records.iter().take(MAX_MARKET_LEAVES) {
@@ -174,6 +301,7 @@ impl MarketView {
                     realized_vol,
                     perp_price,
                     slice_count,
+                    collateral_listed,
                 } if asset == *underlying => {
                     if have_header {
                         return Err(dup("one header per underlying"));
@@ -193,13 +321,18 @@ impl MarketView {
                     v.realized_vol = realized_vol;
                     v.perp_price = perp_price;
                     v.slice_count = slice_count;
+                    v.collateral_listed = collateral_listed;
                 }
                 Record::Forward {
                     asset,
                     expiry_s,
                     forward,
+                    rate,
                 } if asset == *underlying => {
-                    if v.forwards[..v.n_forwards].iter().any(|f| f.0 == expiry_s) {
+                    if v.forwards[..v.n_forwards]
+                        .iter()
+                        .any(|f| f.expiry_s == expiry_s)
+                    {
                         return Err(dup("one forward per expiry"));
                     }
                     if forward <= 0 {
@@ -208,7 +341,11 @@ impl MarketView {
                             Reason::Invalid("forward > 0"),
                         ));
                     }
-                    v.forwards[v.n_forwards] = (expiry_s, forward);
+                    v.forwards[v.n_forwards] = ForwardV {
+                        expiry_s,
+                        forward,
+                        rate,
+                    };
                     v.n_forwards += 1;
                 }
                 Record::Slice {
@@ -241,30 +378,6 @@ impl MarketView {
                     };
                     v.n_slices += 1;
                 }
-                Record::Collateral {
-                    asset,
-                    price,
-                    haircut,
-                    bridge_risk,
-                    moves_with,
-                } => {
-                    if v.coll[..v.n_coll].iter().any(|c| c.asset == asset) {
-                        return Err(dup("one price per collateral asset"));
-                    }
-                    if price < 0 || haircut < 0 || bridge_risk < 0 || haircut + bridge_risk > ONE {
-                        return Err(Rejection::new(
-                            "market.leaves.record",
-                            Reason::Invalid("collateral price >= 0, haircuts in [0, 1]"),
-                        ));
-                    }
-                    v.coll[v.n_coll] = CollV {
-                        asset,
-                        price,
-                        factor: ONE - haircut - bridge_risk,
-                        moves: moves_with == Some(*underlying),
-                    };
-                    v.n_coll += 1;
-                }
                 _ => {}
             }
         }
@@ -288,20 +401,113 @@ impl MarketView {
             .find(|s| s.index == index)
     }
 
-    fn forward(&self, expiry_s: i64) -> Result<i128, Rejection> {
+    pub(crate) fn forward_rec(&self, expiry_s: i64) -> Result<ForwardV, Rejection> {
         self.forwards[..self.n_forwards]
             .iter()
-            .find(|f| f.0 == expiry_s)
-            .map(|f| f.1)
+            .find(|f| f.expiry_s == expiry_s)
+            .copied()
             .ok_or(Rejection::new(
                 "market.leaves (forward)",
                 Reason::MissingLeaf,
             ))
     }
 
-    fn collateral(&self, asset: &[u8; 16]) -> Option<&CollV> {
-        self.coll[..self.n_coll].iter().find(|c| c.asset == *asset)
+    fn forward(&self, expiry_s: i64) -> Result<i128, Rejection> {
+        self.forward_rec(expiry_s).map(|f| f.forward)
     }
+}
+
+/// The underlyings an account is exposed to, sorted by name (at most [`MAX_WITNESSES`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Exposure {
+    /// Names.
+    pub names: [[u8; 16]; MAX_WITNESSES],
+    /// How many of `names` are used.
+    pub n: usize,
+}
+
+impl Exposure {
+    fn add(&mut self, u: [u8; 16]) -> Result<(), Rejection> {
+        if self.names[..self.n].contains(&u) {
+            return Ok(());
+        }
+        if self.n == MAX_WITNESSES {
+            return Err(Rejection::new(
+                "account.record (underlyings)",
+                Reason::TooMany {
+                    max: MAX_WITNESSES as u16,
+                },
+            ));
+        }
+        let at = self.names[..self.n].partition_point(|x| *x < u);
+        self.names.copy_within(at..self.n, at + 1);
+        self.names[at] = u;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// The names.
+    pub fn as_slice(&self) -> &[[u8; 16]] {
+        &self.names[..self.n]
+    }
+
+    /// The underlyings of the account's positions, and with `moving` those its collateral moves
+    /// with (except `skip`, the cash asset under `pm`).
+    pub fn of(
+        market: &Market<'_>,
+        acct: &AccountRec<'_>,
+        moving: bool,
+        skip: Option<&[u8; 16]>,
+    ) -> Result<Exposure, Rejection> {
+        let mut e = Exposure {
+            names: [[0; 16]; MAX_WITNESSES],
+            n: 0,
+        };
+        for p in positions(acct) {
+            e.add(p.underlying)?;
+        }
+        if moving {
+            for (asset, _) in collaterals(acct) {
+                if skip == Some(asset) {
+                    continue;
+                }
+                match market.collateral(asset) {
+                    Some(c) => {
+                        if let Some(u) = c.moves_with {
+                            e.add(u)?;
+                        }
+                    }
+                    // `pm` only: an unlisted asset named like an underlying moves with it.
+                    None if skip.is_some() && market.header(asset).is_some() => e.add(*asset)?,
+                    None => {}
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+pub(crate) fn positions<'x>(acct: &'x AccountRec<'_>) -> &'x [PositionRec] {
+    &acct.positions[..acct.n_positions.min(MAX_POSITIONS)]
+}
+
+pub(crate) fn collaterals<'x>(acct: &'x AccountRec<'_>) -> &'x [([u8; 16], i128)] {
+    &acct.collateral[..acct.n_collateral.min(MAX_COLLATERAL)]
+}
+
+/// Checks that the witnesses name exactly the underlyings the account is exposed to.
+pub(crate) fn check_witnesses(w: &[Witness], exposed: &Exposure) -> Result<(), Rejection> {
+    if w.len() != exposed.n
+        || w.iter()
+            .zip(exposed.as_slice())
+            .any(|(a, b)| a.underlying != *b)
+    {
+        return Err(Rejection::new(
+            "witness.underlying (one witness per underlying the account is exposed to: positions or collateral that moves with it)",
+            Reason::Invalid("the account's underlyings, in increasing order"),
+        ));
+    }
+    Ok(())
 }
 
 /// w(k) of one SVI slice: a + b(ρ(k − m) + √((k − m)² + σ²)).
@@ -322,7 +528,12 @@ const MIN_EXPIRY: i128 = 1_000_000_000;
 
 /// σ(k, T) by the surface's rules: constant vol at fixed k before the first and after the last
 /// slice, total variance linear in T between slices.
-fn vol_at(c: &mut Ctx, mv: &MarketView, k: i128, expiry_years: i128) -> Result<i128, Rejection> {
+pub(crate) fn vol_at(
+    c: &mut Ctx,
+    mv: &MarketView,
+    k: i128,
+    expiry_years: i128,
+) -> Result<i128, Rejection> {
     let t = expiry_years.max(MIN_EXPIRY);
     let a = arith("market.leaves (SVI slice)");
     let last = mv.slice_count.saturating_sub(1);
@@ -390,41 +601,8 @@ fn reference_atm_vol(c: &mut Ctx, mv: &MarketView, min_days: i128) -> Result<i12
     ))
 }
 
-fn same_name(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    a == b
-}
-
-/// A position priced at base.
-#[derive(Debug, Clone, Copy, Default)]
-struct BaseLeg {
-    is_option: bool,
-    call: bool,
-    size: i128,
-    strike: i128,
-    forward: i128,
-    expiry_years: i128,
-    discount: i128,
-    /// Mark per unit.
-    mark: i128,
-    /// Dollar delta per unit.
-    delta_dollar: i128,
-}
-
-/// The base pass: equity, marks, deltas, moving collateral.
-#[derive(Debug, Clone)]
-pub struct Base {
-    legs: [BaseLeg; MAX_POSITIONS],
-    n: usize,
-    /// Equity.
-    pub equity: i128,
-    /// Value of the collateral that moves with the underlying.
-    moving: i128,
-    /// Error budget of the equity.
-    pub equity_err: i128,
-    spot: i128,
-}
-
-/// What the verifier needs besides the records: policy, parameters (scale 1e18), time.
+/// What the verifier needs besides the records: policy, parameters (scale 1e18), time,
+/// witnesses.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
     /// Policy.
@@ -433,8 +611,10 @@ pub struct Setup<'a> {
     pub params: &'a [i128],
     /// Decision time, unix seconds.
     pub time_s: i64,
-    /// The witness underlying.
-    pub underlying: [u8; 16],
+    /// One witness per exposed underlying (`ramm`, `pm`), in increasing name order.
+    pub witnesses: &'a [Witness],
+    /// `pm`: the scenarios the witnesses name (already proved against the scenario root).
+    pub scenarios: &'a [ScenarioLeaf],
 }
 
 /// Converts parameters from the certificate's scale 1e9 to 1e18.
@@ -444,57 +624,105 @@ pub fn params_to_fixed(raw: &[i64], out: &mut [i128]) {
     }
 }
 
-fn abs(x: i128) -> i128 {
+pub(crate) fn abs(x: i128) -> i128 {
     x.checked_abs().unwrap_or(i128::MAX)
 }
 
-/// Equity and the base values of every position.
-pub fn base_pass(
+/// Years from the certificate's time to `expiry_s` (ACT/365 in seconds), rejecting an expired
+/// position.
+pub(crate) fn years_to(
     c: &mut Ctx,
     s: &Setup<'_>,
-    mv: &MarketView,
+    expiry_s: i64,
+    i: usize,
+) -> Result<(i128, i128), Rejection> {
+    if expiry_s <= s.time_s {
+        return Err(Rejection::at(
+            "account.record.positions.expiry",
+            i,
+            Reason::Invalid("not expired at the certificate's time"),
+        ));
+    }
+    let a = arith("account.record.positions.expiry");
+    let secs = i128::from(expiry_s) - i128::from(s.time_s);
+    let t = c.mul_int(secs, SCALE).map_err(&a)?;
+    let t = c.div_int(t, SECONDS_PER_YEAR).map_err(&a)?;
+    Ok((secs, t))
+}
+
+/// Value after haircuts of the account's collateral: (total, the part moving with each
+/// exposed underlying, error budget). Every balance needs a committed price.
+fn collateral_values(
+    c: &mut Ctx,
+    market: &Market<'_>,
     acct: &AccountRec<'_>,
-) -> Result<Base, Rejection> {
-    let a = arith("equity");
-    let mut base = Base {
-        legs: [BaseLeg::default(); MAX_POSITIONS],
-        n: acct.n_positions,
-        equity: 0,
-        moving: 0,
-        equity_err: 0,
-        spot: mv.spot,
-    };
-    for (i, (asset, amount)) in acct
-        .collateral
-        .iter()
-        .enumerate()
-        .take(acct.n_collateral.min(MAX_COLLATERAL))
-    {
-        let p = mv.collateral(asset).ok_or(Rejection::at(
+    exposed: &Exposure,
+) -> Result<(i128, [i128; MAX_WITNESSES], i128), Rejection> {
+    let a = arith("account.record.collateral");
+    let (mut total, mut moving, mut err) = (0i128, [0i128; MAX_WITNESSES], 0i128);
+    for (i, (asset, amount)) in collaterals(acct).iter().enumerate() {
+        let p = market.collateral(asset).ok_or(Rejection::at(
             "account.record.collateral (no committed price)",
             i,
             Reason::MissingLeaf,
         ))?;
         let v = c.mul(*amount, p.price).map_err(&a)?;
         let v = c.mul(v, p.factor).map_err(&a)?;
-        base.equity = c.add(base.equity, v).map_err(&a)?;
-        base.equity_err += 3;
-        if p.moves {
-            base.moving = c.add(base.moving, v).map_err(&a)?;
+        total = c.add(total, v).map_err(&a)?;
+        err += 3;
+        if let Some(u) = p.moves_with {
+            if let Some(k) = exposed.as_slice().iter().position(|x| *x == u) {
+                moving[k] = c.add(moving[k], v).map_err(&a)?;
+            }
         }
     }
-    for (i, pos) in acct
-        .positions
-        .iter()
-        .enumerate()
-        .take(acct.n_positions.min(MAX_POSITIONS))
-    {
-        if !same_name(&pos.underlying, &s.underlying) {
-            return Err(Rejection::at(
-                "account.record.positions.underlying",
-                i,
-                Reason::Invalid("the witness underlying (one underlying per certificate)"),
-            ));
+    Ok((total, moving, err))
+}
+
+/// A position priced at base.
+#[derive(Debug, Clone, Copy, Default)]
+struct BaseLeg {
+    is_option: bool,
+    size: i128,
+    strike: i128,
+    forward: i128,
+    /// Mark per unit.
+    mark: i128,
+    /// Dollar delta per unit.
+    delta_dollar: i128,
+}
+
+/// The base pass of one underlying's positions: their value, marks, forwards.
+#[derive(Debug, Clone)]
+pub struct Base {
+    legs: [BaseLeg; MAX_POSITIONS],
+    n: usize,
+    /// The positions' value at base (collateral excluded).
+    pub equity: i128,
+    /// Error budget of the equity.
+    pub equity_err: i128,
+    spot: i128,
+}
+
+/// Values the positions on `u` at base (marks, option deltas: the engine's base pass).
+pub fn base_pass(
+    c: &mut Ctx,
+    s: &Setup<'_>,
+    mv: &MarketView,
+    acct: &AccountRec<'_>,
+    u: &[u8; 16],
+) -> Result<Base, Rejection> {
+    let a = arith("equity");
+    let mut base = Base {
+        legs: [BaseLeg::default(); MAX_POSITIONS],
+        n: 0,
+        equity: 0,
+        equity_err: 0,
+        spot: mv.spot,
+    };
+    for (i, pos) in positions(acct).iter().enumerate() {
+        if pos.underlying != *u {
+            continue;
         }
         let mut leg = BaseLeg {
             size: pos.size,
@@ -504,35 +732,23 @@ pub fn base_pass(
             kind::SPOT => (mv.spot, false),
             kind::PERPETUAL => (mv.perp_price.unwrap_or(mv.spot), true),
             _ => {
-                if pos.expiry_s <= s.time_s {
-                    return Err(Rejection::at(
-                        "account.record.positions.expiry",
-                        i,
-                        Reason::Invalid("not expired at the certificate's time"),
-                    ));
-                }
+                let (_, t) = years_to(c, s, pos.expiry_s, i)?;
                 let f = mv.forward(pos.expiry_s)?;
                 if pos.kind == kind::FUTURE {
                     (f, true)
                 } else {
-                    let secs = i128::from(pos.expiry_s - s.time_s);
-                    let t = c.mul_int(secs, SCALE).map_err(&a)?;
-                    let t = c.div_int(t, SECONDS_PER_YEAR).map_err(&a)?;
                     let rt = c.mul(mv.rate, t).map_err(&a)?;
                     let d = c.exp(-rt).map_err(&a)?;
                     let ratio = c.div(pos.strike, f).map_err(&a)?;
                     let k = c.ln(ratio).map_err(&a)?;
                     let vol = vol_at(c, mv, k, t)?;
                     leg.is_option = true;
-                    leg.call = pos.kind == kind::CALL;
                     leg.strike = pos.strike;
                     leg.forward = f;
-                    leg.expiry_years = t;
-                    leg.discount = d;
                     let v = c
                         .black76(
                             &OptionInputs {
-                                call: leg.call,
+                                call: pos.kind == kind::CALL,
                                 forward: f,
                                 strike: pos.strike,
                                 expiry_years: t,
@@ -567,12 +783,12 @@ pub fn base_pass(
         };
         base.equity = c.add(base.equity, value).map_err(&a)?;
         base.equity_err += SLACK;
-        base.legs[i] = leg;
+        base.legs[base.n] = leg;
+        base.n += 1;
     }
     base.equity_err += SLACK;
     Ok(base)
 }
-
 /// A ramm grid rebuilt from the parameters and σ_ref.
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
@@ -583,7 +799,7 @@ pub struct Grid {
     pub n: usize,
 }
 
-fn p(s: &Setup<'_>, i: usize) -> i128 {
+pub(crate) fn p(s: &Setup<'_>, i: usize) -> i128 {
     s.params.get(i).copied().unwrap_or(0)
 }
 
@@ -742,117 +958,131 @@ fn shocked_vol(
     })
 }
 
-/// True when the account is of defined risk (the engine's cap applies): options only, no
-/// moving collateral, and per expiry the calls net long or flat.
-fn defined_risk(acct: &AccountRec<'_>, moving: i128) -> bool {
-    let legs = &acct.positions[..acct.n_positions.min(MAX_POSITIONS)];
+/// True when the exposure to `u` is of defined risk (the engine's cap applies): options only,
+/// no moving collateral, and per expiry the calls net long or flat.
+fn defined_risk(acct: &AccountRec<'_>, u: &[u8; 16], moving: i128) -> bool {
+    let mut legs = positions(acct).iter().filter(|l| l.underlying == *u);
     if moving != 0
-        || legs.is_empty()
-        || legs
-            .iter()
-            .any(|l| l.kind != kind::CALL && l.kind != kind::PUT)
+        || legs.clone().next().is_none()
+        || legs.any(|l| l.kind != kind::CALL && l.kind != kind::PUT)
     {
         return false;
     }
-    legs.iter().all(|l| {
-        legs.iter()
+    let mine = || positions(acct).iter().filter(|l| l.underlying == *u);
+    mine().all(|l| {
+        mine()
             .filter(|m| m.expiry_s == l.expiry_s && m.kind == kind::CALL)
             .fold(0i128, |acc, m| acc.saturating_add(m.size))
             >= 0
     })
 }
 
-/// The collateral: (value after haircuts, part moving with the underlying, error budget).
-fn collateral(
-    c: &mut Ctx,
-    mv: &MarketView,
-    acct: &AccountRec<'_>,
-) -> Result<(i128, i128, i128), Rejection> {
-    let a = arith("account.record.collateral");
-    let (mut total, mut moving, mut err) = (0i128, 0i128, 0i128);
-    for (i, (asset, amount)) in acct
-        .collateral
-        .iter()
-        .enumerate()
-        .take(acct.n_collateral.min(MAX_COLLATERAL))
-    {
-        let p = mv.collateral(asset).ok_or(Rejection::at(
-            "account.record.collateral (no committed price)",
-            i,
-            Reason::MissingLeaf,
-        ))?;
-        let v = c.mul(*amount, p.price).map_err(&a)?;
-        let v = c.mul(v, p.factor).map_err(&a)?;
-        total = c.add(total, v).map_err(&a)?;
-        err += 3;
-        if p.moves {
-            moving = c.add(moving, v).map_err(&a)?;
-        }
-    }
-    Ok((total, moving, err))
-}
-
 /// What the verifier proves: liquidatable when `value` < `requirement` by more than `err`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
-    /// `static`, `oracle-adjusted`: the equity. `ramm`: the account's value at the witness,
-    /// equity − loss(s*).
+    /// `static`, `oracle-adjusted`, `pm`: the equity. `ramm`: the account's value at the
+    /// witnesses, equity − Σ_u loss_u(s*_u).
     pub value: i128,
-    /// `static`, `oracle-adjusted`: the maintenance margin. `ramm`: the charges at the witness,
-    /// gamma(s*) + the horizon floor, so that value < requirement ⟺ equity < loss(s*) +
-    /// gamma(s*) + horizon floor ≤ MM.
+    /// `static`, `oracle-adjusted`: the maintenance margin. `ramm`: the charges at the
+    /// witnesses, Σ_u gamma_u(s*_u) + horizon floor_u, so that value < requirement ⟺ equity <
+    /// Σ_u loss_u(s*_u) + gamma_u(s*_u) + horizon floor_u ≤ MM. `pm`: mm_factor·Σ_u
+    /// max(0, −X_u) + C_MM ≤ MM, X_u the P&L of u's witness scenario (or its basis floor).
     pub requirement: i128,
     /// The accumulated error bound of both.
     pub err: i128,
 }
 
+/// One underlying's part of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Part {
+    /// Its value at the witness (positions and moving collateral).
+    pub value: i128,
+    /// Its charges at the witness.
+    pub requirement: i128,
+    /// Their error budget.
+    pub err: i128,
+}
+
+impl Part {
+    /// requirement − value − err: how much this part proves.
+    pub fn margin(&self) -> i128 {
+        self.requirement
+            .saturating_sub(self.value)
+            .saturating_sub(self.err)
+    }
+}
+
 const MAX_EXPIRIES: usize = MAX_POSITIONS;
 
-/// The `ramm` claim at grid scenario `idx`: the account re-priced under s* alone.
+/// The `ramm` claim at the certificate's witnesses: each exposed underlying re-priced under its
+/// own grid scenario.
 ///
-/// value(s*) = collateral (the moving part × (1 + s)) + Σ options size·price(s*)
-///           + Σ delta-one size·(mark·(1 + s) − entry)  (spot: size·S·(1 + s));
-/// requirement(s*) = gamma(s*) (non-extreme, not defined risk) + horizon floor, where the floor
-/// is the slippage with each option at its discounted intrinsic value (≤ its mark), plus the
-/// delta term z_h·σ_hist·√T_auction·|Δ$| for accounts without options (exact there).
-/// Since equity − loss(s*) = value(s*) exactly, value < requirement proves equity < loss(s*) +
-/// gamma(s*) + horizon ≤ MM (ramm.md §3). Extreme scenarios (weighted) are not witnesses.
+/// value = collateral (the part moving with u × (1 + s_u)) + Σ options size·price(s*_u)
+///       + Σ delta-one size·(mark·(1 + s_u) − entry)  (spot: size·S·(1 + s_u));
+/// requirement = Σ_u gamma_u(s*_u) (non-extreme, not defined risk) + horizon floor_u, where the
+/// floor is the slippage with each option at its discounted intrinsic value (≤ its mark), plus
+/// the delta term z_h·σ_hist·√T_auction·|Δ$| for an underlying without options (exact there).
+/// Since equity − Σ_u loss_u(s*_u) = value exactly, value < requirement proves equity <
+/// Σ_u loss_u + gamma_u + horizon_u ≤ Σ_u MM_u = MM (ramm.md §3). Extreme scenarios (weighted)
+/// are not witnesses.
 pub fn ramm_claim(
     c: &mut Ctx,
     s: &Setup<'_>,
-    mv: &MarketView,
-    g: &Grid,
+    market: &Market<'_>,
     acct: &AccountRec<'_>,
-    idx: usize,
 ) -> Result<Claim, Rejection> {
-    let sc = scenario(c, s, g, idx)?;
-    if sc.extreme {
-        return Err(Rejection::new(
-            "witness.scenario",
-            Reason::Invalid(
-                "a grid scenario (the weighted extremes are not witnesses in format v1)",
-            ),
-        ));
+    let exposed = Exposure::of(market, acct, true, None)?;
+    check_witnesses(s.witnesses, &exposed)?;
+    let a = arith("claimed_value (at witness.scenario)");
+    let (total, moving, err) = collateral_values(c, market, acct, &exposed)?;
+    let mut value = total;
+    let mut requirement: i128 = 0;
+    let mut err = err;
+    for (k, w) in s.witnesses.iter().enumerate() {
+        let mv = market.view(&w.underlying)?;
+        let g = ramm_grid(c, s, &mv)?;
+        let sc = scenario(c, s, &g, w.scenario as usize)?;
+        if sc.extreme {
+            return Err(Rejection::at(
+                "witness.scenario",
+                k,
+                Reason::Invalid(
+                    "a grid scenario (the weighted extremes are not witnesses in format v2)",
+                ),
+            ));
+        }
+        let part = ramm_underlying(c, s, &mv, &g, acct, &w.underlying, moving[k], &sc)?;
+        // The moving collateral is in `total` at base and in the part moved: count it once.
+        value = c.sub(value, moving[k]).map_err(&a)?;
+        value = c.add(value, part.value).map_err(&a)?;
+        requirement = c.add(requirement, part.requirement).map_err(&a)?;
+        err = err.saturating_add(part.err);
     }
-    ramm_scenario_value(c, s, mv, g, acct, &sc)
+    Ok(Claim {
+        value,
+        requirement,
+        err: err.saturating_add(SLACK),
+    })
 }
 
-fn ramm_scenario_value(
+/// One underlying's part of the `ramm` claim under scenario `sc`.
+#[allow(clippy::too_many_arguments)]
+fn ramm_underlying(
     c: &mut Ctx,
     s: &Setup<'_>,
     mv: &MarketView,
     g: &Grid,
     acct: &AccountRec<'_>,
+    u: &[u8; 16],
+    moving: i128,
     sc: &Scen,
-) -> Result<Claim, Rejection> {
+) -> Result<Part, Rejection> {
     use ramm_param as rp;
     let a = arith("claimed_value (at witness.scenario)");
     let factor = c.add(ONE, sc.spot_move).map_err(&a)?;
-    let (total, moving, mut err) = collateral(c, mv, acct)?;
-    let moved = c.mul(moving, factor).map_err(&a)?;
-    let rest = c.sub(total, moving).map_err(&a)?;
-    let mut value = c.add(rest, moved).map_err(&a)?;
-    let want_gamma = !sc.extreme && !defined_risk(acct, moving);
+    let mut value = c.mul(moving, factor).map_err(&a)?;
+    let mut err: i128 = 0;
+    let want_gamma = !sc.extreme && !defined_risk(acct, u, moving);
     let mut gamma_sum: i128 = 0;
     let mut slippage: i128 = 0;
     let mut delta_dollar = moving;
@@ -860,18 +1090,9 @@ fn ramm_scenario_value(
     // Per expiry: (expiry, T, √T, discount).
     let mut cache = [(0i64, 0i128, 0i128, 0i128); MAX_EXPIRIES];
     let mut n_cache = 0usize;
-    for (i, pos) in acct
-        .positions
-        .iter()
-        .enumerate()
-        .take(acct.n_positions.min(MAX_POSITIONS))
-    {
-        if !same_name(&pos.underlying, &s.underlying) {
-            return Err(Rejection::at(
-                "account.record.positions.underlying",
-                i,
-                Reason::Invalid("the witness underlying (one underlying per certificate)"),
-            ));
+    for (i, pos) in positions(acct).iter().enumerate() {
+        if pos.underlying != *u {
+            continue;
         }
         let is_option = pos.kind == kind::CALL || pos.kind == kind::PUT;
         if pos.kind != kind::SPOT && pos.kind != kind::PERPETUAL && pos.expiry_s <= s.time_s {
@@ -887,9 +1108,7 @@ fn ramm_scenario_value(
             let (t, sqrt_t, d) = match cache[..n_cache].iter().find(|e| e.0 == pos.expiry_s) {
                 Some(e) => (e.1, e.2, e.3),
                 None => {
-                    let secs = i128::from(pos.expiry_s - s.time_s);
-                    let t = c.mul_int(secs, SCALE).map_err(&a)?;
-                    let t = c.div_int(t, SECONDS_PER_YEAR).map_err(&a)?;
+                    let (_, t) = years_to(c, s, pos.expiry_s, i)?;
                     let rt = c.mul(mv.rate, t).map_err(&a)?;
                     let d = c.exp(-rt).map_err(&a)?;
                     let sqrt_t = c.sqrt(t).map_err(&a)?;
@@ -1005,14 +1224,14 @@ fn ramm_scenario_value(
     }
     let requirement = c.add(gamma_part, horizon).map_err(&a)?;
     err = err.saturating_add(c.mul(horizon, ERR_PRICE_REL).map_err(&a)?);
-    Ok(Claim {
+    Ok(Part {
         value,
         requirement,
         err: err.saturating_add(SLACK),
     })
 }
 
-/// The `static` / `oracle-adjusted` requirement at rate `m`.
+/// The `static` / `oracle-adjusted` requirement of one underlying's positions at rate `m`.
 fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<(i128, i128), Rejection> {
     let a = arith("claimed_requirement");
     let ms = c.mul(m, b.spot).map_err(&a)?;
@@ -1038,83 +1257,121 @@ fn static_requirement(c: &mut Ctx, b: &Base, m: i128) -> Result<(i128, i128), Re
     Ok((total, err))
 }
 
-/// The claim of a static policy (`static` or `oracle-adjusted`): equity and the requirement.
+/// The claim of a static policy (`static` or `oracle-adjusted`): equity and the requirement,
+/// summed over the underlyings of the positions (the rate of `oracle-adjusted` scaled by each
+/// underlying's own ATM vol).
 pub fn static_claim(
     c: &mut Ctx,
     s: &Setup<'_>,
-    mv: &MarketView,
+    market: &Market<'_>,
     acct: &AccountRec<'_>,
 ) -> Result<Claim, Rejection> {
     let a = arith("params");
-    let b = base_pass(c, s, mv, acct)?;
-    let m = match s.policy {
-        Policy::Static => p(s, oa_param::MM_RATE),
-        Policy::OracleAdjusted => {
-            let atm = reference_atm_vol(c, mv, p(s, oa_param::ATM_MIN_DAYS))?;
-            let ratio = c.div(atm, p(s, oa_param::VOL_BASE)).map_err(&a)?;
-            let f_max = p(s, oa_param::FACTOR_MAX).max(ONE);
-            let f = ratio.clamp(ONE, f_max);
-            c.mul(p(s, oa_param::MM_RATE), f).map_err(&a)?
-        }
-        Policy::Ramm => return Err(Rejection::new("policy", Reason::Invalid("a static policy"))),
-    };
-    let (requirement, err) = static_requirement(c, &b, m)?;
+    let exposed = Exposure::of(market, acct, false, None)?;
+    let (mut equity, _, mut err) = collateral_values(c, market, acct, &exposed)?;
+    let mut requirement: i128 = 0;
+    for u in exposed.as_slice() {
+        let mv = market.view(u)?;
+        let b = base_pass(c, s, &mv, acct, u)?;
+        let m = match s.policy {
+            Policy::Static => p(s, oa_param::MM_RATE),
+            Policy::OracleAdjusted => {
+                let atm = reference_atm_vol(c, &mv, p(s, oa_param::ATM_MIN_DAYS))?;
+                let ratio = c.div(atm, p(s, oa_param::VOL_BASE)).map_err(&a)?;
+                let f_max = p(s, oa_param::FACTOR_MAX).max(ONE);
+                let f = ratio.clamp(ONE, f_max);
+                c.mul(p(s, oa_param::MM_RATE), f).map_err(&a)?
+            }
+            _ => return Err(Rejection::new("policy", Reason::Invalid("a static policy"))),
+        };
+        let (req, e) = static_requirement(c, &b, m)?;
+        equity = c.add(equity, b.equity).map_err(&arith("equity"))?;
+        requirement = c.add(requirement, req).map_err(&a)?;
+        err = err.saturating_add(e).saturating_add(b.equity_err);
+    }
     Ok(Claim {
-        value: b.equity,
+        value: equity,
         requirement,
-        err: err.saturating_add(b.equity_err),
+        err: err.saturating_add(SLACK),
     })
 }
 
-/// The claim at the certificate's witness.
+/// The claim at the certificate's witnesses.
 pub fn evaluate(
     c: &mut Ctx,
     s: &Setup<'_>,
-    mv: &MarketView,
+    market: &Market<'_>,
     acct: &AccountRec<'_>,
-    scenario_idx: u16,
 ) -> Result<Claim, Rejection> {
     match s.policy {
-        Policy::Ramm => {
-            if scenario_idx == NO_SCENARIO {
-                return Err(Rejection::new("witness.scenario", Reason::NotInPolicy));
-            }
-            let g = ramm_grid(c, s, mv)?;
-            ramm_claim(c, s, mv, &g, acct, scenario_idx as usize)
-        }
+        Policy::Ramm => ramm_claim(c, s, market, acct),
         Policy::Static | Policy::OracleAdjusted => {
-            if scenario_idx != NO_SCENARIO {
-                return Err(Rejection::new("witness.scenario", Reason::NotInPolicy));
+            if !s.witnesses.is_empty() {
+                return Err(Rejection::new("witness", Reason::NotInPolicy));
             }
-            static_claim(c, s, mv, acct)
+            static_claim(c, s, market, acct)
         }
+        Policy::Pm => crate::pm::pm_claim(c, s, market, acct),
     }
 }
 
-/// The whole `ramm` grid in the verifier's arithmetic, as the engine computes it for the
-/// account: marks and deltas at base, then every scenario (extremes included) fully
-/// re-priced with gamma. Returns the best witness (largest requirement − value − error among
-/// the grid scenarios) and its claim; the gas spent is the engine's work in the verifier's
-/// unit. `verify` never calls it; the certificate builder does, to choose the witness.
+/// The best witnesses found by trying every scenario of every exposed underlying.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    /// One per exposed underlying, in increasing name order.
+    pub witnesses: [Witness; MAX_WITNESSES],
+    /// How many of `witnesses` are used.
+    pub n: usize,
+}
+
+impl Search {
+    /// The witnesses.
+    pub fn as_slice(&self) -> &[Witness] {
+        &self.witnesses[..self.n]
+    }
+}
+
+/// The whole `ramm` grid of every exposed underlying in the verifier's arithmetic, as the
+/// engine computes it for the account: marks and deltas at base, then every scenario
+/// (extremes included) fully re-priced with gamma. Returns, per underlying, the grid scenario
+/// with the largest requirement − value − error (the parts add, so the best per underlying is
+/// the best overall); the gas spent is the engine's work in the verifier's unit. `verify`
+/// never calls it; the certificate builder does, to choose the witnesses.
 pub fn ramm_full_grid(
     c: &mut Ctx,
     s: &Setup<'_>,
-    mv: &MarketView,
+    market: &Market<'_>,
     acct: &AccountRec<'_>,
-) -> Result<(usize, Claim), Rejection> {
-    let _base = base_pass(c, s, mv, acct)?;
-    let g = ramm_grid(c, s, mv)?;
-    let mut best: Option<(usize, Claim)> = None;
-    for idx in 0..g.n {
-        let sc = scenario(c, s, &g, idx)?;
-        let claim = ramm_scenario_value(c, s, mv, &g, acct, &sc)?;
-        if sc.extreme {
-            continue;
+) -> Result<Search, Rejection> {
+    let exposed = Exposure::of(market, acct, true, None)?;
+    let (_, moving, _) = collateral_values(c, market, acct, &exposed)?;
+    let mut out = Search {
+        witnesses: [Witness {
+            underlying: [0; 16],
+            scenario: 0,
+        }; MAX_WITNESSES],
+        n: exposed.n,
+    };
+    for (k, u) in exposed.as_slice().iter().enumerate() {
+        let mv = market.view(u)?;
+        let _base = base_pass(c, s, &mv, acct, u)?;
+        let g = ramm_grid(c, s, &mv)?;
+        let mut best: Option<(usize, Part)> = None;
+        for idx in 0..g.n {
+            let sc = scenario(c, s, &g, idx)?;
+            let part = ramm_underlying(c, s, &mv, &g, acct, u, moving[k], &sc)?;
+            if sc.extreme {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| part.margin() > b.margin()) {
+                best = Some((idx, part));
+            }
         }
-        let margin = |x: &Claim| x.requirement.saturating_sub(x.value).saturating_sub(x.err);
-        if best.is_none_or(|(_, b)| margin(&claim) > margin(&b)) {
-            best = Some((idx, claim));
-        }
+        let (idx, _) = best.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))?;
+        out.witnesses[k] = Witness {
+            underlying: *u,
+            scenario: idx as u16,
+        };
     }
-    best.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))
+    Ok(out)
 }

@@ -1,4 +1,4 @@
-//! The canonical binary layout of a certificate (version 1), parsed without allocation.
+//! The canonical binary layout of a certificate (version 2), parsed without allocation.
 //!
 //! Fixed-width little-endian fields, in this order (documented byte by byte in
 //! `docs/formats.md`, "Liquidation certificates"):
@@ -6,12 +6,18 @@
 //! ```text
 //! header      magic "ALEC" | version u16 | policy u8 | reserved u8 | time i64 | params_hash [32]
 //! params      count u8 | count × i64 (scale 1e9)
-//! market      root [32] | time i64 | seq u64 | leaf_count u32 | n u8 | n × (key u8, sig [64])
-//! state       root [32] | time i64 | seq u64 | leaf_count u32 | n u8 | n × (key u8, sig [64])
-//! leaves      n u8 | n × (index u32, record [128])        (indices strictly increasing)
-//! proof       n u8 | n × [32]                              (multiproof of the leaves)
+//! scenarios   (pm only) count u16 | root [32]           (the venue's scenario list, a Merkle tree)
+//! roots       market: root [32] | time i64 | seq u64 | leaf_count u32
+//!             state:  root [32] | time i64 | seq u64 | leaf_count u32
+//! signatures  n u8 | n × (key u8, sig [64])             (one message over both roots and params_hash)
+//! leaves      n u8 | n × (index u32, len u8, record [len]) (indices strictly increasing; the
+//!             128-byte record without its trailing zero bytes)
+//! proof       n u8 | n × [32]                           (multiproof of the leaves)
 //! account     len u16 | record [len] | index u32 | n u8 | n × [32]
-//! witness     underlying [16] | scenario u16 | claimed_value i128 | claimed_requirement i128
+//! witness     n u8 | n × (underlying [16], scenario u16) (one per underlying, names increasing)
+//! witness_scenarios (pm only) n u8 | n × (index u16, spot_shock i128, dampening i128, vol u8)
+//!             | proof n u8 | n × [32]
+//! claims      claimed_value i128 | claimed_requirement i128
 //! ```
 //!
 //! Every list has a fixed bound (`MAX_*`); a longer one is rejected, never allocated.
@@ -21,12 +27,12 @@ use crate::error::{Reason, Rejection};
 /// Magic number.
 pub const MAGIC: [u8; 4] = *b"ALEC";
 /// The format version this crate reads and writes.
-pub const VERSION: u16 = 1;
-/// Most signatures per commitment.
+pub const VERSION: u16 = 2;
+/// Most signatures on the joint message.
 pub const MAX_SIGS: usize = 16;
 /// Most market leaves in one certificate.
 pub const MAX_MARKET_LEAVES: usize = 32;
-/// Most hashes of the market multiproof.
+/// Most hashes of the market multiproof (and of the witness scenarios' multiproof).
 pub const MAX_PROOF_HASHES: usize = 96;
 /// Most levels of a tree (2^32 leaves).
 pub const MAX_DEPTH: usize = 32;
@@ -36,12 +42,18 @@ pub const MAX_PARAMS: usize = 32;
 pub const MAX_POSITIONS: usize = 32;
 /// Most collateral balances of one account.
 pub const MAX_COLLATERAL: usize = 16;
+/// Most underlyings one certificate covers (one witness each).
+pub const MAX_WITNESSES: usize = 8;
+/// Longest `pm` scenario list a certificate can commit to.
+pub const MAX_SCENARIO_LIST: u16 = 1024;
 /// Bytes of a market leaf record.
 pub const RECORD_BYTES: usize = 128;
 /// Bytes of one position in an account record.
 pub const POSITION_BYTES: usize = 72;
 /// Bytes of one collateral balance in an account record.
 pub const COLLATERAL_BYTES: usize = 32;
+/// Bytes of a `pm` scenario leaf: spot_shock i128 ‖ dampening i128 ‖ vol u8.
+pub const SCENARIO_BYTES: usize = 33;
 /// Longest account id.
 pub const MAX_ACCOUNT_ID: usize = 128;
 /// Longest account record.
@@ -51,13 +63,17 @@ pub const MAX_ACCOUNT_RECORD: usize =
 pub const PARAM_SCALE: i64 = 1_000_000_000;
 /// Scale of strikes in account records (i64, exact for Deribit strikes with ≤ 8 decimals).
 pub const STRIKE_SCALE: i64 = 100_000_000;
-/// "No scenario" (static and oracle-adjusted).
+/// "No scenario".
 pub const NO_SCENARIO: u16 = u16::MAX;
+/// `pm`: the witness is the underlying's basis floor B (pm.md §3 item 5), not a scenario.
+pub const BASIS: u16 = u16::MAX - 1;
+/// Key-byte bit of a venue key (the low 7 bits are the index in the venue list).
+pub const VENUE_KEY: u8 = 0x80;
 
-/// Domain tag of the signed snapshot tuple.
-pub const MARKET_DOMAIN: [u8; 16] = *b"ALE-SNAPSHOT-v1\0";
-/// Domain tag of the signed account-state tuple.
-pub const STATE_DOMAIN: [u8; 16] = *b"ALE-STATE-v1\0\0\0\0";
+/// Domain tag of the signed message of both roots.
+pub const ROOTS_DOMAIN: [u8; 16] = *b"ALE-ROOTS-v2\0\0\0\0";
+/// Bytes of the signed message.
+pub const ROOTS_MESSAGE_BYTES: usize = 152;
 
 /// Market record tags.
 pub mod tag {
@@ -65,12 +81,14 @@ pub mod tag {
     pub const EMPTY: u8 = 0;
     /// Underlying header: spot, rate, realised vol, perp price, slice count.
     pub const UNDERLYING: u8 = 1;
-    /// Forward of one expiry.
+    /// Forward of one expiry (and its own rate, when given).
     pub const FORWARD: u8 = 2;
     /// One SVI slice: expiry in years, a, b, ρ, m, σ.
     pub const SLICE: u8 = 3;
     /// Collateral price and haircuts.
     pub const COLLATERAL: u8 = 4;
+    /// The stable (cash) asset and its price.
+    pub const STABLE: u8 = 5;
 }
 
 /// Position kinds in account records.
@@ -90,12 +108,14 @@ pub mod kind {
 /// The margin policies a certificate can be for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    /// `ramm` (witness: one grid scenario).
+    /// `ramm` (witness: one grid scenario per underlying).
     Ramm,
     /// `static` (no scenario).
     Static,
     /// `oracle-adjusted` (no scenario).
     OracleAdjusted,
+    /// `pm` (witness: one scenario of the venue's list, or the basis floor, per underlying).
+    Pm,
 }
 
 impl Policy {
@@ -105,6 +125,7 @@ impl Policy {
             Policy::Ramm => 1,
             Policy::Static => 2,
             Policy::OracleAdjusted => 3,
+            Policy::Pm => 4,
         }
     }
     /// From the header byte.
@@ -113,6 +134,7 @@ impl Policy {
             1 => Some(Policy::Ramm),
             2 => Some(Policy::Static),
             3 => Some(Policy::OracleAdjusted),
+            4 => Some(Policy::Pm),
             _ => None,
         }
     }
@@ -122,28 +144,34 @@ impl Policy {
             Policy::Ramm => "ramm",
             Policy::Static => "static",
             Policy::OracleAdjusted => "oracle-adjusted",
+            Policy::Pm => "pm",
         }
     }
-    /// How many parameters it carries (see `eval` for their order).
+    /// How many parameters it carries (see `eval` and `pm` for their order).
     pub fn param_count(self) -> usize {
         match self {
             Policy::Ramm => crate::eval::RAMM_PARAMS,
             Policy::Static => 1,
             Policy::OracleAdjusted => 4,
+            Policy::Pm => crate::pm::PM_PARAMS,
         }
+    }
+    /// True when the certificate carries one witness scenario per underlying.
+    pub fn has_witnesses(self) -> bool {
+        matches!(self, Policy::Ramm | Policy::Pm)
     }
 }
 
-/// One signature of a commitment.
+/// One signature of the joint message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sig {
-    /// Index of the signing key in the trusted list.
+    /// The key: its index in the oracle list, or [`VENUE_KEY`] | its index in the venue list.
     pub key: u8,
     /// The ed25519 signature.
     pub sig: [u8; 64],
 }
 
-/// A signed root: market snapshot or account state.
+/// A committed root: market snapshot or account state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Commitment {
     /// Merkle root.
@@ -154,11 +182,51 @@ pub struct Commitment {
     pub seq: u64,
     /// Leaves of the tree (a power of two).
     pub leaf_count: u32,
-    /// Signatures.
-    pub sigs: [Sig; MAX_SIGS],
-    /// How many of `sigs` are used.
-    pub n_sigs: usize,
 }
+
+/// The witness of one underlying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witness {
+    /// The underlying (ASCII, zero-padded).
+    pub underlying: [u8; 16],
+    /// `ramm`: grid index; `pm`: index in the venue's scenario list, or [`BASIS`].
+    pub scenario: u16,
+}
+
+/// A `pm` scenario of the venue's list, as a leaf of its Merkle tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScenarioLeaf {
+    /// Index in the list.
+    pub index: u16,
+    /// Spot multiplier s (scale 1e18).
+    pub spot_shock: i128,
+    /// Dampening d (scale 1e18).
+    pub dampening: i128,
+    /// Vol direction: 0 Up, 1 None, 2 Down, 3 Linear, 4 Abs.
+    pub vol: u8,
+}
+
+impl ScenarioLeaf {
+    /// The 33 bytes hashed as a leaf of the scenario tree.
+    pub fn bytes(&self) -> [u8; SCENARIO_BYTES] {
+        let mut b = [0u8; SCENARIO_BYTES];
+        b[..16].copy_from_slice(&self.spot_shock.to_le_bytes());
+        b[16..32].copy_from_slice(&self.dampening.to_le_bytes());
+        b[32] = self.vol;
+        b
+    }
+}
+
+const EMPTY_WITNESS: Witness = Witness {
+    underlying: [0; 16],
+    scenario: 0,
+};
+const EMPTY_SCENARIO: ScenarioLeaf = ScenarioLeaf {
+    index: 0,
+    spot_shock: 0,
+    dampening: 0,
+    vol: 0,
+};
 
 /// A parsed certificate, borrowing the record bytes.
 #[derive(Debug, Clone)]
@@ -175,12 +243,19 @@ pub struct Certificate<'a> {
     pub params: [i64; MAX_PARAMS],
     /// How many of `params` are used.
     pub n_params: usize,
-    /// Market snapshot commitment (oracle quorum).
+    /// `pm`: the length of the venue's scenario list and the root of its Merkle tree.
+    pub scenario_list: Option<(u16, [u8; 32])>,
+    /// Market snapshot root.
     pub market: Commitment,
-    /// Account-state commitment (venue quorum; also signs `params_hash`).
+    /// Account-state root.
     pub state: Commitment,
-    /// Market leaves: (index, record).
-    pub leaves: [(u32, &'a [u8; RECORD_BYTES]); MAX_MARKET_LEAVES],
+    /// Signatures over both roots and the parameter hash.
+    pub sigs: [Sig; MAX_SIGS],
+    /// How many of `sigs` are used.
+    pub n_sigs: usize,
+    /// Market leaves: (index, record; the certificate carries each record without its
+    /// trailing zero bytes, restored here).
+    pub leaves: [(u32, [u8; RECORD_BYTES]); MAX_MARKET_LEAVES],
     /// How many of `leaves` are used.
     pub n_leaves: usize,
     /// The multiproof of the leaves.
@@ -195,18 +270,36 @@ pub struct Certificate<'a> {
     pub account_proof: [&'a [u8; 32]; MAX_DEPTH],
     /// How many of `account_proof` are used.
     pub n_account_proof: usize,
-    /// The underlying the witness is for (ASCII, zero-padded).
-    pub underlying: [u8; 16],
-    /// Witness scenario index in the policy's list (`NO_SCENARIO` for static policies).
-    pub scenario: u16,
-    /// Claimed equity (scale 1e18).
+    /// One witness per underlying the account is exposed to (`ramm`, `pm`; none otherwise).
+    pub witnesses: [Witness; MAX_WITNESSES],
+    /// How many of `witnesses` are used.
+    pub n_witnesses: usize,
+    /// `pm`: the scenarios the witnesses name, as leaves of the scenario tree.
+    pub witness_scenarios: [ScenarioLeaf; MAX_WITNESSES],
+    /// How many of `witness_scenarios` are used.
+    pub n_witness_scenarios: usize,
+    /// Their multiproof against the scenario root.
+    pub scenario_proof: [&'a [u8; 32]; MAX_PROOF_HASHES],
+    /// How many of `scenario_proof` are used.
+    pub n_scenario_proof: usize,
+    /// Claimed value (scale 1e18).
     pub claimed_value: i128,
-    /// Claimed bound: the requirement lower bound at the witness (scale 1e18).
+    /// Claimed bound: the requirement lower bound at the witnesses (scale 1e18).
     pub claimed_requirement: i128,
 }
 
+impl Certificate<'_> {
+    /// The first witness's scenario ([`NO_SCENARIO`] when there is none).
+    pub fn first_scenario(&self) -> u16 {
+        if self.n_witnesses == 0 {
+            NO_SCENARIO
+        } else {
+            self.witnesses[0].scenario
+        }
+    }
+}
+
 const ZERO_HASH: [u8; 32] = [0; 32];
-const ZERO_RECORD: [u8; RECORD_BYTES] = [0; RECORD_BYTES];
 
 /// A reader over the certificate bytes that names the field of every read and can report the
 /// byte span of each field (for tests and the JSON rendering).
@@ -214,7 +307,7 @@ pub struct Cursor<'a, 'r> {
     bytes: &'a [u8],
     pos: usize,
     spans: Option<&'r mut dyn FnMut(&'static str, usize, usize)>,
-    counts_read: u8,
+    counts_read: u16,
 }
 
 impl<'a, 'r> Cursor<'a, 'r> {
@@ -312,42 +405,31 @@ impl<'a, 'r> Cursor<'a, 'r> {
                 Reason::Invalid("a power of two >= 1"),
             ));
         }
-        let n = self.count_u8(names.sigs)?;
-        if n > MAX_SIGS {
-            return Err(Rejection::new(
-                names.sigs,
-                Reason::TooMany {
-                    max: MAX_SIGS as u16,
-                },
-            ));
-        }
-        let mut sigs = [Sig {
-            key: 0,
-            sig: [0; 64],
-        }; MAX_SIGS];
-        for slot in sigs.iter_mut().take(n) {
-            let key = self.u8(names.sig_key)?;
-            let sig = *self.array::<64>(names.sig)?;
-            *slot = Sig { key, sig };
-        }
-        // Keys strictly increasing: no key counts twice.
-        for i in 1..n {
-            if sigs[i].key <= sigs[i - 1].key {
-                return Err(Rejection::at(
-                    names.sig_key,
-                    i,
-                    Reason::Invalid("key indices strictly increasing (each key signs once)"),
-                ));
-            }
-        }
         Ok(Commitment {
             root,
             time_s,
             seq,
             leaf_count,
-            sigs,
-            n_sigs: n,
         })
+    }
+
+    fn hashes<const N: usize>(
+        &mut self,
+        count_field: &'static str,
+        field: &'static str,
+        out: &mut [&'a [u8; 32]; N],
+    ) -> Result<usize, Rejection> {
+        let n = self.count_u8(count_field)?;
+        if n > N {
+            return Err(Rejection::new(
+                count_field,
+                Reason::TooMany { max: N as u16 },
+            ));
+        }
+        for slot in out.iter_mut().take(n) {
+            *slot = self.array::<32>(field)?;
+        }
+        Ok(n)
     }
 }
 
@@ -356,9 +438,6 @@ struct CommitmentNames {
     time: &'static str,
     seq: &'static str,
     leaf_count: &'static str,
-    sigs: &'static str,
-    sig_key: &'static str,
-    sig: &'static str,
 }
 
 const MARKET_NAMES: CommitmentNames = CommitmentNames {
@@ -366,9 +445,6 @@ const MARKET_NAMES: CommitmentNames = CommitmentNames {
     time: "market.time",
     seq: "market.seq",
     leaf_count: "market.leaf_count",
-    sigs: "market.signatures",
-    sig_key: "market.signatures.key",
-    sig: "market.signatures.sig",
 };
 
 const STATE_NAMES: CommitmentNames = CommitmentNames {
@@ -376,9 +452,6 @@ const STATE_NAMES: CommitmentNames = CommitmentNames {
     time: "state.time",
     seq: "state.seq",
     leaf_count: "state.leaf_count",
-    sigs: "state.signatures",
-    sig_key: "state.signatures.key",
-    sig: "state.signatures.sig",
 };
 
 /// Parses a certificate (structure only: no signature, proof or arithmetic yet).
@@ -407,7 +480,7 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     }
     let policy = Policy::from_code(c.u8("policy")?).ok_or(Rejection::new(
         "policy",
-        Reason::Invalid("1 (ramm), 2 (static) or 3 (oracle-adjusted)"),
+        Reason::Invalid("1 (ramm), 2 (static), 3 (oracle-adjusted) or 4 (pm)"),
     ))?;
     if c.u8("reserved")? != 0 {
         return Err(Rejection::new("reserved", Reason::Invalid("0")));
@@ -425,8 +498,48 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
     for p in params.iter_mut().take(n_params) {
         *p = c.i64("params.value")?;
     }
+    let scenario_list = if policy == Policy::Pm {
+        let n = c.u16("scenarios.count")?;
+        if n == 0 || n > MAX_SCENARIO_LIST {
+            return Err(Rejection::new(
+                "scenarios.count",
+                Reason::Invalid("a scenario list of 1..1024 scenarios"),
+            ));
+        }
+        Some((n, *c.array::<32>("scenarios.root")?))
+    } else {
+        None
+    };
     let market = c.commitment(&MARKET_NAMES)?;
     let state = c.commitment(&STATE_NAMES)?;
+    let n_sigs = c.count_u8("signatures")?;
+    if n_sigs > MAX_SIGS {
+        return Err(Rejection::new(
+            "signatures",
+            Reason::TooMany {
+                max: MAX_SIGS as u16,
+            },
+        ));
+    }
+    let mut sigs = [Sig {
+        key: 0,
+        sig: [0; 64],
+    }; MAX_SIGS];
+    for slot in sigs.iter_mut().take(n_sigs) {
+        let key = c.u8("signatures.key")?;
+        let sig = *c.array::<64>("signatures.sig")?;
+        *slot = Sig { key, sig };
+    }
+    // Keys strictly increasing: no key counts twice.
+    for i in 1..n_sigs {
+        if sigs[i].key <= sigs[i - 1].key {
+            return Err(Rejection::at(
+                "signatures.key",
+                i,
+                Reason::Invalid("key indices strictly increasing (each key signs once)"),
+            ));
+        }
+    }
 
     let n_leaves = c.count_u8("market.leaves")?;
     if n_leaves > MAX_MARKET_LEAVES {
@@ -437,10 +550,29 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
             },
         ));
     }
-    let mut leaves = [(0u32, &ZERO_RECORD); MAX_MARKET_LEAVES];
+    let mut leaves = [(0u32, [0u8; RECORD_BYTES]); MAX_MARKET_LEAVES];
     for (i, slot) in leaves.iter_mut().enumerate().take(n_leaves) {
         let index = c.u32("market.leaves.index")?;
-        let record = c.array::<RECORD_BYTES>("market.leaves.record")?;
+        let len = c.count_u8("market.leaves.len")?;
+        if len > RECORD_BYTES {
+            return Err(Rejection::at(
+                "market.leaves.len",
+                i,
+                Reason::Invalid("at most 128 bytes"),
+            ));
+        }
+        let carried = c.take("market.leaves.record", len)?;
+        if carried.last() == Some(&0) {
+            return Err(Rejection::at(
+                "market.leaves.record",
+                i,
+                Reason::Invalid(
+                    "carried without its trailing zero bytes (the last carried byte non-zero)",
+                ),
+            ));
+        }
+        let mut record = [0u8; RECORD_BYTES];
+        record[..len].copy_from_slice(carried);
         if index >= market.leaf_count {
             return Err(Rejection::at(
                 "market.leaves.index",
@@ -459,19 +591,8 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
             ));
         }
     }
-    let n_market_proof = c.count_u8("market.proof")?;
-    if n_market_proof > MAX_PROOF_HASHES {
-        return Err(Rejection::new(
-            "market.proof",
-            Reason::TooMany {
-                max: MAX_PROOF_HASHES as u16,
-            },
-        ));
-    }
     let mut market_proof = [&ZERO_HASH; MAX_PROOF_HASHES];
-    for slot in market_proof.iter_mut().take(n_market_proof) {
-        *slot = c.array::<32>("market.proof.hash")?;
-    }
+    let n_market_proof = c.hashes("market.proof", "market.proof.hash", &mut market_proof)?;
 
     let len = c.count_u16("account.len")?;
     if len > MAX_ACCOUNT_RECORD {
@@ -488,21 +609,93 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
             Reason::Invalid("below state.leaf_count"),
         ));
     }
-    let n_account_proof = c.count_u8("account.proof")?;
-    if n_account_proof > MAX_DEPTH {
+    let mut account_proof = [&ZERO_HASH; MAX_DEPTH];
+    let n_account_proof = c.hashes("account.proof", "account.proof.hash", &mut account_proof)?;
+
+    let n_witnesses = c.count_u8("witness")?;
+    if n_witnesses > MAX_WITNESSES {
         return Err(Rejection::new(
-            "account.proof",
+            "witness",
             Reason::TooMany {
-                max: MAX_DEPTH as u16,
+                max: MAX_WITNESSES as u16,
             },
         ));
     }
-    let mut account_proof = [&ZERO_HASH; MAX_DEPTH];
-    for slot in account_proof.iter_mut().take(n_account_proof) {
-        *slot = c.array::<32>("account.proof.hash")?;
+    if !policy.has_witnesses() && n_witnesses != 0 {
+        return Err(Rejection::new(
+            "witness",
+            Reason::Invalid("no witness under static and oracle-adjusted"),
+        ));
     }
-    let underlying = *c.array::<16>("witness.underlying")?;
-    let scenario = c.u16("witness.scenario")?;
+    let mut witnesses = [EMPTY_WITNESS; MAX_WITNESSES];
+    for slot in witnesses.iter_mut().take(n_witnesses) {
+        let underlying = *c.array::<16>("witness.underlying")?;
+        let scenario = c.u16("witness.scenario")?;
+        *slot = Witness {
+            underlying,
+            scenario,
+        };
+    }
+    for i in 1..n_witnesses {
+        if witnesses[i].underlying <= witnesses[i - 1].underlying {
+            return Err(Rejection::at(
+                "witness.underlying",
+                i,
+                Reason::Invalid("underlyings strictly increasing (one witness each)"),
+            ));
+        }
+    }
+    let mut witness_scenarios = [EMPTY_SCENARIO; MAX_WITNESSES];
+    let mut scenario_proof = [&ZERO_HASH; MAX_PROOF_HASHES];
+    let (mut n_witness_scenarios, mut n_scenario_proof) = (0, 0);
+    if let Some((count, _)) = scenario_list {
+        n_witness_scenarios = c.count_u8("witness_scenarios")?;
+        if n_witness_scenarios > MAX_WITNESSES {
+            return Err(Rejection::new(
+                "witness_scenarios",
+                Reason::TooMany {
+                    max: MAX_WITNESSES as u16,
+                },
+            ));
+        }
+        for (i, slot) in witness_scenarios
+            .iter_mut()
+            .enumerate()
+            .take(n_witness_scenarios)
+        {
+            let index = c.u16("witness_scenarios.index")?;
+            let spot_shock = c.i128("witness_scenarios.spot_shock")?;
+            let dampening = c.i128("witness_scenarios.dampening")?;
+            let vol = c.u8("witness_scenarios.vol")?;
+            if index >= count {
+                return Err(Rejection::at(
+                    "witness_scenarios.index",
+                    i,
+                    Reason::Invalid("below scenarios.count"),
+                ));
+            }
+            *slot = ScenarioLeaf {
+                index,
+                spot_shock,
+                dampening,
+                vol,
+            };
+        }
+        for i in 1..n_witness_scenarios {
+            if witness_scenarios[i].index <= witness_scenarios[i - 1].index {
+                return Err(Rejection::at(
+                    "witness_scenarios.index",
+                    i,
+                    Reason::Invalid("strictly increasing"),
+                ));
+            }
+        }
+        n_scenario_proof = c.hashes(
+            "witness_scenarios.proof",
+            "witness_scenarios.proof.hash",
+            &mut scenario_proof,
+        )?;
+    }
     let claimed_value = c.i128("claimed_value")?;
     let claimed_requirement = c.i128("claimed_requirement")?;
     if c.pos != c.bytes.len() {
@@ -515,8 +708,11 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
         params_hash,
         params,
         n_params,
+        scenario_list,
         market,
         state,
+        sigs,
+        n_sigs,
         leaves,
         n_leaves,
         market_proof,
@@ -525,36 +721,36 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
         account_index,
         account_proof,
         n_account_proof,
-        underlying,
-        scenario,
+        witnesses,
+        n_witnesses,
+        witness_scenarios,
+        n_witness_scenarios,
+        scenario_proof,
+        n_scenario_proof,
         claimed_value,
         claimed_requirement,
     })
 }
 
-/// The bytes a commitment's signatures cover: domain tag, root, time, seq, leaf count, and for
-/// the account state the parameter hash.
-pub fn signed_message(
-    domain: &[u8; 16],
-    root: &[u8; 32],
-    time_s: i64,
-    seq: u64,
-    leaf_count: u32,
-    params_hash: Option<&[u8; 32]>,
-) -> ([u8; 100], usize) {
-    let mut out = [0u8; 100];
-    out[..16].copy_from_slice(domain);
-    out[16..48].copy_from_slice(root);
-    out[48..56].copy_from_slice(&time_s.to_le_bytes());
-    out[56..64].copy_from_slice(&seq.to_le_bytes());
-    out[64..68].copy_from_slice(&leaf_count.to_le_bytes());
-    match params_hash {
-        Some(h) => {
-            out[68..100].copy_from_slice(h);
-            (out, 100)
-        }
-        None => (out, 68),
+/// The 152 bytes the signatures cover: domain tag ‖ market root, time, seq, leaf count ‖ state
+/// root, time, seq, leaf count ‖ parameter hash.
+pub fn roots_message(
+    market: &Commitment,
+    state: &Commitment,
+    params_hash: &[u8; 32],
+) -> [u8; ROOTS_MESSAGE_BYTES] {
+    let mut out = [0u8; ROOTS_MESSAGE_BYTES];
+    out[..16].copy_from_slice(&ROOTS_DOMAIN);
+    let mut at = 16;
+    for c in [market, state] {
+        out[at..at + 32].copy_from_slice(&c.root);
+        out[at + 32..at + 40].copy_from_slice(&c.time_s.to_le_bytes());
+        out[at + 40..at + 48].copy_from_slice(&c.seq.to_le_bytes());
+        out[at + 48..at + 52].copy_from_slice(&c.leaf_count.to_le_bytes());
+        at += 52;
     }
+    out[at..at + 32].copy_from_slice(params_hash);
+    out
 }
 
 // ---- market records ----
@@ -578,6 +774,8 @@ pub enum Record {
         perp_price: Option<i128>,
         /// Number of SVI slices of its surface.
         slice_count: u16,
+        /// The snapshot lists a collateral price for the asset of this name.
+        collateral_listed: bool,
     },
     /// Forward of one expiry.
     Forward {
@@ -587,6 +785,8 @@ pub enum Record {
         expiry_s: i64,
         /// Forward.
         forward: i128,
+        /// The expiry's own rate, when the snapshot gives one (`pm` reads it).
+        rate: Option<i128>,
     },
     /// One SVI slice (slices indexed 0.. in increasing expiry).
     Slice {
@@ -619,6 +819,15 @@ pub enum Record {
         bridge_risk: i128,
         /// The underlying it moves with, if any.
         moves_with: Option<[u8; 16]>,
+        /// `pm`'s maintenance haircut, when given (else haircut + bridge risk).
+        mm_haircut: Option<i128>,
+    },
+    /// The stable (cash) asset of the snapshot and its price.
+    Stable {
+        /// The asset.
+        asset: [u8; 16],
+        /// Its price P.
+        price: i128,
     },
 }
 
@@ -628,8 +837,15 @@ pub mod flag {
     pub const REALIZED_VOL: u8 = 1;
     /// Underlying: perp price present.
     pub const PERP_PRICE: u8 = 2;
+    /// Underlying: the snapshot lists a collateral price for the asset of this name (`pm`
+    /// prices a balance or spot position of an unlisted one at spot, with no haircut).
+    pub const COLLATERAL_LISTED: u8 = 4;
+    /// Forward: the expiry's own rate present.
+    pub const FORWARD_RATE: u8 = 1;
     /// Collateral: moves with an underlying.
     pub const MOVES_WITH: u8 = 4;
+    /// Collateral: `pm` maintenance haircut present.
+    pub const MM_HAIRCUT: u8 = 8;
     /// Position: entry price present.
     pub const ENTRY_PRICE: u8 = 1;
 }
@@ -664,7 +880,10 @@ pub fn decode_record(r: &[u8; RECORD_BYTES], i: usize) -> Result<Record, Rejecti
             Record::Empty
         }
         tag::UNDERLYING => {
-            if flags & !(flag::REALIZED_VOL | flag::PERP_PRICE) != 0 || sub != 0 || time != 0 {
+            if flags & !(flag::REALIZED_VOL | flag::PERP_PRICE | flag::COLLATERAL_LISTED) != 0
+                || sub != 0
+                || time != 0
+            {
                 return Err(bad("underlying header flags/sub/time"));
             }
             let count = val(r, 4);
@@ -677,17 +896,23 @@ pub fn decode_record(r: &[u8; RECORD_BYTES], i: usize) -> Result<Record, Rejecti
                 rate: val(r, 1),
                 realized_vol: (flags & flag::REALIZED_VOL != 0).then(|| val(r, 2)),
                 perp_price: (flags & flag::PERP_PRICE != 0).then(|| val(r, 3)),
+                collateral_listed: flags & flag::COLLATERAL_LISTED != 0,
                 slice_count: count as u16,
             }
         }
         tag::FORWARD => {
-            if flags != 0 || sub != 0 || !unused_zero(1) {
+            if flags & !flag::FORWARD_RATE != 0 || sub != 0 || !unused_zero(2) {
                 return Err(bad("forward record flags/sub/unused values zero"));
+            }
+            let rate = (flags & flag::FORWARD_RATE != 0).then(|| val(r, 1));
+            if rate.is_none() && val(r, 1) != 0 {
+                return Err(bad("forward rate zero when the flag is off"));
             }
             Record::Forward {
                 asset,
                 expiry_s: time,
                 forward: val(r, 0),
+                rate,
             }
         }
         tag::SLICE => {
@@ -706,8 +931,16 @@ pub fn decode_record(r: &[u8; RECORD_BYTES], i: usize) -> Result<Record, Rejecti
             }
         }
         tag::COLLATERAL => {
-            if flags & !flag::MOVES_WITH != 0 || sub != 0 || time != 0 || !unused_zero(4) {
+            if flags & !(flag::MOVES_WITH | flag::MM_HAIRCUT) != 0
+                || sub != 0
+                || time != 0
+                || !unused_zero(5)
+            {
                 return Err(bad("collateral record flags/sub/time/unused zero"));
+            }
+            let mm_haircut = (flags & flag::MM_HAIRCUT != 0).then(|| val(r, 4));
+            if mm_haircut.is_none() && val(r, 4) != 0 {
+                return Err(bad("collateral mm_haircut zero when the flag is off"));
             }
             let moves_with = if flags & flag::MOVES_WITH != 0 {
                 let mut m = [0u8; 16];
@@ -725,9 +958,19 @@ pub fn decode_record(r: &[u8; RECORD_BYTES], i: usize) -> Result<Record, Rejecti
                 haircut: val(r, 1),
                 bridge_risk: val(r, 2),
                 moves_with,
+                mm_haircut,
             }
         }
-        _ => return Err(bad("tag 0..4")),
+        tag::STABLE => {
+            if flags != 0 || sub != 0 || time != 0 || !unused_zero(1) {
+                return Err(bad("stable record flags/sub/time/unused zero"));
+            }
+            Record::Stable {
+                asset,
+                price: val(r, 0),
+            }
+        }
+        _ => return Err(bad("tag 0..5")),
     })
 }
 

@@ -1,20 +1,23 @@
-//! `ale-verify`: the minimal verifier of ALE's liquidation certificates.
+//! `ale-verify`: the minimal verifier of ALE's liquidation certificates (format v2).
 //!
 //! A keeper emits, with every liquidation, a certificate: the committed market snapshot values
-//! the account needs (Merkle leaves with a multiproof against a root signed by a k-of-n quorum
-//! of oracle keys), the account's record (a leaf of the venue's account-state tree, whose root
-//! the venue's quorum signed together with the hash of the margin parameters in force), the
-//! parameters, a witness scenario, and the claimed equity and bound. [`verify`] checks it:
+//! the account needs (Merkle leaves with a multiproof against the snapshot root), the account's
+//! record (a leaf of the venue's account-state tree), the parameters, one witness scenario per
+//! underlying the account is exposed to, and the claimed value and bound. Both roots and the
+//! hash of the margin parameters in force are covered by ONE message, signed by a k-of-n quorum
+//! of oracle keys (and, when the verifier asks for it, venue keys). [`verify`] checks it:
 //!
 //! 1. structure (every field bounded, named in any rejection), the parameter hash;
-//! 2. the quorum signatures of both roots and their freshness against `now`;
-//! 3. every Merkle proof;
+//! 2. the quorum signatures of the message of both roots and their freshness against `now`;
+//! 3. every Merkle proof (market leaves, account leaf, and for `pm` the witness scenarios in
+//!    the venue's scenario list);
 //! 4. the claim recomputed in fixed-point integers (`fixed`: i128 at 10^18; exp, ln, sqrt,
 //!    normal CDF with stated error bounds), every vol derived from the committed SVI slices:
 //!    under `static` / `oracle-adjusted` equity and the maintenance margin; under `ramm` the
-//!    account re-priced under the witness scenario s* alone — its value there, equity −
-//!    loss(s*), against the charges gamma(s*) + horizon floor (value < charges ⟺ equity <
-//!    loss(s*) + gamma(s*) + horizon floor ≤ MM);
+//!    account re-priced with each underlying u under its witness s*_u alone — its value there,
+//!    equity − Σ_u loss_u(s*_u), against the charges Σ_u gamma_u(s*_u) + horizon floor_u;
+//!    under `pm` equity against mm_factor·Σ_u max(0, −X_u) + C_MM, X_u the P&L of u's witness
+//!    scenario or its basis floor ([`pm`]) — each a lower bound of the maintenance margin;
 //! 5. acceptance only when requirement − value exceeds the accumulated error bound, with the
 //!    claims equal to the recomputation (deterministic integers: any difference is a
 //!    rejection).
@@ -41,41 +44,44 @@ pub mod fixed;
 pub mod layout;
 pub mod merkle;
 mod ncdf_table;
+pub mod pm;
 pub mod quorum;
 
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Reason, Rejection};
 pub use fixed::Gas;
-pub use layout::{Certificate, Policy};
+pub use layout::{Certificate, Policy, ScenarioLeaf, Witness};
 
 use sha2::{Digest, Sha256};
 
-use crate::eval::{MarketView, Setup};
+use crate::eval::{Market, Search, Setup};
 use crate::fixed::Ctx;
 use crate::layout::{
     decode_account, decode_record, Commitment, Record, MAX_MARKET_LEAVES, MAX_PARAMS,
+    MAX_WITNESSES, NO_SCENARIO,
 };
 use crate::merkle::{leaf_hash, verify_multiproof, ProofError};
-use crate::quorum::{check_quorum, Which};
+use crate::quorum::check_quorum;
 
 /// Domain tag of the parameter hash.
-pub const PARAMS_DOMAIN: [u8; 16] = *b"ALE-PARAMS-v1\0\0\0";
+pub const PARAMS_DOMAIN: [u8; 16] = *b"ALE-PARAMS-v2\0\0\0";
 
 /// The keys the verifier trusts.
 #[derive(Debug, Clone, Copy)]
 pub struct TrustedKeys<'a> {
-    /// Oracle keys (sign market snapshot roots); a signature names its key by index here.
+    /// Oracle keys; a signature names its key by index here.
     pub oracle: &'a [VerifyingKey],
-    /// Venue keys (sign account-state roots with the parameter hash).
+    /// Venue keys; a signature names its key by `0x80 | index` here.
     pub venue: &'a [VerifyingKey],
 }
 
 /// Quorums and freshness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quorum {
-    /// Valid oracle signatures needed (k of `oracle.len()`).
+    /// Valid oracle signatures needed on the message of both roots (k of `oracle.len()`, ≥ 1).
     pub oracle: u8,
-    /// Valid venue signatures needed.
+    /// Valid venue signatures needed on the same message (0: the oracle nodes checked the
+    /// venue's signature of its state root before co-signing; docs/verify.md).
     pub venue: u8,
     /// Oldest commitment accepted, seconds before `now`.
     pub max_age_s: i64,
@@ -90,18 +96,23 @@ pub struct Verdict {
     pub account_id: [u8; layout::MAX_ACCOUNT_ID],
     /// Length of the account id.
     pub account_id_len: usize,
-    /// Recomputed value (scale 1e18): the equity (`static`, `oracle-adjusted`), or the
-    /// account's value at the witness, equity − loss(s*) (`ramm`).
+    /// Recomputed value (scale 1e18): the equity (`static`, `oracle-adjusted`, `pm`), or the
+    /// account's value at the witnesses, equity − Σ_u loss_u(s*_u) (`ramm`).
     pub value: i128,
     /// Recomputed requirement (scale 1e18): the maintenance margin (`static`,
-    /// `oracle-adjusted`), or the charges at the witness, gamma(s*) + horizon floor (`ramm`).
+    /// `oracle-adjusted`), the charges at the witnesses (`ramm`), mm_factor·Σ_u max(0, −X_u) +
+    /// C_MM (`pm`).
     pub requirement: i128,
     /// requirement − value (> error): by how much the account is proved liquidatable.
     pub shortfall: i128,
     /// Accumulated error bound of value and requirement together.
     pub error: i128,
-    /// The witness scenario.
+    /// The first witness's scenario ([`layout::NO_SCENARIO`] when there is none).
     pub scenario: u16,
+    /// Every witness (underlying, scenario), in increasing name order.
+    pub witnesses: [Witness; MAX_WITNESSES],
+    /// How many of `witnesses` are used.
+    pub n_witnesses: usize,
     /// What the verification cost.
     pub cost: Gas,
 }
@@ -111,10 +122,14 @@ impl Verdict {
     pub fn account_id(&self) -> &str {
         core::str::from_utf8(&self.account_id[..self.account_id_len]).unwrap_or("<non-utf8>")
     }
+    /// The witnesses.
+    pub fn witnesses(&self) -> &[Witness] {
+        &self.witnesses[..self.n_witnesses]
+    }
 }
 
-/// A commitment whose quorum was checked once (an on-chain contract stores it when the root is
-/// posted), so that certificates against it skip the signature checks.
+/// The commitments of a certificate whose quorum was checked once (an on-chain contract stores
+/// them when they are posted), so that certificates against them skip the signature checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckedRoots {
     /// Market snapshot: root, time, seq, leaf count.
@@ -123,16 +138,40 @@ pub struct CheckedRoots {
     pub state: ([u8; 32], i64, u64, u32, [u8; 32]),
 }
 
-/// SHA-256 of the canonical parameter set: domain ‖ policy ‖ count ‖ values (i64 LE, 1e9).
+/// SHA-256 of the canonical parameter set of a policy without a scenario list: domain ‖
+/// policy ‖ count ‖ values (i64 LE, 1e9).
 pub fn params_hash(policy: Policy, params: &[i64], gas: &mut Gas) -> [u8; 32] {
+    params_hash_with(policy, params, None, gas)
+}
+
+/// SHA-256 of the canonical parameter set: domain ‖ policy ‖ count ‖ values (i64 LE, 1e9), and
+/// for `pm` ‖ the scenario count (u16 LE) ‖ the scenario tree's root.
+pub fn params_hash_with(
+    policy: Policy,
+    params: &[i64],
+    scenarios: Option<(u16, [u8; 32])>,
+    gas: &mut Gas,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(PARAMS_DOMAIN);
     h.update([policy.code(), params.len() as u8]);
     for p in params {
         h.update(p.to_le_bytes());
     }
-    gas.hash(18 + 8 * params.len());
+    let mut bytes = 18 + 8 * params.len();
+    if let Some((n, root)) = scenarios {
+        h.update(n.to_le_bytes());
+        h.update(root);
+        bytes += 34;
+    }
+    gas.hash(bytes);
     h.finalize().into()
+}
+
+/// The root of the Merkle tree of a scenario list (leaf i = `list[i].bytes()`, padded to a
+/// power of two with the leaf of 33 zero bytes).
+pub fn scenario_leaf_hash(leaf: &ScenarioLeaf, gas: &mut Gas) -> [u8; 32] {
+    leaf_hash(&leaf.bytes(), gas)
 }
 
 fn fresh(field: &'static str, time_s: i64, now: i64, max_age_s: i64) -> Result<(), Rejection> {
@@ -148,11 +187,11 @@ enum Trust<'k> {
     Checked(&'k CheckedRoots, i64),
 }
 
-/// Verifies a certificate: signatures (k of n oracle keys on the market root, k of n venue keys
-/// on the account-state root and parameter hash), freshness (both commitments at most
-/// `quorum.max_age_s` old at `now_unix_s`, none from the future), Merkle proofs, then equity and
-/// the bound at the witness in integers. `Ok` only for a liquidation proved by more than the
-/// accumulated error.
+/// Verifies a certificate: signatures (k of n oracle keys, and `quorum.venue` venue keys, on
+/// one message covering the market root, the account-state root and the parameter hash),
+/// freshness (both commitments at most `quorum.max_age_s` old at `now_unix_s`, none from the
+/// future), Merkle proofs, then equity and the bound at the witnesses in integers. `Ok` only
+/// for a liquidation proved by more than the accumulated error.
 pub fn verify(
     cert: &[u8],
     keys: &TrustedKeys<'_>,
@@ -162,8 +201,21 @@ pub fn verify(
     verify_inner(cert, Trust::Keys(keys, quorum), now_unix_s)
 }
 
-/// Checks the quorum signatures of a certificate's two commitments alone, for a verifier that
-/// accepts each posted root once and then checks many certificates against it
+fn checked_params_hash(c: &Certificate<'_>, gas: &mut Gas) -> Result<(), Rejection> {
+    let ph = params_hash_with(c.policy, &c.params[..c.n_params], c.scenario_list, gas);
+    if ph != c.params_hash {
+        return Err(Rejection::new(
+            "params_hash",
+            Reason::Invalid(
+                "SHA-256 of the params (and scenarios): params_hash and params / scenarios disagree",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the quorum signatures of a certificate's commitments alone, for a verifier that
+/// accepts each posted pair of roots once and then checks many certificates against it
 /// ([`verify_against`]).
 pub fn check_roots(
     cert: &[u8],
@@ -172,19 +224,15 @@ pub fn check_roots(
 ) -> Result<(CheckedRoots, Gas), Rejection> {
     let c = layout::parse(cert)?;
     let mut gas = Gas::default();
+    checked_params_hash(&c, &mut gas)?;
     check_quorum(
-        Which::Market,
         &c.market,
-        None,
-        keys.oracle,
-        quorum.oracle,
-        &mut gas,
-    )?;
-    check_quorum(
-        Which::State,
         &c.state,
-        Some(&c.params_hash),
+        &c.params_hash,
+        &c.sigs[..c.n_sigs],
+        keys.oracle,
         keys.venue,
+        quorum.oracle,
         quorum.venue,
         &mut gas,
     )?;
@@ -228,13 +276,7 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
     let c = layout::parse(cert)?;
     let mut ctx = Ctx::new();
     // 1. Parameters.
-    let ph = params_hash(c.policy, &c.params[..c.n_params], &mut ctx.gas);
-    if ph != c.params_hash {
-        return Err(Rejection::new(
-            "params_hash",
-            Reason::Invalid("SHA-256 of the params (params and params_hash disagree)"),
-        ));
-    }
+    checked_params_hash(&c, &mut ctx.gas)?;
     if c.time_s != c.market.time_s {
         return Err(Rejection::new(
             "time",
@@ -245,18 +287,13 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
     let max_age = match trust {
         Trust::Keys(keys, q) => {
             check_quorum(
-                Which::Market,
                 &c.market,
-                None,
-                keys.oracle,
-                q.oracle,
-                &mut ctx.gas,
-            )?;
-            check_quorum(
-                Which::State,
                 &c.state,
-                Some(&c.params_hash),
+                &c.params_hash,
+                &c.sigs[..c.n_sigs],
+                keys.oracle,
                 keys.venue,
+                q.oracle,
                 q.venue,
                 &mut ctx.gas,
             )?;
@@ -279,8 +316,8 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
     let mut hashed = [(0u32, [0u8; 32]); MAX_MARKET_LEAVES];
     let mut records = [Record::Empty; MAX_MARKET_LEAVES];
     for i in 0..c.n_leaves {
-        let (index, rec) = c.leaves[i];
-        hashed[i] = (index, leaf_hash(rec, &mut ctx.gas));
+        let (index, rec) = &c.leaves[i];
+        hashed[i] = (*index, leaf_hash(rec, &mut ctx.gas));
         records[i] = decode_record(rec, i)?;
     }
     if c.n_leaves == 0 {
@@ -321,7 +358,8 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
             Reason::ProofMismatch,
         )
     })?;
-    // 4. Equity and bound at the witness.
+    check_scenario_proof(&c, &mut ctx.gas)?;
+    // 4. Equity and bound at the witnesses.
     let acct = decode_account(c.account)?;
     let mut params = [0i128; MAX_PARAMS];
     eval::params_to_fixed(&c.params[..c.n_params], &mut params);
@@ -329,19 +367,11 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
         policy: c.policy,
         params: &params[..c.n_params],
         time_s: c.time_s,
-        underlying: c.underlying,
+        witnesses: &c.witnesses[..c.n_witnesses],
+        scenarios: &c.witness_scenarios[..c.n_witness_scenarios],
     };
-    let mv = MarketView::new(&records[..c.n_leaves], &c.underlying).map_err(|r| {
-        if r.reason == Reason::MissingLeaf {
-            Rejection::new(
-                "witness.underlying (no market header leaf for it)",
-                Reason::MissingLeaf,
-            )
-        } else {
-            r
-        }
-    })?;
-    let claim = eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)?;
+    let market = Market::new(&records[..c.n_leaves])?;
+    let claim = eval::evaluate(&mut ctx, &setup, &market, &acct)?;
     let error = claim.err;
     // 5. Claims and decision. The claims are the verifier's own deterministic integers: they
     // must match exactly.
@@ -381,8 +411,64 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
         requirement: claim.requirement,
         shortfall,
         error,
-        scenario: c.scenario,
+        scenario: c.first_scenario(),
+        witnesses: c.witnesses,
+        n_witnesses: c.n_witnesses,
         cost: ctx.gas,
+    })
+}
+
+/// `pm`: the witness scenarios are leaves of the venue's scenario tree (whose root the
+/// parameter hash covers), each named by a witness.
+fn check_scenario_proof(c: &Certificate<'_>, gas: &mut Gas) -> Result<(), Rejection> {
+    let Some((count, root)) = c.scenario_list else {
+        return Ok(());
+    };
+    let leaves = &c.witness_scenarios[..c.n_witness_scenarios];
+    for (i, l) in leaves.iter().enumerate() {
+        if !c.witnesses[..c.n_witnesses]
+            .iter()
+            .any(|w| w.scenario == l.index)
+        {
+            return Err(Rejection::at(
+                "witness_scenarios.index",
+                i,
+                Reason::Invalid("a scenario some witness names"),
+            ));
+        }
+    }
+    if leaves.is_empty() {
+        if c.n_scenario_proof != 0 {
+            return Err(Rejection::new(
+                "witness_scenarios.proof (count or shape, for witness_scenarios)",
+                Reason::ProofMismatch,
+            ));
+        }
+        return Ok(());
+    }
+    let mut hashed = [(0u32, [0u8; 32]); MAX_WITNESSES];
+    for (slot, l) in hashed.iter_mut().zip(leaves) {
+        *slot = (u32::from(l.index), scenario_leaf_hash(l, gas));
+    }
+    verify_multiproof(
+        &root,
+        u32::from(count).next_power_of_two(),
+        &hashed[..leaves.len()],
+        &c.scenario_proof[..c.n_scenario_proof],
+        gas,
+    )
+    .map_err(|e| {
+        Rejection::new(
+            match e {
+                ProofError::Shape => {
+                    "witness_scenarios.proof (count or shape, for witness_scenarios)"
+                }
+                ProofError::Root => {
+                    "witness_scenarios / witness_scenarios.proof (do not hash to scenarios.root)"
+                }
+            },
+            Reason::ProofMismatch,
+        )
     })
 }
 
@@ -390,48 +476,86 @@ fn prepare<'a>(
     c: &Certificate<'a>,
     records: &mut [Record; MAX_MARKET_LEAVES],
     params: &mut [i128; MAX_PARAMS],
-) -> Result<(layout::AccountRec<'a>, MarketView), Rejection> {
+) -> Result<layout::AccountRec<'a>, Rejection> {
     for (i, slot) in records.iter_mut().enumerate().take(c.n_leaves) {
-        *slot = decode_record(c.leaves[i].1, i)?;
+        *slot = decode_record(&c.leaves[i].1, i)?;
     }
     let acct = decode_account(c.account)?;
     eval::params_to_fixed(&c.params[..c.n_params], params);
-    let mv = MarketView::new(&records[..c.n_leaves], &c.underlying)?;
-    Ok((acct, mv))
+    Ok(acct)
 }
 
-/// The verifier's arithmetic over the whole `ramm` grid for a certificate's account — the
-/// engine's work for it, in the verifier's unit: the best witness, its claim, and the gas the
-/// full grid took. Signatures and proofs are not checked here.
-pub fn ramm_full_grid(cert: &[u8]) -> Result<(u16, eval::Claim, Gas), Rejection> {
+/// The best witnesses for a certificate's account, found by the verifier's arithmetic over
+/// every scenario (the `ramm` grid of each exposed underlying; for `pm`, every scenario of
+/// `pm_list`, the venue's whole list, and the basis floor), with the gas it took: the engine's
+/// work for the account in the verifier's unit. The certificate's own witnesses are ignored;
+/// signatures and proofs are not checked. `static` and `oracle-adjusted` have no witnesses.
+pub fn search(cert: &[u8], pm_list: &[ScenarioLeaf]) -> Result<(Search, Gas), Rejection> {
     let c = layout::parse(cert)?;
     let mut records = [Record::Empty; MAX_MARKET_LEAVES];
     let mut params = [0i128; MAX_PARAMS];
-    let (acct, mv) = prepare(&c, &mut records, &mut params)?;
+    let acct = prepare(&c, &mut records, &mut params)?;
     let setup = Setup {
         policy: c.policy,
         params: &params[..c.n_params],
         time_s: c.time_s,
-        underlying: c.underlying,
+        witnesses: &[],
+        scenarios: &[],
     };
+    let market = Market::new(&records[..c.n_leaves])?;
     let mut ctx = Ctx::new();
-    let (idx, claim) = eval::ramm_full_grid(&mut ctx, &setup, &mv, &acct)?;
-    Ok((idx as u16, claim, ctx.gas))
+    let found = match c.policy {
+        Policy::Ramm => eval::ramm_full_grid(&mut ctx, &setup, &market, &acct)?,
+        Policy::Pm => pm::pm_full_search(&mut ctx, &setup, &market, &acct, pm_list)?,
+        Policy::Static | Policy::OracleAdjusted => Search {
+            witnesses: [Witness {
+                underlying: [0; 16],
+                scenario: NO_SCENARIO,
+            }; MAX_WITNESSES],
+            n: 0,
+        },
+    };
+    Ok((found, ctx.gas))
 }
 
-/// The claim at the certificate's witness, without signatures, proofs or the decision: what
+/// The verifier's arithmetic over the whole `ramm` grid for a certificate's account — the
+/// engine's work for it, in the verifier's unit: the first underlying's best witness, the claim
+/// at the best witnesses, and the gas the full grid took. Signatures and proofs are not
+/// checked.
+pub fn ramm_full_grid(cert: &[u8]) -> Result<(u16, eval::Claim, Gas), Rejection> {
+    let (found, gas) = search(cert, &[])?;
+    let c = layout::parse(cert)?;
+    let mut records = [Record::Empty; MAX_MARKET_LEAVES];
+    let mut params = [0i128; MAX_PARAMS];
+    let acct = prepare(&c, &mut records, &mut params)?;
+    let setup = Setup {
+        policy: c.policy,
+        params: &params[..c.n_params],
+        time_s: c.time_s,
+        witnesses: found.as_slice(),
+        scenarios: &[],
+    };
+    let market = Market::new(&records[..c.n_leaves])?;
+    let claim = eval::evaluate(&mut Ctx::new(), &setup, &market, &acct)?;
+    let first = found.as_slice().first().map_or(NO_SCENARIO, |w| w.scenario);
+    Ok((first, claim, gas))
+}
+
+/// The claim at the certificate's witnesses, without signatures, proofs or the decision: what
 /// the certificate builder runs to fill in `claimed_value` and `claimed_requirement`.
 pub fn evaluate_claims(cert: &[u8]) -> Result<eval::Claim, Rejection> {
     let c = layout::parse(cert)?;
     let mut records = [Record::Empty; MAX_MARKET_LEAVES];
     let mut params = [0i128; MAX_PARAMS];
-    let (acct, mv) = prepare(&c, &mut records, &mut params)?;
+    let acct = prepare(&c, &mut records, &mut params)?;
     let setup = Setup {
         policy: c.policy,
         params: &params[..c.n_params],
         time_s: c.time_s,
-        underlying: c.underlying,
+        witnesses: &c.witnesses[..c.n_witnesses],
+        scenarios: &c.witness_scenarios[..c.n_witness_scenarios],
     };
+    let market = Market::new(&records[..c.n_leaves])?;
     let mut ctx = Ctx::new();
-    eval::evaluate(&mut ctx, &setup, &mv, &acct, c.scenario)
+    eval::evaluate(&mut ctx, &setup, &market, &acct)
 }

@@ -1,85 +1,78 @@
-//! The k-of-n quorum check of a signed root (ed25519, `verify_strict`).
+//! The k-of-n quorum check of the signed message of both roots (ed25519, `verify_strict`).
+//!
+//! One message covers the market snapshot's root, the account state's root and the parameter
+//! hash (`layout::roots_message`). It is signed by oracle keys (key byte = index in the oracle
+//! list) and, when a deployment asks for it, by venue keys too (key byte = `0x80 | index` in
+//! the venue list). `quorum.oracle` oracle signatures are needed, `quorum.venue` venue ones
+//! (0: the venue's own signature of its state root is checked by the oracle nodes before they
+//! co-sign, not here — docs/verify.md, "What a quorum signature proves").
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::{Reason, Rejection};
 use crate::fixed::Gas;
-use crate::layout::{signed_message, Commitment};
+use crate::layout::{roots_message, Commitment, Sig, MAX_SIGS, VENUE_KEY};
 
-/// Which commitment, for the names in rejections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    /// The market snapshot (oracle keys).
-    Market,
-    /// The account state (venue keys).
-    State,
-}
+/// The field every signature failure names.
+pub const SIG_FIELD: &str = "signatures (over market.root, market.time, market.seq, market.leaf_count, state.root, state.time, state.seq, state.leaf_count, params_hash)";
 
-impl Which {
-    fn sig_field(self) -> &'static str {
-        match self {
-            Which::Market => "market.signatures (over market.root, market.time, market.seq, market.leaf_count)",
-            Which::State => "state.signatures (over state.root, state.time, state.seq, state.leaf_count, params_hash)",
-        }
-    }
-    fn key_field(self) -> &'static str {
-        match self {
-            Which::Market => "market.signatures.key",
-            Which::State => "state.signatures.key",
-        }
-    }
-    fn domain(self) -> &'static [u8; 16] {
-        match self {
-            Which::Market => &crate::layout::MARKET_DOMAIN,
-            Which::State => &crate::layout::STATE_DOMAIN,
-        }
-    }
-}
-
-/// Checks that at least `quorum` distinct trusted keys signed the commitment. Every signature
-/// present must verify (a bad one is a rejection, not skipped: the certificate is malformed).
+/// Checks that at least `need_oracle` distinct trusted oracle keys and `need_venue` distinct
+/// trusted venue keys signed the message of both roots. Every signature present must verify (a
+/// bad one is a rejection, not skipped: the certificate is malformed).
+#[allow(clippy::too_many_arguments)]
 pub fn check_quorum(
-    which: Which,
-    c: &Commitment,
-    params_hash: Option<&[u8; 32]>,
-    keys: &[VerifyingKey],
-    quorum: u8,
+    market: &Commitment,
+    state: &Commitment,
+    params_hash: &[u8; 32],
+    sigs: &[Sig],
+    oracle_keys: &[VerifyingKey],
+    venue_keys: &[VerifyingKey],
+    need_oracle: u8,
+    need_venue: u8,
     gas: &mut Gas,
 ) -> Result<(), Rejection> {
-    if quorum == 0 {
+    if need_oracle == 0 {
         return Err(Rejection::new(
-            which.sig_field(),
-            Reason::Invalid("a quorum of at least 1"),
+            SIG_FIELD,
+            Reason::Invalid("an oracle quorum of at least 1"),
         ));
     }
-    let (msg, len) = signed_message(
-        which.domain(),
-        &c.root,
-        c.time_s,
-        c.seq,
-        c.leaf_count,
-        params_hash,
-    );
-    let msg = &msg[..len];
-    let mut valid: u8 = 0;
-    for (i, s) in c.sigs.iter().enumerate().take(c.n_sigs) {
-        let key = keys.get(s.key as usize).ok_or(Rejection::at(
-            which.key_field(),
-            i,
-            Reason::Untrusted,
-        ))?;
+    let msg = roots_message(market, state, params_hash);
+    gas.int_ops += 4;
+    let (mut oracle, mut venue): (u8, u8) = (0, 0);
+    for (i, s) in sigs.iter().enumerate().take(MAX_SIGS) {
+        let (list, index) = if s.key & VENUE_KEY != 0 {
+            (venue_keys, (s.key & !VENUE_KEY) as usize)
+        } else {
+            (oracle_keys, s.key as usize)
+        };
+        let key = list
+            .get(index)
+            .ok_or(Rejection::at("signatures.key", i, Reason::Untrusted))?;
         gas.sig_checks += 1;
-        let sig = Signature::from_bytes(&s.sig);
-        key.verify_strict(msg, &sig)
-            .map_err(|_| Rejection::at(which.sig_field(), i, Reason::BadSignature))?;
-        valid = valid.saturating_add(1);
+        key.verify_strict(&msg, &Signature::from_bytes(&s.sig))
+            .map_err(|_| Rejection::at(SIG_FIELD, i, Reason::BadSignature))?;
+        if s.key & VENUE_KEY != 0 {
+            venue = venue.saturating_add(1);
+        } else {
+            oracle = oracle.saturating_add(1);
+        }
     }
-    if valid < quorum {
+    if oracle < need_oracle {
         return Err(Rejection::new(
-            which.sig_field(),
+            SIG_FIELD,
             Reason::ShortQuorum {
-                have: valid,
-                need: quorum,
+                have: oracle,
+                need: need_oracle,
+            },
+        ));
+    }
+    if venue < need_venue {
+        return Err(Rejection::new(
+            "signatures (venue keys)",
+            Reason::ShortQuorum {
+                have: venue,
+                need: need_venue,
             },
         ));
     }

@@ -2,7 +2,7 @@
 //! keys, and a helper that commits, certifies and returns everything a test needs.
 #![allow(dead_code)]
 
-use ale_certify::{certify, CertPolicy, Certificate, CertifyError, Commitments};
+use ale_certify::{certify, CertPolicy, Certificate, CertifyError, CoSigners, Commitments};
 use ale_core::Account;
 use ale_market::MarketSnapshot;
 use ale_oracle::dev_keys;
@@ -72,7 +72,16 @@ impl Keys {
     }
 }
 
+/// The default: 2 oracle signatures on the message of both roots, the venue's signature
+/// checked by the oracle side before it co-signs.
 pub const QUORUM: Quorum = Quorum {
+    oracle: 2,
+    venue: 0,
+    max_age_s: 60,
+};
+
+/// A verifier that also wants 2 venue signatures on chain.
+pub const QUORUM_WITH_VENUE: Quorum = Quorum {
     oracle: 2,
     venue: 2,
     max_age_s: 60,
@@ -83,19 +92,31 @@ pub fn now(m: &MarketSnapshot) -> i64 {
     m.time().unix_seconds() + 5
 }
 
+/// Oracle-signed commitments (k = 2 signatures per certificate).
 pub fn commit(
     m: &MarketSnapshot,
     accts: &[Account],
     policy: &CertPolicy,
     keys: &Keys,
 ) -> Commitments {
-    Commitments::build(
+    commit_with(m, accts, policy, keys, CoSigners::Oracle)
+}
+
+pub fn commit_with(
+    m: &MarketSnapshot,
+    accts: &[Account],
+    policy: &CertPolicy,
+    keys: &Keys,
+    cosigners: CoSigners,
+) -> Commitments {
+    Commitments::build_with(
         m,
         accts,
         policy,
         7,
         &[(0, &keys.oracle[0]), (2, &keys.oracle[2])],
         &[(0, &keys.venue[0]), (1, &keys.venue[1])],
+        cosigners,
     )
     .unwrap()
 }
@@ -110,6 +131,24 @@ pub fn certify_one(
     let c = commit(m, accts, policy, keys);
     certify(policy, m, &c, &accts[who], &keys.trusted(), &QUORUM, now(m))
 }
+
+/// Accounts on BTC and ETH with collateral in several assets (USDC, BTC, WETH that moves with
+/// ETH): liquidatable under every policy.
+pub const MULTI_BOOK: &str = r#"[
+  {"account": "dora", "collateral": [{"asset": "USDC", "amount": "15000"},
+                                     {"asset": "BTC", "amount": "0.2"},
+                                     {"asset": "WETH", "amount": "3"}],
+   "positions": [
+     {"instrument": "BTC-26DEC26-100000-C", "size": -4},
+     {"instrument": "BTC-26DEC26-90000-P", "size": -3},
+     {"instrument": "BTC-PERP", "size": 0.5, "entry_price": 94000.0},
+     {"instrument": "ETH-26DEC26-3000-P", "size": -25},
+     {"instrument": "ETH-26DEC26-4000-C", "size": -20},
+     {"instrument": "ETH-PERP", "size": -2, "entry_price": 3400.0}
+   ]},
+  {"account": "erin", "collateral": [{"asset": "USDC", "amount": "9000000"}],
+   "positions": [{"instrument": "ETH-PERP", "size": 1}]}
+]"#;
 
 /// A ramm-liquidatable BTC account: short strangle and a perp, little cash.
 pub const SHORT_BOOK: &str = r#"[

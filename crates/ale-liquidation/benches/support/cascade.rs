@@ -2,7 +2,7 @@
 //! so that cargo does not take it for a bench of its own).
 
 use ale_core::{Account, AccountId, Amount, Asset, Rounding, Timestamp};
-use ale_liquidation::{Bidder, Engine, Holder, LiquidationParams};
+use ale_liquidation::{Bidder, CertificateGate, Engine, Holder, LiquidationParams};
 use ale_risk::policy_by_name;
 use ale_risk::synthetic::{synthetic_venue, VenueSpec};
 
@@ -18,7 +18,12 @@ pub fn cascade_engine(n: usize) -> (Engine, Vec<AccountId>, Timestamp) {
         seed: 11,
     });
     let now = venue.market.time();
-    let params = LiquidationParams::default();
+    // The bench times the tiers: no certificates (the gate's cost is the verifier's, benched in
+    // ale-verify).
+    let params = LiquidationParams {
+        certificate_gate: CertificateGate::off(),
+        ..LiquidationParams::default()
+    };
     let new_engine = || {
         let mut e = Engine::new(
             policy_by_name("ramm", None).unwrap(),

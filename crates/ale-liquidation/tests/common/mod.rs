@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use ale_core::{Account, AccountId, Amount, Asset, Instrument, Position, Timestamp};
-use ale_liquidation::{Bidder, Engine, Holder, LiquidationParams, Unit};
+use ale_liquidation::{Bidder, CertificateGate, Engine, Holder, LiquidationParams, Unit};
 use ale_risk::policy_by_name;
 
 pub const T0: &str = "2026-11-24T08:00:00Z";
@@ -16,6 +16,21 @@ pub fn market() -> ale_market::MarketSnapshot {
                      {"asset": "BTC", "price": 100.0, "haircut": 0.1}]
     }"#;
     ale_format::parse_market(text).unwrap().snapshot
+}
+
+/// The same market `seconds` after T0 with BTC (spot, and the BTC collateral) at `btc`.
+pub fn market_at(seconds: i64, btc: f64) -> ale_market::MarketSnapshot {
+    let text = format!(
+        r#"{{
+      "time": "{}", "rate": 0.0,
+      "underlyings": [{{"name": "BTC", "spot": {btc}, "surface": {{"flat": 0.5}}}},
+                      {{"name": "ETH", "spot": 10.0, "surface": {{"flat": 0.7}}}}],
+      "collateral": [{{"asset": "USDC", "price": 1.0, "haircut": 0.0}},
+                     {{"asset": "BTC", "price": {btc}, "haircut": 0.1}}]
+    }}"#,
+        at(seconds)
+    );
+    ale_format::parse_market(&text).unwrap().snapshot
 }
 
 pub fn t0() -> Timestamp {
@@ -58,7 +73,13 @@ pub fn account(name: &str, cash: &str, positions: &[(&str, f64, Option<f64>)]) -
     a
 }
 
+/// An engine with the certificate gate off: the tier tests are about the tiers (the gate has
+/// its own tests, `gate.rs`, with real certificates).
 pub fn engine(policy: &str, params: LiquidationParams) -> Engine {
+    let params = LiquidationParams {
+        certificate_gate: CertificateGate::off(),
+        ..params
+    };
     Engine::new(policy_by_name(policy, None).unwrap(), market(), params).unwrap()
 }
 
