@@ -301,7 +301,7 @@ impl MarketTree {
                     Smile::Marks(_) => return Err(CommitError::Unsupported {
                         field: format!("{name}.surface"),
                         reason:
-                            "mark smiles are not committed in format v1 (SVI and flat surfaces are)"
+                            "mark smiles are not committed (certificate format v2 commits SVI and flat surfaces)"
                                 .into(),
                     }),
                 };

@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::fixed::MathError;
 
-/// A rejected certificate: the field at fault (a dotted path such as `market.signatures[1]` or
+/// A rejected certificate: the field at fault (a dotted path such as `signatures.key` or
 /// `claimed_requirement`; an index, when there is one, in `index`) and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejection {
