@@ -769,7 +769,7 @@ pub(crate) fn account_parts<'t, P: MarginPolicy + ?Sized>(
     tables: &dyn Fn(UnderlyingIx) -> Result<&'t UnderlyingTable, RiskError>,
     overrides: &[Override<'_>],
 ) -> Result<AccountParts, RiskError> {
-    let mut parts = Vec::new();
+    let mut parts = Vec::with_capacity(account.spans.len() + 1);
     let collateral_value = each_part(
         policy,
         market,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::error::{check_above, check_at_least, check_closed, check_finite, PmError};
+use super::error::{check_above, check_at_least, check_closed, check_finite, Lazy, PmError};
 use super::params::{ParamSet, PmParams};
 use super::scenario::{Limits, Scenario, ScenarioList};
 use super::types::{
@@ -379,17 +379,17 @@ enum Naming {
 }
 
 impl Naming {
-    fn market(self, book: usize) -> String {
-        match self {
-            Naming::Single => "market".to_string(),
-            Naming::Multi => format!("books[{book}].market"),
-        }
+    fn market(self, book: usize) -> impl std::fmt::Display {
+        Lazy(move |f| match self {
+            Naming::Single => f.write_str("market"),
+            Naming::Multi => write!(f, "books[{book}].market"),
+        })
     }
-    fn book(self, book: usize) -> String {
-        match self {
-            Naming::Single => "portfolio".to_string(),
-            Naming::Multi => format!("books[{book}]"),
-        }
+    fn book(self, book: usize) -> impl std::fmt::Display {
+        Lazy(move |f| match self {
+            Naming::Single => f.write_str("portfolio"),
+            Naming::Multi => write!(f, "books[{book}]"),
+        })
     }
     fn stable_price(self) -> &'static str {
         match self {
@@ -403,11 +403,11 @@ impl Naming {
             Naming::Multi => "account",
         }
     }
-    fn collateral(self, i: usize) -> String {
-        match self {
-            Naming::Single => format!("portfolio.collaterals[{i}]"),
-            Naming::Multi => format!("collaterals[{i}]"),
-        }
+    fn collateral(self, i: usize) -> impl std::fmt::Display {
+        Lazy(move |f| match self {
+            Naming::Single => write!(f, "portfolio.collaterals[{i}]"),
+            Naming::Multi => write!(f, "collaterals[{i}]"),
+        })
     }
 }
 
@@ -430,7 +430,7 @@ fn evaluate_inner(
     let params = &config.params;
     params.validate()?;
     check_above(naming.stable_price(), account.stable_price, 0.0)?;
-    check_finite(&format!("{}.cash", naming.account()), account.cash)?;
+    check_finite(format_args!("{}.cash", naming.account()), account.cash)?;
 
     // Collateral, valued in stable-coin units (pm.md §4, §8 item 12).
     let stable = account.stable_price;
@@ -438,11 +438,11 @@ fn evaluate_inner(
     for (i, held) in account.collaterals.iter().enumerate() {
         let path = naming.collateral(i);
         let c = &held.collateral;
-        check_at_least(&format!("{path}.amount"), c.amount, 0.0)?;
-        check_at_least(&format!("{path}.price"), c.price, 0.0)?;
-        check_closed(&format!("{path}.confidence"), c.confidence, 0.0, 1.0)?;
-        check_closed(&format!("{path}.mm_haircut"), c.mm_haircut, 0.0, 1.0)?;
-        check_at_least(&format!("{path}.im_haircut"), c.im_haircut, 0.0)?;
+        check_at_least(format_args!("{path}.amount"), c.amount, 0.0)?;
+        check_at_least(format_args!("{path}.price"), c.price, 0.0)?;
+        check_closed(format_args!("{path}.confidence"), c.confidence, 0.0, 1.0)?;
+        check_closed(format_args!("{path}.mm_haircut"), c.mm_haircut, 0.0, 1.0)?;
+        check_at_least(format_args!("{path}.im_haircut"), c.im_haircut, 0.0)?;
         // Both are finite here (checked above), so `>` cannot miss a NaN.
         if c.mm_haircut + c.im_haircut > 1.0 {
             return Err(PmError::invalid(
@@ -577,25 +577,25 @@ fn evaluate_book(
     let market = &book.market;
     let by_expiry = validate_market(&market_path, market)?;
     let q = book.perp_position;
-    check_finite(&format!("{book_path}.perp_position"), q)?;
+    check_finite(format_args!("{book_path}.perp_position"), q)?;
     check_finite(
-        &format!("{book_path}.perp_unrealised_pnl"),
+        format_args!("{book_path}.perp_unrealised_pnl"),
         book.perp_unrealised_pnl,
     )?;
     check_finite(
-        &format!("{book_path}.perp_unrealised_funding"),
+        format_args!("{book_path}.perp_unrealised_funding"),
         book.perp_unrealised_funding,
     )?;
 
     // Group options by expiry (ascending T), checking each against the market.
     let mut groups: BTreeMap<u64, Vec<&PmOption>> = BTreeMap::new();
     for (i, option) in book.options.iter().enumerate() {
-        let path = format!("{book_path}.options[{i}]");
-        check_above(&format!("{path}.strike"), option.strike, 0.0)?;
-        check_finite(&format!("{path}.amount"), option.amount)?;
+        let path = Lazy(|f| write!(f, "{book_path}.options[{i}]"));
+        check_above(format_args!("{path}.strike"), option.strike, 0.0)?;
+        check_finite(format_args!("{path}.amount"), option.amount)?;
         if option.sec_to_expiry > 0 {
             // An expired option's vol does not matter (pm.md §8 item 15).
-            check_at_least(&format!("{path}.mark_vol"), option.mark_vol, 0.0)?;
+            check_at_least(format_args!("{path}.mark_vol"), option.mark_vol, 0.0)?;
         }
         if !by_expiry.contains_key(&option.sec_to_expiry) {
             return Err(PmError::invalid(
@@ -738,26 +738,26 @@ fn evaluate_book(
 
 /// Checks one underlying's market and indexes its expiries by `sec_to_expiry`.
 fn validate_market<'m>(
-    path: &str,
+    path: &dyn std::fmt::Display,
     market: &'m UnderlyingMarket,
 ) -> Result<HashMap<u64, &'m ExpiryMarket>, PmError> {
-    check_at_least(&format!("{path}.spot"), market.spot, 0.0)?;
+    check_at_least(format_args!("{path}.spot"), market.spot, 0.0)?;
     check_closed(
-        &format!("{path}.spot_confidence"),
+        format_args!("{path}.spot_confidence"),
         market.spot_confidence,
         0.0,
         1.0,
     )?;
-    check_at_least(&format!("{path}.perp_price"), market.perp_price, 0.0)?;
+    check_at_least(format_args!("{path}.perp_price"), market.perp_price, 0.0)?;
     check_closed(
-        &format!("{path}.perp_confidence"),
+        format_args!("{path}.perp_confidence"),
         market.perp_confidence,
         0.0,
         1.0,
     )?;
     let mut by_expiry = HashMap::with_capacity(market.expiries.len());
     for (i, e) in market.expiries.iter().enumerate() {
-        let p = format!("{path}.expiries[{i}]");
+        let p = Lazy(|f| write!(f, "{path}.expiries[{i}]"));
         if e.sec_to_expiry > MAX_SEC_TO_EXPIRY {
             return Err(PmError::invalid(
                 format!("{p}.sec_to_expiry"),
@@ -767,16 +767,26 @@ fn validate_market<'m>(
                 ),
             ));
         }
-        check_above(&format!("{p}.forward"), e.forward, 0.0)?;
-        check_finite(&format!("{p}.rate"), e.rate)?;
+        check_above(format_args!("{p}.forward"), e.forward, 0.0)?;
+        check_finite(format_args!("{p}.rate"), e.rate)?;
         check_closed(
-            &format!("{p}.forward_confidence"),
+            format_args!("{p}.forward_confidence"),
             e.forward_confidence,
             0.0,
             1.0,
         )?;
-        check_closed(&format!("{p}.rate_confidence"), e.rate_confidence, 0.0, 1.0)?;
-        check_closed(&format!("{p}.vol_confidence"), e.vol_confidence, 0.0, 1.0)?;
+        check_closed(
+            format_args!("{p}.rate_confidence"),
+            e.rate_confidence,
+            0.0,
+            1.0,
+        )?;
+        check_closed(
+            format_args!("{p}.vol_confidence"),
+            e.vol_confidence,
+            0.0,
+            1.0,
+        )?;
         if by_expiry.insert(e.sec_to_expiry, e).is_some() {
             return Err(PmError::invalid(
                 format!("{p}.sec_to_expiry"),

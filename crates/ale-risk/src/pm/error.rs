@@ -45,46 +45,68 @@ impl PmError {
 }
 
 /// Checks `lo <= x <= hi` (NaN fails) and names `field` otherwise.
-pub(crate) fn check_closed(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), PmError> {
+pub(crate) fn check_closed(
+    field: impl std::fmt::Display,
+    x: f64,
+    lo: f64,
+    hi: f64,
+) -> Result<(), PmError> {
     if lo <= x && x <= hi {
         Ok(())
     } else {
         Err(PmError::invalid(
-            field,
+            field.to_string(),
             format!("must be in [{lo}, {hi}], got {x}"),
         ))
     }
 }
 
 /// Checks that `x` is finite and `x >= lo` (NaN fails).
-pub(crate) fn check_at_least(field: &str, x: f64, lo: f64) -> Result<(), PmError> {
+pub(crate) fn check_at_least(
+    field: impl std::fmt::Display,
+    x: f64,
+    lo: f64,
+) -> Result<(), PmError> {
     if x.is_finite() && x >= lo {
         Ok(())
     } else {
         Err(PmError::invalid(
-            field,
+            field.to_string(),
             format!("must be finite and >= {lo}, got {x}"),
         ))
     }
 }
 
 /// Checks that `x` is finite and `x > lo` (NaN fails).
-pub(crate) fn check_above(field: &str, x: f64, lo: f64) -> Result<(), PmError> {
+pub(crate) fn check_above(field: impl std::fmt::Display, x: f64, lo: f64) -> Result<(), PmError> {
     if x.is_finite() && x > lo {
         Ok(())
     } else {
         Err(PmError::invalid(
-            field,
+            field.to_string(),
             format!("must be finite and > {lo}, got {x}"),
         ))
     }
 }
 
 /// Checks that `x` is finite.
-pub(crate) fn check_finite(field: &str, x: f64) -> Result<(), PmError> {
+pub(crate) fn check_finite(field: impl std::fmt::Display, x: f64) -> Result<(), PmError> {
     if x.is_finite() {
         Ok(())
     } else {
-        Err(PmError::invalid(field, format!("must be finite, got {x}")))
+        Err(PmError::invalid(
+            field.to_string(),
+            format!("must be finite, got {x}"),
+        ))
+    }
+}
+
+/// A field path written out only when an error names it (evaluating an account formats no
+/// path on the way: building them eagerly was a quarter of a `pm` re-margin).
+pub(crate) struct Lazy<F: Fn(&mut std::fmt::Formatter<'_>) -> std::fmt::Result>(pub F);
+
+impl<F: Fn(&mut std::fmt::Formatter<'_>) -> std::fmt::Result> std::fmt::Display for Lazy<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.0)(f)
     }
 }
