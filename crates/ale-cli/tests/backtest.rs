@@ -167,7 +167,14 @@ fn bad_input_is_a_clear_error() {
             "underlyings",
         ),
         (
-            vec!["backtest", "stress", "--underlyings", "BTC,SOL", "--out", &o],
+            vec![
+                "backtest",
+                "stress",
+                "--underlyings",
+                "BTC,SOL",
+                "--out",
+                &o,
+            ],
             "SOL",
         ),
         (

@@ -460,16 +460,17 @@ impl Books {
 
     /// Closes every position of `h` with External at the marks of `market`, paying
     /// `slippage` of each notional (a liquidator's or the fund's hedge), and sells its coins at
-    /// their prices. A shortfall is paid by the fund and then socialised. Returns the notional
-    /// closed.
+    /// their prices; `extra` is settled with External on top (a hedge done earlier than at these
+    /// marks). A shortfall is paid by the fund and then socialised. Returns the notional closed.
     pub fn close_all(
         &mut self,
         h: HolderId,
         market: &MarketSnapshot,
         slippage: f64,
+        extra: f64,
     ) -> Result<f64, SimError> {
         let mut notional = 0.0;
-        let mut owed = 0.0;
+        let mut owed = extra;
         let mut legs = Vec::new();
         for x in self.holdings(h) {
             let (mark, _) = mark_delta(&x.instrument, market)?;
@@ -488,7 +489,7 @@ impl Books {
             Books::leg(&mut legs, h, self.external, unit, balance);
             owed += balance.to_f64() * price;
         }
-        if legs.is_empty() {
+        if legs.is_empty() && extra == 0.0 {
             return Ok(0.0);
         }
         if owed >= 0.0 {

@@ -28,8 +28,9 @@
 //! - Every policy of a comparison meets the same paths and the same population.
 //! - No panics on user input: a bad scenario, policy or parameter is a [`SimError`].
 //!
-//! Deliberately absent (see docs/backtest.md): one liquidation engine for a whole run (each
-//! case runs its own, until `ale-liquidation` has an event that moves its market).
+//! Deliberately absent (see docs/backtest.md, "Left out"): one liquidation engine for a whole
+//! run (each case runs its own, on the moving market; a run-wide engine needs events
+//! `ale-liquidation` does not have: expiry, the takers' hedges, funding).
 
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 

@@ -7,10 +7,11 @@
 //!
 //! The case is driven event by event ([`drive`], the order of `ale_liquidation::driver`): the
 //! check at the keeper's detection time plus the execution delay, each liquidator's bid when the
-//! Dutch price first reaches its limit (or its sealed bid at the start), the tick when the
+//! Dutch price first reaches its limit (or its sealed bid at the start) and again every
+//! [`REBID_S`] after a fill while it still fills (it has hedged what it took), the tick when the
 //! auction's time is up, and between them `Event::Market` at every point of the path, so that an
-//! auction runs on the market as it moves (a falling market during the auction is the
-//! liquidators' and the fund's risk, and can turn a solvent auction insolvent).
+//! auction runs on the market as it moves (a falling market during the auction can turn a
+//! solvent auction insolvent). Takers hedge each take at the marks of its moment.
 //!
 //! Why an engine per case rather than one engine for the whole run: the run's books change
 //! between cases in ways `ale-liquidation` has no event for (expiry settlement, funding, the
@@ -20,7 +21,7 @@
 //! took (tier 1 by the fund and by the pools, tier 2 auctions, tier 3 market sales, the fund's
 //! final take) and the amount each step of the loss waterfall paid.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use ale_core::{Account, AccountId, Amount, Timestamp};
@@ -33,7 +34,7 @@ use ale_risk::MarginPolicy;
 
 use crate::books::{delta_legs, Books};
 use crate::error::SimError;
-use crate::venue::{asset, CASH};
+use crate::venue::{asset, mark_delta, CASH};
 
 /// Notional taken and loss paid, by tier and waterfall step, USD.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -95,7 +96,10 @@ pub struct CaseResult {
     pub penalty_usd: f64,
     /// Spot notional of the quantities that changed hands.
     pub notional_usd: f64,
-    /// Loss beyond the account's own collateral (max(0, −equity before)).
+    /// Loss beyond the account's own collateral: its negative equity at the case's start, or
+    /// what the insurance fund, backstop credit and socialisation paid for it in the loss
+    /// waterfall (the account turned insolvent in the engine's view, or during the case),
+    /// whichever is larger.
     pub bad_debt_usd: f64,
     /// Records the engine wrote.
     pub records: usize,
@@ -154,8 +158,15 @@ pub struct Moves<'a> {
     pub at: &'a dyn Fn(i64) -> Result<MarketSnapshot, SimError>,
 }
 
+/// The markets a case applied, with their times, in order.
+pub type MarketsApplied = Vec<(i64, MarketSnapshot)>;
+
 /// Most events one case may take (a bound on a case's work).
 pub const MAX_CASE_EVENTS: usize = 20_000;
+/// A liquidator that filled may bid again this many seconds later (it has hedged what it took).
+pub const REBID_S: i64 = 60;
+/// Most bids of one liquidator in one auction.
+pub const MAX_BIDS_PER_BIDDER: usize = 8;
 
 fn at(seconds: i64) -> Result<Timestamp, SimError> {
     Timestamp::from_unix_seconds(seconds)
@@ -166,14 +177,14 @@ fn at(seconds: i64) -> Result<Timestamp, SimError> {
 /// order with the market's moves between them, until no auction of the account is open. The
 /// market stops moving before `moves_until_s` (the first expiry of an instrument in the case:
 /// the engine has no expiry, and past it the instrument could not be marked). Returns the
-/// records and the market in force at the end (`None`: the start's).
+/// records and the markets applied, with their times, in order.
 pub fn drive(
     engine: &mut Engine,
     account: &AccountId,
     start: Timestamp,
     moves: Option<&Moves<'_>>,
     moves_until_s: i64,
-) -> Result<(Vec<Record>, Option<MarketSnapshot>), SimError> {
+) -> Result<(Vec<Record>, MarketsApplied), SimError> {
     let err = liq_err(account);
     let mut out = engine
         .process(
@@ -194,10 +205,11 @@ pub fn drive(
             )
         })
         .collect();
-    let mut done: BTreeSet<(i64, bool, String)> = BTreeSet::new();
+    // Per (auction, bidder): bids made, when it may bid again, whether it is done.
+    let mut bids: BTreeMap<(i64, bool, String), (usize, i64, bool)> = BTreeMap::new();
     let mut now = start.unix_seconds();
     let mut next_move = moves.map_or(0, |m| m.times_s.partition_point(|t| *t <= now));
-    let mut last_market = None;
+    let mut applied: MarketsApplied = Vec::new();
     for _ in 0..MAX_CASE_EVENTS {
         let Some(view) = engine
             .open_auctions()
@@ -205,7 +217,7 @@ pub fn drive(
             .find(|(a, _)| a == account)
             .map(|(_, v)| v)
         else {
-            return Ok((out, last_market));
+            return Ok((out, applied));
         };
         let (opened, closes) = (view.opened.unix_seconds(), view.closes.unix_seconds());
         // (time, order: 0 market, 1 bid, 2 tick, event)
@@ -227,10 +239,21 @@ pub fn drive(
             }
         }
         for (name, limit, premium) in &bidders {
-            if done.contains(&(opened, view.insolvent, name.clone())) {
-                continue;
-            }
-            let bid = if view.sealed {
+            let key = (opened, view.insolvent, name.clone());
+            let again = match bids.get(&key) {
+                Some((_, _, true)) => continue,
+                Some((_, at, false)) => Some(*at),
+                None => None,
+            };
+            let bid = if let Some(at) = again {
+                Some((
+                    at,
+                    Event::Bid {
+                        account: account.clone(),
+                        bidder: name.clone(),
+                    },
+                ))
+            } else if view.sealed {
                 Some((
                     opened,
                     Event::SealedBid {
@@ -263,7 +286,7 @@ pub fn drive(
         }
         offer(closes, 2, Event::Tick, None);
         let Some((t, kind, event, who)) = next else {
-            return Ok((out, last_market));
+            return Ok((out, applied));
         };
         now = t;
         let event = if kind == 0 {
@@ -272,20 +295,34 @@ pub fn drive(
                 Some(m) => (m.at)(t)?,
                 None => continue,
             };
-            last_market = Some(snapshot.clone());
-            Event::Market(MarketUpdate::from(snapshot))
+            let update = MarketUpdate::from(snapshot.clone());
+            applied.push((t, snapshot));
+            Event::Market(update)
         } else {
-            if let Some(name) = who {
-                done.insert((opened, view.insolvent, name));
-            }
             event
         };
         if matches!(event, Event::Bid { .. } | Event::SealedBid { .. })
             && engine.case(account).map(|c| c.stage) != Some(Stage::Auction)
         {
+            if let Some(name) = who {
+                bids.insert((opened, view.insolvent, name), (0, t, true));
+            }
             continue;
         }
-        out.extend(engine.process(&event, at(t)?).map_err(&err)?);
+        let produced = engine.process(&event, at(t)?).map_err(&err)?;
+        if let Some(name) = who {
+            // A liquidator that filled hedges at once and may bid again a little later while
+            // the Dutch price is still within its limit; one whose bid took nothing is done.
+            let filled = produced.iter().any(|r| {
+                r.kind == RecordKind::AuctionFill
+                    && r.details.iter().any(|(k, v)| *k == "bidder" && *v == name)
+            });
+            let key = (opened, view.insolvent, name);
+            let count = bids.get(&key).map_or(0, |b| b.0) + 1;
+            let stop = !filled || view.sealed || count >= MAX_BIDS_PER_BIDDER;
+            bids.insert(key, (count, t + REBID_S, stop));
+        }
+        out.extend(produced);
     }
     Err(SimError::Liquidation {
         account: account.to_string(),
@@ -393,6 +430,65 @@ fn tier_flows(
     f
 }
 
+/// What each taker gains (or loses) by hedging every take at the marks of its moment rather
+/// than at the case's end: Σ Δq·(mark then − mark at the end) over what it received.
+fn hedge_adjustments(
+    engine: &Engine,
+    records: &[Record],
+    trader: Option<HolderId>,
+    start: &MarketSnapshot,
+    moved: &[(i64, MarketSnapshot)],
+) -> Result<Vec<(Holder, f64)>, SimError> {
+    let mut out: Vec<(Holder, f64)> = Vec::new();
+    let Some(end) = moved.last().map(|m| &m.1) else {
+        return Ok(out);
+    };
+    let ledger = engine.ledger();
+    for r in records {
+        let Some(op) = &r.op else {
+            continue;
+        };
+        let t = r.at.unix_seconds();
+        let then = moved
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .map_or(start, |m| &m.1);
+        if std::ptr::eq(then, end) {
+            continue;
+        }
+        for leg in &op.legs {
+            let (taker, sign) = if Some(leg.from) == trader {
+                (leg.to, 1.0)
+            } else if Some(leg.to) == trader {
+                (leg.from, -1.0)
+            } else {
+                continue;
+            };
+            let Some(Unit::Quantity(i)) = ledger.unit_of(leg.unit) else {
+                continue;
+            };
+            let Some(h) = ledger.holder_of(taker) else {
+                continue;
+            };
+            if !matches!(
+                h,
+                Holder::Liquidator(_) | Holder::InsuranceFund | Holder::BackstopPool(_)
+            ) {
+                continue;
+            }
+            let (m_then, _) = mark_delta(i, then)?;
+            let (m_end, _) = mark_delta(i, end)?;
+            let gain = sign * leg.amount.to_f64() * (m_then - m_end);
+            match out.iter_mut().find(|(x, _)| x == h) {
+                Some((_, a)) => *a += gain,
+                None => out.push((h.clone(), gain)),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Runs the liquidation of `account` at `now` on `market` under `policy`, with `venue` behind
 /// it and the market moving as `moves` says (`None`: it stays at `market`).
 pub fn liquidate(
@@ -474,7 +570,7 @@ pub fn liquidate(
         .map(|e| e.instant().unix_seconds())
         .min()
         .unwrap_or(i64::MAX);
-    let (records, end_market) = drive(&mut engine, account, now, moves, first_expiry)?;
+    let (records, moved) = drive(&mut engine, account, now, moves, first_expiry)?;
 
     result.records = records.len();
     if !records.iter().any(|r| r.kind == RecordKind::Flagged) {
@@ -516,10 +612,15 @@ pub fn liquidate(
     books.apply(legs)?;
     let equity_after = books.value(h, market)?;
     result.penalty_usd = (equity_before.max(0.0) - equity_after.max(0.0)).max(0.0);
-    result.bad_debt_usd = (-equity_before).max(0.0);
-    // Takers hedge what they took: closed with the world at the marks of the case's end,
-    // paying the hedge cost (coins received in kind are sold at their prices).
-    let hedge_market = end_market.as_ref().unwrap_or(market);
+    let t = &result.tiers;
+    let beyond = t.loss_insurance_fund + t.loss_backstop_credit + t.loss_socialised;
+    result.bad_debt_usd = (-equity_before).max(0.0).max(beyond);
+    // Takers hedge what they took at once: each take is closed with the world at the marks of
+    // the moment it was taken (what is held at the case's end is closed at its marks, and the
+    // difference from the take's moment is settled with the world), paying the hedge cost;
+    // coins received in kind are sold at their prices.
+    let hedge_market = moved.last().map_or(market, |m| &m.1);
+    let adjust = hedge_adjustments(&engine, &records, trader_holder, market, &moved)?;
     let mut takers: Vec<Holder> = deltas
         .iter()
         .map(|(h, _, _)| h.clone())
@@ -534,7 +635,12 @@ pub fn liquidate(
     takers.dedup();
     for t in takers {
         let th = books.holder(&t);
-        books.close_all(th, hedge_market, venue.hedge_slippage)?;
+        let extra = adjust
+            .iter()
+            .filter(|(h, _)| *h == t)
+            .map(|(_, a)| *a)
+            .sum::<f64>();
+        books.close_all(th, hedge_market, venue.hedge_slippage, extra)?;
     }
     Ok(result)
 }

@@ -871,6 +871,7 @@ pub fn run_policy(
     set_coin_prices(&mut books, t0);
     let m0 = true_market(path, t0)?;
     let futures = margins_futures(&*pol, &m0);
+    let whole_account = pol.whole_account().is_some();
     let opening = Opening {
         policy: &*pol,
         path,
@@ -1128,12 +1129,14 @@ pub fn run_policy(
         // 5. The keeper margins every account on its view. Time moves the engine at most hourly
         // (within the hour theta is negligible against a crash); the market every step.
         let view = view_market(path, cfg, run.trigger, t)?;
-        if t - engine_time >= 3_600 {
+        if t - engine_time >= 3_600 || whole_account {
             // A new hour: one full re-margin on the new market at the new time (cheaper than
             // moving the time and then the market, which re-margins twice). The accounts that
             // changed go into the book first (their new instruments listed once, in the one
             // table build). Once a day the book is rebuilt from the accounts alone, so that
             // instruments nobody holds any more (expired, rolled out of) leave the tables.
+            // A whole-account policy (pm) recomputes a whole account for each underlying or
+            // coin price that moves: for it one full re-margin per step is less work.
             let compact = t / 86_400 != engine_time / 86_400;
             let changed: Vec<ale_core::Account> = dirty
                 .iter()

@@ -146,11 +146,15 @@ fn one_naked_short_call_one_jump_loses_what_the_hand_says() {
     )
     .unwrap();
     assert!(r.flagged && r.closed, "{r:?}");
+    // The account's negative equity is the hand's loss; the bad debt is what the fund paid
+    // for it: that loss and the insolvent auction's premium to the bidder.
     assert!(
-        (r.bad_debt_usd - hand_loss).abs() < 1e-6 * hand_loss,
+        (-r.equity_before - hand_loss).abs() < 1e-6 * hand_loss,
         "{} vs {hand_loss}",
-        r.bad_debt_usd
+        -r.equity_before
     );
+    assert!(r.bad_debt_usd >= hand_loss - 1e-6, "{r:?}");
+    assert!(r.bad_debt_usd < hand_loss * 1.2, "{r:?}");
     // The fund paid at least the loss (plus the bidder's insolvent premium), nothing was
     // socialised (the fund was large enough), and the ledger balances.
     let paid = fund_before - books.cash_of(fund).to_f64();
@@ -491,10 +495,11 @@ fn a_two_underlying_crash_loses_what_the_hand_says() {
     .unwrap();
     assert!(r.flagged && r.closed, "{r:?}");
     assert!(
-        (r.bad_debt_usd - hand_loss).abs() < 1e-6 * hand_loss,
+        (-r.equity_before - hand_loss).abs() < 1e-6 * hand_loss,
         "{} vs {hand_loss}",
-        r.bad_debt_usd
+        -r.equity_before
     );
+    assert!(r.bad_debt_usd >= hand_loss - 1e-6, "{r:?}");
     // Both books went (the notional of both), the account's own money paid first, then the
     // fund; nothing socialised; the ledger balances.
     assert!(r.notional_usd > 200_000.0 + 10.0 * 6_000.0 - 1.0, "{r:?}");
