@@ -35,7 +35,7 @@ fn browser(
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--window-size=1400,1100",
+            "--window-size=1400,1700",
             "--virtual-time-budget=8000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
@@ -125,6 +125,16 @@ fn the_dashboard_renders_the_book_in_headless_chromium() {
         html.contains(">liquidatable<"),
         "no liquidatable account after the crash"
     );
+    // The liquidation panels: auctions, the insurance fund, the balanced ledger, the signed
+    // snapshot.
+    for needle in [
+        "Auctions",
+        "insurance fund cash",
+        "balanced",
+        "signed snapshot #",
+    ] {
+        assert!(html.contains(needle), "dashboard lacks {needle:?}");
+    }
     // The heat map was drawn (its header row names the spot moves).
     assert!(html.contains("-30%") && html.contains("+40"), "no heat map");
     assert!(shot.exists(), "no screenshot");

@@ -436,7 +436,10 @@ fn kill_dash_nine_during_a_liquidation_resumes_it_exactly_once() {
         i += 1;
     }
     assert_eq!(kills, 6);
-    assert!(killed_in_auction >= 3, "{killed_in_auction} kills during an auction");
+    assert!(
+        killed_in_auction >= 3,
+        "{killed_in_auction} kills during an auction"
+    );
     let resumed = outcome(port);
     server.child.kill().unwrap();
     server.child.wait().unwrap();

@@ -95,7 +95,10 @@ mod tests {
         assets.sort();
         let printed: Vec<String> = assets.iter().map(|a| a.to_string()).collect();
         assert_eq!(printed, symbols);
-        assert_eq!(format!("{:?}", Asset::new("ETH").unwrap()), "Asset(\"ETH\")");
+        assert_eq!(
+            format!("{:?}", Asset::new("ETH").unwrap()),
+            "Asset(\"ETH\")"
+        );
     }
 
     #[test]

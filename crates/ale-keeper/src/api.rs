@@ -368,7 +368,9 @@ async fn auctions(State(k): State<Arc<Keeper>>) -> Json<Value> {
     let node = k.node();
     let engine = node.liquidation_engine();
     let params = engine.params().auction;
-    let clock = node.clock().unwrap_or_else(|| node.engine().market().time());
+    let clock = node
+        .clock()
+        .unwrap_or_else(|| node.engine().market().time());
     let rows: Vec<Value> = engine
         .open_auctions()
         .into_iter()
@@ -451,10 +453,7 @@ fn holder_name(engine: &ale_liquidation::Engine, h: ale_liquidation::HolderId) -
 
 /// The liquidation log (latest first), each record with its ledger operation and the signed
 /// snapshot the engine valued at; with `account`, that account's records and cases.
-async fn liquidations(
-    State(k): State<Arc<Keeper>>,
-    Query(q): Query<LiquidationQuery>,
-) -> Response {
+async fn liquidations(State(k): State<Arc<Keeper>>, Query(q): Query<LiquidationQuery>) -> Response {
     let node = k.node();
     let engine = node.liquidation_engine();
     let limit = q.limit.unwrap_or(100).min(10_000);
@@ -480,19 +479,18 @@ async fn liquidations(
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), Value::String(v.clone())))
                 .collect();
-            let legs: Vec<Value> = r
-                .op
-                .iter()
-                .flat_map(|op| op.legs.iter())
-                .map(|leg| {
-                    json!({
-                        "from": holder_name(engine, leg.from),
-                        "to": holder_name(engine, leg.to),
-                        "unit": ledger.unit_of(leg.unit).map(ToString::to_string),
-                        "amount": leg.amount.to_string(),
+            let legs: Vec<Value> =
+                r.op.iter()
+                    .flat_map(|op| op.legs.iter())
+                    .map(|leg| {
+                        json!({
+                            "from": holder_name(engine, leg.from),
+                            "to": holder_name(engine, leg.to),
+                            "unit": ledger.unit_of(leg.unit).map(ToString::to_string),
+                            "amount": leg.amount.to_string(),
+                        })
                     })
-                })
-                .collect();
+                    .collect();
             let snapshot = node.record_snapshot(r.seq);
             json!({
                 "seq": r.seq,
@@ -609,7 +607,12 @@ async fn ledger(State(k): State<Arc<Keeper>>, Query(q): Query<LedgerQuery>) -> J
     };
     let liquidators: serde_json::Map<String, Value> = engine
         .bidders()
-        .map(|b| (b.name.clone(), balances(&Holder::Liquidator(b.name.clone()))))
+        .map(|b| {
+            (
+                b.name.clone(),
+                balances(&Holder::Liquidator(b.name.clone())),
+            )
+        })
         .collect();
     let mut out = json!({
         "balanced": ledger.check_balanced().is_ok(),
@@ -668,7 +671,11 @@ async fn snapshot(State(k): State<Arc<Keeper>>) -> Response {
 /// A snapshot the liquidation engine valued at (liquidation records name it).
 async fn valued_snapshot(State(k): State<Arc<Keeper>>, Path(seq): Path<u64>) -> Response {
     let node = k.node();
-    let latest = node.snapshot().ok().filter(|s| s.seq == seq).map(|s| &s.root);
+    let latest = node
+        .snapshot()
+        .ok()
+        .filter(|s| s.seq == seq)
+        .map(|s| &s.root);
     match node.valued_snapshot(seq).or(latest) {
         Some(root) => Json(signed_root_json(&node, root)).into_response(),
         None => error(

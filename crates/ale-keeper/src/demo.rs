@@ -249,18 +249,22 @@ pub fn demo_insurance_fund() -> Vec<CollateralBalanceFile> {
 /// The demo's liquidators: three market makers with price limits 0.90, 0.85 and 0.80 of the
 /// value they take, each taking at most half an account per fill.
 pub fn demo_liquidators() -> Vec<LiquidatorConfig> {
-    [("mm-alpha", 0.90, 3_000_000), ("mm-beta", 0.85, 3_000_000), ("mm-gamma", 0.80, 6_000_000)]
-        .iter()
-        .map(|(name, limit, capital)| LiquidatorConfig {
-            name: (*name).to_string(),
-            key: None,
-            owner: None,
-            max_price_fraction: *limit,
-            insolvent_premium_fraction: 0.3,
-            max_share: 0.5,
-            collateral: usdc(*capital),
-        })
-        .collect()
+    [
+        ("mm-alpha", 0.90, 3_000_000),
+        ("mm-beta", 0.85, 3_000_000),
+        ("mm-gamma", 0.80, 6_000_000),
+    ]
+    .iter()
+    .map(|(name, limit, capital)| LiquidatorConfig {
+        name: (*name).to_string(),
+        key: None,
+        owner: None,
+        max_price_fraction: *limit,
+        insolvent_premium_fraction: 0.3,
+        max_share: 0.5,
+        collateral: usdc(*capital),
+    })
+    .collect()
 }
 
 /// The genesis of the demo: its time, rate and events (market, insurance fund, liquidators,
@@ -307,11 +311,7 @@ pub fn due_bids(
             } else {
                 params.time_to_reach(b.max_price_fraction)
             };
-            let key = (
-                account.to_string(),
-                b.name.clone(),
-                a.opened.unix_seconds(),
-            );
+            let key = (account.to_string(), b.name.clone(), a.opened.unix_seconds());
             if wait_s.is_some_and(|w| elapsed_s >= w) && !sent.contains(&key) {
                 sent.insert(key);
                 out.push(Event::Bid {

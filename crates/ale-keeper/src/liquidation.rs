@@ -11,9 +11,10 @@
 //!   its balances the keeper reads the account back from the ledger (positions, cost basis,
 //!   collateral) and re-margins it; deposits are paid in on the ledger; withdrawals, trades and
 //!   account replacements are refused.
-//! - Market updates re-value the engine (`Event::Market`) whenever a liquidation is running,
-//!   and otherwise before the engine's next use (a hand-off, a bid, an auction's end): the
-//!   engine's tables are not rebuilt on the hot path of a quiet book.
+//! - Market updates re-value the engine (`Event::Market`) while a liquidation is running (at
+//!   most every [`SYNC_INTERVAL_S`] of event time), and always before the engine acts (a
+//!   hand-off, a bid, an auction's end): the engine's tables are not rebuilt on the hot path of
+//!   a quiet book.
 //! - Time passing ends auctions (`Event::Tick` when one is due); registered liquidators' bids
 //!   arrive as keeper events.
 //! - Every record becomes a `liquidation` effect naming the signed snapshot the engine valued
@@ -103,6 +104,8 @@ pub(crate) struct Liquidation {
     /// When the engine was last re-valued, and waiting accounts last tried.
     pub last_sync: Option<Timestamp>,
     pub last_retry: Option<Timestamp>,
+    /// The keeper book's row counts when its instruments were last listed in the engine.
+    pub listed_rows: Vec<usize>,
 }
 
 impl Liquidation {
@@ -112,10 +115,19 @@ impl Liquidation {
         market: MarketSnapshot,
         keys: &Keys,
     ) -> Result<Liquidation, NodeError> {
-        // `pm` has no certificate in format v1: the gate cannot be met, so it is off for it.
-        let cert_policy = CertPolicy::from_name(&config.policy, config.params_toml.as_deref()).ok();
         let mut params = config.liquidation.clone();
-        params.certificate_gate = if params.certificate_gate.enabled && cert_policy.is_some() {
+        // The gate is on unless the parameters say otherwise: then the policy must have a
+        // certificate format (every policy of `ale-risk` has one in format v2).
+        let cert_policy = if params.certificate_gate.enabled {
+            Some(
+                CertPolicy::from_name(&config.policy, config.params_toml.as_deref()).map_err(
+                    |e| NodeError::Setup(format!("the certificate gate needs a certificate: {e}")),
+                )?,
+            )
+        } else {
+            None
+        };
+        params.certificate_gate = if cert_policy.is_some() {
             CertificateGate::new(
                 keys.oracle_public().to_vec(),
                 keys.venue_public().to_vec(),
@@ -146,6 +158,7 @@ impl Liquidation {
             close_of: BTreeMap::new(),
             last_sync: None,
             last_retry: None,
+            listed_rows: Vec::new(),
         })
     }
 
@@ -342,13 +355,11 @@ impl Node {
             insolvent_premium_fraction: *insolvent_premium_fraction,
             max_share: *max_share,
         };
-        let mut touched = self.sync_engine(time, effects);
         let start = self.liq.engine.log().len();
         if let Err(e) = self.liq.engine.register_bidder(bidder, &capital, time) {
             effects.push(engine_error(None, e));
         }
-        touched.extend(self.absorb(start, effects));
-        Ok(touched)
+        Ok(self.absorb(start, effects))
     }
 
     /// Checks a bid before anything changes: a registered liquidator, an auction open for the
@@ -409,7 +420,11 @@ impl Node {
     }
 
     /// Ends the auctions whose time is up at `time` (the next tier runs).
-    pub(crate) fn tick_auctions(&mut self, time: Timestamp, effects: &mut Vec<Effect>) -> Vec<usize> {
+    pub(crate) fn tick_auctions(
+        &mut self,
+        time: Timestamp,
+        effects: &mut Vec<Effect>,
+    ) -> Vec<usize> {
         let due = self.liq.closes.first().is_some_and(|(t, _)| *t <= time);
         if !due {
             return Vec::new();
@@ -447,19 +462,28 @@ impl Node {
         touched.extend(self.tick_auctions(time, effects));
         let mut candidates: BTreeSet<usize> = newly.into_iter().collect();
         candidates.extend(self.transitions(&touched, effects));
-        let changed: BTreeSet<usize> = changed.iter().copied().collect();
         let retry = retry
-            && self.liq.last_retry.is_none_or(|t| {
-                time.unix_seconds() - t.unix_seconds() >= RETRY_INTERVAL_S
-            });
+            && !self.liq.pending.is_empty()
+            && self
+                .liq
+                .last_retry
+                .is_none_or(|t| time.unix_seconds() - t.unix_seconds() >= RETRY_INTERVAL_S);
         if retry {
             self.liq.last_retry = Some(time);
-        }
-        for (id, p) in &self.liq.pending {
-            if let Some(ix) = self.engine.account_index(id) {
-                if (retry && p.retry) || changed.contains(&ix) {
+            for (id, p) in &self.liq.pending {
+                if let Some(ix) = self.engine.account_index(id).filter(|_| p.retry) {
                     candidates.insert(ix);
                 }
+            }
+        }
+        // A waiting account that changed (a deposit, a trade) is tried again at once.
+        for &ix in changed {
+            if self
+                .liq
+                .pending
+                .contains_key(&self.engine.book().account(ix).id)
+            {
+                candidates.insert(ix);
             }
         }
         for _ in 0..MAX_HANDOFF_ROUNDS {
@@ -486,19 +510,6 @@ impl Node {
                 effects,
             );
         }
-        // Waiting accounts that are no longer liquidatable (or whose liquidation runs) leave
-        // the queue.
-        let waiting: Vec<AccountId> = self.liq.pending.keys().cloned().collect();
-        for id in waiting {
-            let keep = !self.liq.active.contains(&id)
-                && self
-                    .engine
-                    .account_index(&id)
-                    .is_some_and(|ix| self.keeper_liquidatable(ix));
-            if !keep {
-                self.liq.pending.remove(&id);
-            }
-        }
     }
 
     fn keeper_liquidatable(&self, ix: usize) -> bool {
@@ -508,18 +519,16 @@ impl Node {
     }
 
     fn defer(&mut self, id: &AccountId, reason: String, retry: bool, effects: &mut Vec<Effect>) {
-        let changed = self
-            .liq
-            .pending
-            .get(id)
-            .is_none_or(|p| p.reason != reason);
+        let changed = self.liq.pending.get(id).is_none_or(|p| p.reason != reason);
         if changed {
             effects.push(Effect::LiquidationDeferred {
                 account: id.to_string(),
                 reason: reason.clone(),
             });
         }
-        self.liq.pending.insert(id.clone(), Pending { reason, retry });
+        self.liq
+            .pending
+            .insert(id.clone(), Pending { reason, retry });
     }
 
     /// The ledger id of the next liquidation of `id`.
@@ -543,7 +552,9 @@ impl Node {
                 return Ok(candidate);
             }
         }
-        Err(format!("more than {MAX_GENERATIONS} liquidations of one account"))
+        Err(format!(
+            "more than {MAX_GENERATIONS} liquidations of one account"
+        ))
     }
 
     /// The certificate that `account` (under its ledger id) is liquidatable: built against the
@@ -616,7 +627,12 @@ impl Node {
     }
 
     /// Hands a liquidatable account to the engine. Returns the accounts it re-margined.
-    fn hand_off(&mut self, id: &AccountId, time: Timestamp, effects: &mut Vec<Effect>) -> Vec<usize> {
+    fn hand_off(
+        &mut self,
+        id: &AccountId,
+        time: Timestamp,
+        effects: &mut Vec<Effect>,
+    ) -> Vec<usize> {
         let Some(account) = self.accounts.get(id).cloned() else {
             return Vec::new();
         };
@@ -650,6 +666,7 @@ impl Node {
             );
             return touched;
         }
+        self.list_instruments(effects);
         let start = self.liq.engine.log().len();
         if let Err(e) = self.liq.engine.register_trader(&opened, id.as_str(), time) {
             effects.push(engine_error(Some(id), &e));
@@ -706,6 +723,25 @@ impl Node {
         self.liq.pending.remove(id);
         touched.extend(self.absorb(start, effects));
         touched
+    }
+
+    /// Lists the book's instruments in the engine, all at once when the book lists new ones
+    /// (one table build, not one per instrument as accounts are handed off).
+    fn list_instruments(&mut self, effects: &mut Vec<Effect>) {
+        let book = self.engine.book();
+        let rows: Vec<usize> = (0..book.underlyings().len())
+            .map(|u| book.row_count(u))
+            .collect();
+        if rows == self.liq.listed_rows {
+            return;
+        }
+        let instruments: Vec<Instrument> = (0..book.underlyings().len())
+            .flat_map(|u| book.rows(u).map(|l| l.instrument.clone()))
+            .collect();
+        if let Err(e) = self.liq.engine.list_instruments(instruments.iter()) {
+            effects.push(engine_error(None, e));
+        }
+        self.liq.listed_rows = rows;
     }
 
     /// Brings the engine to the keeper's current market (`Event::Market`), once per market
@@ -798,8 +834,7 @@ impl Node {
                         continue;
                     };
                     let current = self.liq.ledger_of.get(k) == Some(l);
-                    let running =
-                        current && (self.liq.active.contains(k) || finished.contains(k));
+                    let running = current && (self.liq.active.contains(k) || finished.contains(k));
                     if running {
                         moved.insert(k.clone());
                     } else if r.kind != RecordKind::Opened {
@@ -854,13 +889,20 @@ impl Node {
         for k in finished {
             self.liq.active.remove(&k);
             // Still below maintenance by the keeper's margin: it waits for another hand-off.
-            self.liq.pending.insert(
-                k,
-                Pending {
-                    reason: "its liquidation ended; below maintenance again".into(),
-                    retry: true,
-                },
-            );
+            if self
+                .engine
+                .account_index(&k)
+                .is_some_and(|ix| self.keeper_liquidatable(ix))
+            {
+                self.liq.pending.insert(
+                    k,
+                    Pending {
+                        reason: "its liquidation ended below maintenance by the keeper's margin"
+                            .into(),
+                        retry: true,
+                    },
+                );
+            }
         }
         touched
     }
@@ -880,10 +922,16 @@ impl Node {
                     account.collateral.insert(a.clone(), v);
                 }
                 Some(Unit::Quantity(i)) => {
-                    positions.entry(i.clone()).or_insert((Amount::ZERO, Amount::ZERO)).0 = v;
+                    positions
+                        .entry(i.clone())
+                        .or_insert((Amount::ZERO, Amount::ZERO))
+                        .0 = v;
                 }
                 Some(Unit::CostBasis(i)) => {
-                    positions.entry(i.clone()).or_insert((Amount::ZERO, Amount::ZERO)).1 = v;
+                    positions
+                        .entry(i.clone())
+                        .or_insert((Amount::ZERO, Amount::ZERO))
+                        .1 = v;
                 }
                 _ => {}
             }

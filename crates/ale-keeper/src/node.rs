@@ -101,6 +101,24 @@ pub struct NodeConfig {
     pub liquidation: LiquidationParams,
 }
 
+/// A market update checked and ready to apply: nothing can refuse it any more.
+enum MarketChange {
+    /// Aggregated quotes: the underlying moved to the new spot, the oracle's new state.
+    Quotes {
+        name: Asset,
+        moved: ale_market::UnderlyingMarket,
+        oracle: Box<Aggregator>,
+        out: ale_oracle::Aggregated,
+    },
+    /// A whole underlying's market.
+    Underlying(ale_market::UnderlyingMarket),
+    /// A collateral price.
+    Collateral(Asset, CollateralPrice),
+}
+
+/// Accounts from which a status scan runs in parallel.
+const PARALLEL_SCAN: usize = 16_384;
+
 /// The seed of the development keys when the configuration names none.
 pub const DEFAULT_SEED: &str = "ale-keeper-dev";
 
@@ -247,8 +265,8 @@ impl Node {
         self.liq.active.contains(id) || self.status_of(id) == Some(Status::Liquidatable)
     }
 
-    /// Applies one event; returns what changed. A refused event changes nothing.
-    pub fn apply(&mut self, event: &Event) -> Result<Vec<Effect>, NodeError> {
+    /// The event's time, checked: never before the last event's or the market's.
+    fn checked_time(&self, event: &Event) -> Result<Timestamp, NodeError> {
         let time = parse_time(event.time())?;
         let now = self.engine.market().time();
         let floor = self.clock.map_or(now, |c| c.max(now));
@@ -258,10 +276,17 @@ impl Node {
                 node: floor.to_string(),
             });
         }
-        let mut effects = Vec::new();
-        let mut market_changed = false;
-        let mut account_changed = false;
-        let touched: Vec<usize> = match event {
+        Ok(time)
+    }
+
+    /// Checks a market event (`quotes`, `market`, `collateral_price`) without changing
+    /// anything: the update it makes, or why it is refused; `None` for other events.
+    fn prepare_market(
+        &self,
+        event: &Event,
+        time: Timestamp,
+    ) -> Result<Option<MarketChange>, NodeError> {
+        Ok(Some(match event {
             Event::Quotes {
                 underlying, quotes, ..
             } => {
@@ -270,8 +295,7 @@ impl Node {
                     .engine
                     .market()
                     .underlying(&name)
-                    .map_err(|e| NodeError::Invalid(e.to_string()))?
-                    .clone();
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
                 let mut parsed = Vec::with_capacity(quotes.len());
                 for q in quotes {
                     parsed.push(SourceQuote {
@@ -280,7 +304,7 @@ impl Node {
                         time: parse_time(&q.time)?,
                     });
                 }
-                // Check on a copy: a refused update leaves the oracle as it was.
+                // On a copy: a refused update leaves the oracle as it was.
                 let mut oracle = self
                     .oracles
                     .get(&name)
@@ -292,10 +316,63 @@ impl Node {
                 let moved = current
                     .moved(out.value / current.spot(), 0.0)
                     .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                MarketChange::Quotes {
+                    name,
+                    moved,
+                    oracle: Box::new(oracle),
+                    out,
+                }
+            }
+            Event::Market { underlying, .. } => {
+                let (market, _) = underlying_from_file(
+                    underlying,
+                    "underlying",
+                    self.engine.market().time(),
+                    self.engine.market().rate(),
+                )
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                MarketChange::Underlying(market)
+            }
+            Event::CollateralPrice { collateral, .. } => {
+                let a = asset("collateral.asset", &collateral.asset)?;
+                let price = CollateralPrice::new(
+                    &a,
+                    collateral.price,
+                    collateral.haircut,
+                    collateral.bridge_risk,
+                )
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                MarketChange::Collateral(a, price)
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// True when `event` is a market update that [`Node::apply`] will accept (it is checked
+    /// here without changing anything): the service may then commit it while it is applied.
+    /// An error is the refusal `apply` would give; `false` for other events.
+    pub fn precheck(&self, event: &Event) -> Result<bool, NodeError> {
+        let time = self.checked_time(event)?;
+        Ok(self.prepare_market(event, time)?.is_some())
+    }
+
+    /// Applies a checked market update; returns the accounts re-margined.
+    fn apply_market(
+        &mut self,
+        change: MarketChange,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Vec<usize>, NodeError> {
+        let name = match change {
+            MarketChange::Quotes {
+                name,
+                moved,
+                oracle,
+                out,
+            } => {
                 self.engine
                     .update_underlying(moved)
                     .map_err(|e| NodeError::Invalid(e.to_string()))?;
-                self.oracles.insert(name.clone(), oracle);
+                self.oracles.insert(name.clone(), *oracle);
                 for (source, reason) in &out.rejected {
                     effects.push(Effect::FeedRejected {
                         underlying: name.to_string(),
@@ -308,209 +385,209 @@ impl Node {
                     spot: out.value,
                     sources: out.used.len(),
                 });
-                market_changed = true;
-                match self.engine.book().underlying_index(&name) {
-                    Some(u) => self.engine.holders(u).to_vec(),
-                    None => Vec::new(),
-                }
+                name
             }
-            Event::Market { underlying, .. } => {
-                let (market, _) = underlying_from_file(
-                    underlying,
-                    "underlying",
-                    now,
-                    self.engine.market().rate(),
-                )
-                .map_err(|e| NodeError::Invalid(e.to_string()))?;
-                let u_name = market.name().clone();
+            MarketChange::Underlying(market) => {
+                let name = market.name().clone();
                 self.engine
                     .update_underlying(market)
                     .map_err(|e| NodeError::Invalid(e.to_string()))?;
-                market_changed = true;
-                match self.engine.book().underlying_index(&u_name) {
-                    Some(u) => self.engine.holders(u).to_vec(),
-                    None => Vec::new(),
-                }
+                name
             }
-            Event::CollateralPrice { collateral, .. } => {
-                let a = asset("collateral.asset", &collateral.asset)?;
-                let price = CollateralPrice::new(
-                    &a,
-                    collateral.price,
-                    collateral.haircut,
-                    collateral.bridge_risk,
-                )
-                .map_err(|e| NodeError::Invalid(e.to_string()))?;
-                market_changed = true;
-                self.engine.update_collateral(a, price)
+            MarketChange::Collateral(a, price) => {
+                return Ok(self.engine.update_collateral(a, price));
             }
-            Event::Account { portfolio, .. } => {
-                let account =
-                    account_from_file(portfolio).map_err(|e| NodeError::Invalid(e.to_string()))?;
-                if self.liq.active.contains(&account.id) {
-                    return Err(NodeError::UnderLiquidation(account.id.to_string()));
+        };
+        Ok(match self.engine.book().underlying_index(&name) {
+            Some(u) => self.engine.holders(u).to_vec(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Applies one event; returns what changed. A refused event changes nothing.
+    pub fn apply(&mut self, event: &Event) -> Result<Vec<Effect>, NodeError> {
+        let time = self.checked_time(event)?;
+        let mut effects = Vec::new();
+        let mut market_changed = false;
+        let mut account_changed = false;
+        let change = self.prepare_market(event, time)?;
+        let touched: Vec<usize> = if let Some(change) = change {
+            market_changed = true;
+            self.apply_market(change, &mut effects)?
+        } else {
+            match event {
+                Event::Account { portfolio, .. } => {
+                    let account = account_from_file(portfolio)
+                        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                    if self.liq.active.contains(&account.id) {
+                        return Err(NodeError::UnderLiquidation(account.id.to_string()));
+                    }
+                    account_changed = true;
+                    vec![self.upsert(account)?]
                 }
-                account_changed = true;
-                vec![self.upsert(account)?]
-            }
-            Event::Deposit {
-                account,
-                asset: a,
-                amount: amt,
-                ..
-            } => {
-                let a = asset("asset", a)?;
-                let amt = amount("amount", amt)?;
-                let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                let mut acct = self
-                    .accounts
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| Account::new(id.clone()));
-                acct.add_collateral(a.clone(), amt)
-                    .map_err(NodeError::Invalid)?;
-                account_changed = true;
-                if self.liq.active.contains(&id) {
-                    // The ledger holds the account while its liquidation runs: pay it in
-                    // there, and read the account back.
-                    self.liquidation_deposit(&id, a, amt, time, &mut effects)
-                } else {
-                    vec![self.upsert(acct)?]
-                }
-            }
-            Event::Withdraw {
-                account,
-                asset: a,
-                amount: amt,
-                ..
-            } => {
-                let a = asset("asset", a)?;
-                let amt = amount("amount", amt)?;
-                let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                let old = self
-                    .accounts
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| NodeError::UnknownAccount(id.to_string()))?;
-                if self.is_frozen(&id) {
-                    return Err(NodeError::Frozen(id.to_string()));
-                }
-                let balance = old.collateral.get(&a).copied().unwrap_or(Amount::ZERO);
-                if balance < amt {
-                    return Err(NodeError::Invalid(format!(
-                        "withdrawal of {amt} {a} exceeds the balance {balance}"
-                    )));
-                }
-                let mut new = old.clone();
-                new.collateral.insert(
-                    a.clone(),
-                    balance
-                        .checked_sub(amt)
-                        .map_err(|e| NodeError::Invalid(e.to_string()))?,
-                );
-                let ix = self.upsert(new)?;
-                let check = self.engine.margins()[ix].clone();
-                let refuse = match &check {
-                    Ok(m) => m.equity < m.initial,
-                    Err(_) => true,
-                };
-                if refuse {
-                    self.upsert(old)?;
-                    return Err(match check {
-                        Ok(m) => NodeError::BelowInitialMargin {
-                            account: id.to_string(),
-                            equity: m.equity,
-                            initial: m.initial,
-                        },
-                        Err(e) => NodeError::Invalid(e.to_string()),
-                    });
-                }
-                account_changed = true;
-                vec![ix]
-            }
-            Event::Trade {
-                account,
-                instrument,
-                size,
-                price,
-                ..
-            } => {
-                let instrument =
-                    Instrument::parse(instrument).map_err(|e| NodeError::Invalid(e.to_string()))?;
-                if !(size.is_finite() && *size != 0.0) {
-                    return Err(NodeError::Invalid(format!(
-                        "size: must be finite and non-zero, got {size}"
-                    )));
-                }
-                if !(price.is_finite() && *price >= 0.0) {
-                    return Err(NodeError::Invalid(format!(
-                        "price: must be finite and >= 0, got {price}"
-                    )));
-                }
-                let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                if self.liq.active.contains(&id) {
-                    return Err(NodeError::UnderLiquidation(id.to_string()));
-                }
-                let mut acct = self
-                    .accounts
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| Account::new(id.clone()));
-                if self.is_frozen(&id) {
-                    let held = acct
-                        .positions
-                        .iter()
-                        .find(|p| p.instrument == instrument)
-                        .map_or(0.0, |p| p.size);
-                    let reduces = held * size < 0.0 && size.abs() <= held.abs();
-                    if !reduces {
-                        return Err(NodeError::Frozen(id.to_string()));
+                Event::Deposit {
+                    account,
+                    asset: a,
+                    amount: amt,
+                    ..
+                } => {
+                    let a = asset("asset", a)?;
+                    let amt = amount("amount", amt)?;
+                    let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                    let mut acct = self
+                        .accounts
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| Account::new(id.clone()));
+                    acct.add_collateral(a.clone(), amt)
+                        .map_err(NodeError::Invalid)?;
+                    account_changed = true;
+                    if self.liq.active.contains(&id) {
+                        // The ledger holds the account while its liquidation runs: pay it in
+                        // there, and read the account back.
+                        self.liquidation_deposit(&id, a, amt, time, &mut effects)
+                    } else {
+                        vec![self.upsert(acct)?]
                     }
                 }
-                let is_option = matches!(instrument, Instrument::Option { .. });
-                if is_option {
-                    // The premium moves in the cash asset: the buyer pays, the seller receives.
-                    // Rounding toward −∞ makes what the trader pays larger and what it receives
-                    // smaller: both favour the venue.
-                    let premium = -size * price;
-                    let cash = Amount::from_f64(premium, Rounding::Down)
-                        .map_err(|e| NodeError::Invalid(e.to_string()))?;
-                    let stable = self.engine.market().stable.clone();
-                    acct.add_collateral(stable, cash)
-                        .map_err(NodeError::Invalid)?;
+                Event::Withdraw {
+                    account,
+                    asset: a,
+                    amount: amt,
+                    ..
+                } => {
+                    let a = asset("asset", a)?;
+                    let amt = amount("amount", amt)?;
+                    let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                    let old = self
+                        .accounts
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| NodeError::UnknownAccount(id.to_string()))?;
+                    if self.is_frozen(&id) {
+                        return Err(NodeError::Frozen(id.to_string()));
+                    }
+                    let balance = old.collateral.get(&a).copied().unwrap_or(Amount::ZERO);
+                    if balance < amt {
+                        return Err(NodeError::Invalid(format!(
+                            "withdrawal of {amt} {a} exceeds the balance {balance}"
+                        )));
+                    }
+                    let mut new = old.clone();
+                    new.collateral.insert(
+                        a.clone(),
+                        balance
+                            .checked_sub(amt)
+                            .map_err(|e| NodeError::Invalid(e.to_string()))?,
+                    );
+                    let ix = self.upsert(new)?;
+                    let check = self.engine.margins()[ix].clone();
+                    let refuse = match &check {
+                        Ok(m) => m.equity < m.initial,
+                        Err(_) => true,
+                    };
+                    if refuse {
+                        self.upsert(old)?;
+                        return Err(match check {
+                            Ok(m) => NodeError::BelowInitialMargin {
+                                account: id.to_string(),
+                                equity: m.equity,
+                                initial: m.initial,
+                            },
+                            Err(e) => NodeError::Invalid(e.to_string()),
+                        });
+                    }
+                    account_changed = true;
+                    vec![ix]
                 }
-                acct.add_position(Position {
+                Event::Trade {
+                    account,
                     instrument,
-                    size: *size,
-                    entry_price: (!is_option).then_some(*price),
-                });
-                account_changed = true;
-                vec![self.upsert(acct)?]
-            }
-            Event::Tick { .. } => Vec::new(),
-            Event::InsuranceFund {
-                asset: a,
-                amount: amt,
-                ..
-            } => {
-                let a = asset("asset", a)?;
-                let amt = amount("amount", amt)?;
-                self.fund_deposit(a, amt, time, &mut effects)
-            }
-            Event::Liquidator { .. } => self.register_liquidator(event, time, &mut effects)?,
-            Event::Bid {
-                account, bidder, ..
-            } => {
-                let id = AccountId::new(account).map_err(NodeError::Invalid)?;
-                self.check_bid(&id, bidder, time)?;
-                // Accepted from here on: the engine's verdict (a fill, or a refusal with its
-                // reason) is an effect, and the event is logged.
-                self.clock = Some(time);
-                let mut touched = self.tick_auctions(time, &mut effects);
-                if self.liq.active.contains(&id) {
-                    touched.extend(self.bid(&id, bidder, time, &mut effects));
+                    size,
+                    price,
+                    ..
+                } => {
+                    let instrument = Instrument::parse(instrument)
+                        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                    if !(size.is_finite() && *size != 0.0) {
+                        return Err(NodeError::Invalid(format!(
+                            "size: must be finite and non-zero, got {size}"
+                        )));
+                    }
+                    if !(price.is_finite() && *price >= 0.0) {
+                        return Err(NodeError::Invalid(format!(
+                            "price: must be finite and >= 0, got {price}"
+                        )));
+                    }
+                    let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                    if self.liq.active.contains(&id) {
+                        return Err(NodeError::UnderLiquidation(id.to_string()));
+                    }
+                    let mut acct = self
+                        .accounts
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| Account::new(id.clone()));
+                    if self.is_frozen(&id) {
+                        let held = acct
+                            .positions
+                            .iter()
+                            .find(|p| p.instrument == instrument)
+                            .map_or(0.0, |p| p.size);
+                        let reduces = held * size < 0.0 && size.abs() <= held.abs();
+                        if !reduces {
+                            return Err(NodeError::Frozen(id.to_string()));
+                        }
+                    }
+                    let is_option = matches!(instrument, Instrument::Option { .. });
+                    if is_option {
+                        // The premium moves in the cash asset: the buyer pays, the seller receives.
+                        // Rounding toward −∞ makes what the trader pays larger and what it receives
+                        // smaller: both favour the venue.
+                        let premium = -size * price;
+                        let cash = Amount::from_f64(premium, Rounding::Down)
+                            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+                        let stable = self.engine.market().stable.clone();
+                        acct.add_collateral(stable, cash)
+                            .map_err(NodeError::Invalid)?;
+                    }
+                    acct.add_position(Position {
+                        instrument,
+                        size: *size,
+                        entry_price: (!is_option).then_some(*price),
+                    });
+                    account_changed = true;
+                    vec![self.upsert(acct)?]
                 }
-                touched
+                Event::Tick { .. } => Vec::new(),
+                Event::InsuranceFund {
+                    asset: a,
+                    amount: amt,
+                    ..
+                } => {
+                    let a = asset("asset", a)?;
+                    let amt = amount("amount", amt)?;
+                    self.fund_deposit(a, amt, time, &mut effects)
+                }
+                Event::Liquidator { .. } => self.register_liquidator(event, time, &mut effects)?,
+                Event::Bid {
+                    account, bidder, ..
+                } => {
+                    let id = AccountId::new(account).map_err(NodeError::Invalid)?;
+                    self.check_bid(&id, bidder, time)?;
+                    // Accepted from here on: the engine's verdict (a fill, or a refusal with its
+                    // reason) is an effect, and the event is logged.
+                    self.clock = Some(time);
+                    let mut touched = self.tick_auctions(time, &mut effects);
+                    if self.liq.active.contains(&id) {
+                        touched.extend(self.bid(&id, bidder, time, &mut effects));
+                    }
+                    touched
+                }
+                // Market events were prepared above.
+                Event::Quotes { .. } | Event::Market { .. } | Event::CollateralPrice { .. } => {
+                    Vec::new()
+                }
             }
         };
         self.clock = Some(time);
@@ -598,14 +675,33 @@ impl Node {
         if self.statuses.len() < margins.len() {
             self.statuses.resize(margins.len(), Seen::Never);
         }
+        let seen = |ix: usize| match &margins[ix] {
+            Ok(m) => Seen::Status(m.status()),
+            Err(_) => Seen::Error,
+        };
+        // A market move touches most of the book and changes few statuses: find those in
+        // parallel (reading every margin is the cost), then emit their effects in order.
+        let statuses = &self.statuses;
+        let changed: Vec<usize> = if indices.len() >= PARALLEL_SCAN {
+            use rayon::prelude::*;
+            indices
+                .par_iter()
+                .copied()
+                .filter(|&ix| statuses[ix] != seen(ix))
+                .collect()
+        } else {
+            indices
+                .iter()
+                .copied()
+                .filter(|&ix| statuses[ix] != seen(ix))
+                .collect()
+        };
         let mut newly = Vec::new();
-        for &ix in indices {
+        for ix in changed {
             let old = self.statuses[ix];
-            let new = match &margins[ix] {
-                Ok(m) => Seen::Status(m.status()),
-                Err(_) => Seen::Error,
-            };
+            let new = seen(ix);
             if old == new {
+                // Listed twice: the first occurrence emitted it.
                 continue;
             }
             self.statuses[ix] = new;
@@ -615,7 +711,12 @@ impl Node {
             if let Some(c) = self.counts.slot(new) {
                 *c += 1;
             }
-            let id = self.engine.book().account(ix).id.to_string();
+            let account_id = &self.engine.book().account(ix).id;
+            if old == Seen::Status(Status::Liquidatable) {
+                // No longer liquidatable: it leaves the hand-off queue.
+                self.liq.pending.remove(account_id);
+            }
+            let id = account_id.to_string();
             match (&margins[ix], new) {
                 (Err(e), _) => effects.push(Effect::MarginError {
                     account: id,

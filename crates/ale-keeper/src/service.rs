@@ -169,9 +169,16 @@ pub struct Keeper {
     params_toml: String,
     /// Sequence number of the last committed event.
     last_seq: AtomicI64,
-    /// The insurance fund's (equity, maintenance margin), re-valued after liquidation steps at
-    /// most once a second (a margin of everything the fund holds), and when it was.
-    fund: Mutex<(Option<(f64, f64)>, Option<Instant>)>,
+    /// The insurance fund, re-valued after liquidation steps at most once a second (a margin of
+    /// everything the fund holds).
+    fund: Mutex<FundCache>,
+}
+
+/// The insurance fund's (equity, maintenance margin) as last re-valued, and when.
+#[derive(Default)]
+struct FundCache {
+    health: Option<(f64, f64)>,
+    at: Option<Instant>,
 }
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
@@ -308,7 +315,7 @@ impl Keeper {
             policy_name: config.policy.clone(),
             params_toml: config.params_toml.clone().unwrap_or_default(),
             last_seq: AtomicI64::new(last_seq),
-            fund: Mutex::new((None, None)),
+            fund: Mutex::new(FundCache::default()),
         });
         keeper.refresh_fund(true);
         keeper.publish_gauges(true);
@@ -375,32 +382,59 @@ impl Keeper {
     pub fn submit(&self, event: Event) -> Result<(i64, Vec<Effect>), ServiceError> {
         let started = Instant::now();
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let effects = {
-            let mut node = self.node.write().unwrap_or_else(|p| p.into_inner());
-            match node.apply(&event) {
-                Ok(effects) => effects,
+        let refused = |e: NodeError| {
+            metrics::counter!("ale_events_refused_total", "kind" => event.kind()).increment(1);
+            tracing::warn!(kind = event.kind(), error = %e, "event refused");
+            ServiceError::from(e)
+        };
+        let commit_failed = |e: StoreError| -> ! {
+            // Fail-stop: memory is ahead of the log; only a restart makes them agree again.
+            tracing::error!(error = %e, "cannot commit an applied event: stopping");
+            std::process::abort();
+        };
+        let mut node = self.node.write().unwrap_or_else(|p| p.into_inner());
+        // A market update checked in advance is committed while it is applied (the SQLite
+        // commit hides behind the re-margin); anything else is applied, then committed. Either
+        // way nothing is published before both are done.
+        let (effects, seq, commit_s) = if node.precheck(&event).map_err(refused)? {
+            let log: &mut Store = &mut store;
+            let (applied, committed) = std::thread::scope(|scope| {
+                let commit = scope.spawn(|| {
+                    let t = Instant::now();
+                    log.append(&event)
+                        .map(|seq| (seq, t.elapsed().as_secs_f64()))
+                });
+                let applied = node.apply(&event);
+                (applied, commit.join())
+            });
+            let (seq, commit_s) = match committed {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => commit_failed(e),
+                Err(_) => commit_failed(StoreError::Corrupt {
+                    seq: -1,
+                    reason: "the commit thread panicked".into(),
+                }),
+            };
+            match applied {
+                Ok(effects) => (effects, seq, commit_s),
                 Err(e) => {
-                    metrics::counter!("ale_events_refused_total", "kind" => event.kind())
-                        .increment(1);
-                    tracing::warn!(kind = event.kind(), error = %e, "event refused");
-                    return Err(e.into());
+                    // The check promised otherwise: the log holds an event the node refused.
+                    tracing::error!(error = %e, seq, "a checked market update was refused after its commit: stopping");
+                    std::process::abort();
                 }
             }
+        } else {
+            let effects = node.apply(&event).map_err(refused)?;
+            let t = Instant::now();
+            let seq = store.append(&event).unwrap_or_else(|e| commit_failed(e));
+            (effects, seq, t.elapsed().as_secs_f64())
         };
-        let applied = started.elapsed().as_secs_f64();
-        let seq = match store.append(&event) {
-            Ok(seq) => seq,
-            Err(e) => {
-                // Fail-stop: memory is ahead of the log; only a restart makes them agree again.
-                tracing::error!(error = %e, "cannot commit an applied event: stopping");
-                std::process::abort();
-            }
-        };
+        drop(node);
         self.last_seq.store(seq, Ordering::SeqCst);
         drop(store);
         let elapsed = started.elapsed().as_secs_f64();
         metrics::histogram!("ale_remargin_seconds", "kind" => event.kind()).record(elapsed);
-        metrics::histogram!("ale_commit_seconds").record(elapsed - applied);
+        metrics::histogram!("ale_commit_seconds").record(commit_s);
         metrics::counter!("ale_events_total", "kind" => event.kind()).increment(1);
         let mut liquidation = false;
         for effect in &effects {
@@ -430,7 +464,7 @@ impl Keeper {
     /// Re-values the insurance fund (at most once a second unless `now`).
     fn refresh_fund(&self, now: bool) {
         let mut fund = self.fund.lock().unwrap_or_else(|p| p.into_inner());
-        if !now && fund.1.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+        if !now && fund.at.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
             return;
         }
         let health = self
@@ -438,12 +472,15 @@ impl Keeper {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .fund_health();
-        *fund = (health, Some(Instant::now()));
+        *fund = FundCache {
+            health,
+            at: Some(Instant::now()),
+        };
     }
 
     /// The insurance fund's (equity, maintenance margin) as last re-valued.
     pub fn fund_health(&self) -> Option<(f64, f64)> {
-        self.fund.lock().unwrap_or_else(|p| p.into_inner()).0
+        self.fund.lock().unwrap_or_else(|p| p.into_inner()).health
     }
 
     fn publish_gauges(&self, liquidation: bool) {

@@ -343,7 +343,6 @@ async fn the_oracle_aggregates_quotes_and_rejects_bad_ones_with_reasons() {
         .is_empty());
 }
 
-
 fn at_minute(minutes: i64) -> Timestamp {
     let start = Timestamp::parse_rfc3339(ale_risk::synthetic::VENUE_TIME).unwrap();
     Timestamp::from_unix_seconds(start.unix_seconds() + minutes * 60).unwrap()
@@ -382,11 +381,7 @@ fn liquidation_state(k: &Keeper) -> String {
             )
         })
         .collect();
-    let accounts: Vec<String> = node
-        .accounts()
-        .values()
-        .map(|a| format!("{a:?}"))
-        .collect();
+    let accounts: Vec<String> = node.accounts().values().map(|a| format!("{a:?}")).collect();
     format!(
         "{:?}\n{}\n{}\n{:?}\n{:?}\n{:?}",
         engine.ledger().snapshot(),
@@ -401,9 +396,24 @@ fn liquidation_state(k: &Keeper) -> String {
 #[tokio::test]
 async fn a_crash_is_liquidated_through_the_tiers_and_the_ledger_balances() {
     let k = keeper(Store::in_memory().unwrap());
+    let mut rx = k.subscribe();
     let mut effects: Vec<Value> = Vec::new();
     for e in crash() {
         effects.extend(k.submit(e).unwrap().1.iter().map(effect_json));
+    }
+    // The WebSocket's channel carried every liquidation step, auctions opening included.
+    let mut streamed = Vec::new();
+    while let Ok((_, effect)) = rx.try_recv() {
+        streamed.push(effect_json(&effect));
+    }
+    let steps = |list: &[Value], step: &str| {
+        list.iter()
+            .filter(|e| e["type"] == "liquidation" && e["step"] == step)
+            .count()
+    };
+    assert!(steps(&streamed, "auction_opened") > 0);
+    for step in ["flagged", "auction_opened", "backstop_take", "restored"] {
+        assert_eq!(steps(&streamed, step), steps(&effects, step), "{step}");
     }
     // Every liquidation started with a certificate, and every record names the signed
     // snapshot the engine valued at.
@@ -506,8 +516,14 @@ async fn a_crash_is_liquidated_through_the_tiers_and_the_ledger_balances() {
     .unwrap();
     let (_, auctions) = get(&k, "/api/auctions").await;
     eprintln!("{}", auctions["pending"]);
-    assert!(auctions["auctions"].as_array().unwrap().is_empty(), "{auctions}");
-    assert!(auctions["running"].as_array().unwrap().is_empty(), "{auctions}");
+    assert!(
+        auctions["auctions"].as_array().unwrap().is_empty(),
+        "{auctions}"
+    );
+    assert!(
+        auctions["running"].as_array().unwrap().is_empty(),
+        "{auctions}"
+    );
     // The ledger balances: every unit's balances sum to zero.
     let (_, ledger) = get(&k, "/api/ledger?entries=1").await;
     assert_eq!(ledger["balanced"], true);
@@ -558,7 +574,9 @@ async fn a_crash_is_liquidated_through_the_tiers_and_the_ledger_balances() {
         let node = k.node();
         let id = ale_core::AccountId::new(a).unwrap();
         let ledger_id = node.ledger_account(&id).unwrap().clone();
-        let held = node.liquidation_engine().portfolio(&ale_liquidation::Holder::Trader(ledger_id));
+        let held = node
+            .liquidation_engine()
+            .portfolio(&ale_liquidation::Holder::Trader(ledger_id));
         let account = &node.accounts()[&id];
         assert_eq!(
             account.positions.len(),
@@ -615,13 +633,13 @@ fn a_restart_replays_liquidations_to_the_same_ledger_and_records() {
                 let a = k.submit(e.clone()).map(|r| r.1);
                 let b = reference.submit(e.clone()).map(|r| r.1);
                 assert_eq!(a.is_ok(), b.is_ok());
-                if a.is_ok() {
-                    assert_eq!(a.unwrap(), b.unwrap());
+                if let (Ok(a), Ok(b)) = (a, b) {
+                    assert_eq!(a, b);
                     events.push(e);
                 }
             }
         }
-        assert!(k.node().liquidation_engine().open_auctions().len() > 0);
+        assert!(!k.node().liquidation_engine().open_auctions().is_empty());
         before = liquidation_state(&k);
     }
     let again = Keeper::start(
@@ -639,7 +657,12 @@ fn a_restart_replays_liquidations_to_the_same_ledger_and_records() {
     again.submit(end.clone()).unwrap();
     reference.submit(end).unwrap();
     assert!(liquidation_state(&again) == liquidation_state(&reference));
-    assert!(again.node().liquidation_engine().ledger().check_balanced().is_ok());
+    assert!(again
+        .node()
+        .liquidation_engine()
+        .ledger()
+        .check_balanced()
+        .is_ok());
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -669,15 +692,16 @@ async fn every_market_update_is_committed_and_signed() {
         })
         .expect("a snapshot effect");
     assert_eq!(seq, first + 1);
-    let node = k.node();
-    let snapshot = node.snapshot().unwrap();
-    let keys = node.keys().oracle_public();
-    assert_eq!(snapshot.root.check(keys, 2), Ok(()));
-    let mut forged = snapshot.root.clone();
-    forged.root[3] ^= 1;
-    assert!(forged.check(keys, 2).is_err());
-    let root = snapshot.root_hex();
-    drop(node);
+    let root = {
+        let node = k.node();
+        let snapshot = node.snapshot().unwrap();
+        let keys = node.keys().oracle_public();
+        assert_eq!(snapshot.root.check(keys, 2), Ok(()));
+        let mut forged = snapshot.root.clone();
+        forged.root[3] ^= 1;
+        assert!(forged.check(keys, 2).is_err());
+        snapshot.root_hex()
+    };
     let (status, body) = get(&k, "/api/snapshot").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["root"], root);
