@@ -26,10 +26,10 @@
 //! re-margin) to the smallest part that brings equity back to maintenance · (1 + buffer), the
 //! buffer margin of formats.md.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use ale_core::{Account, AccountId, Amount, Asset, Rounding, Timestamp};
+use ale_core::{Account, AccountId, Amount, Asset, OptionKind, Rounding, Timestamp};
 use ale_market::MarketSnapshot;
 use ale_risk::MarginPolicy;
 
@@ -138,6 +138,77 @@ pub enum Event {
         instrument: ale_core::Instrument,
         size: f64,
     },
+    /// A trader's account as it now stands outside the engine (it traded, topped up, rolled):
+    /// the ledger's balances of `Trader(account.id)` are made equal to `account`'s collateral
+    /// and positions (cost basis from each position's entry price, at mark when it has none),
+    /// the differences against `External`. An unknown account is registered with `owner`.
+    /// Refused while the account is under liquidation. Idempotent by `id`: an event whose id
+    /// was already processed changes nothing and produces no record.
+    SyncAccount {
+        id: String,
+        account: Account,
+        owner: String,
+    },
+    /// An option or dated future expires and settles at `settlement_price` (the underlying's
+    /// price at expiry): every holder's position goes back to `External` against cash — a
+    /// future `qty · price − cost`, an option `qty · payoff` — rounded against the holder. A
+    /// holder that cannot pay what it owes pays what cash it has, then (a trader) down the loss
+    /// waterfall, or (anyone else) from the socialised-loss account. The instrument is then no
+    /// longer listed (later markets need not mark it). Refused before the expiry's 08:00 UTC.
+    /// Idempotent by `id`.
+    Expire {
+        id: String,
+        instrument: ale_core::Instrument,
+        settlement_price: f64,
+    },
+    /// A fill for any holder (trader, insurance fund, backstop pool, liquidator, credit
+    /// provider) against the market at `price` per unit, `size` signed: what a taker does to
+    /// close what it took, or a trader's roll or hedge done outside the engine. No margin
+    /// check; refused for a trader under liquidation, for a price that is not finite and > 0
+    /// (≥ 0 for an option), for an expired instrument, and when the holder lacks the cash it
+    /// pays. A future or perpetual position brought to zero realises its cost basis into cash.
+    /// Idempotent by `id`.
+    Fill {
+        id: String,
+        holder: Holder,
+        instrument: ale_core::Instrument,
+        size: f64,
+        price: f64,
+    },
+    /// A perpetual's funding for one period: every holder pays `qty · price · rate` to
+    /// `External` (a positive rate: longs pay, shorts receive), rounded toward +∞; what
+    /// a holder cannot pay goes as in [`Event::Expire`]. Idempotent by `id`.
+    Funding {
+        id: String,
+        instrument: ale_core::Instrument,
+        rate: f64,
+        price: f64,
+    },
+    /// The venue of the moment: the order-book model (tier 3) and the registered bidders'
+    /// limits (`max_price_fraction`, `insolvent_premium_fraction`, `max_share`) are replaced,
+    /// so that an engine running for days follows a book that thins and liquidators that ask
+    /// more as volatility rises. Applies from this event on (an open auction's next bid is
+    /// checked against the new limits). A bidder must be registered, under the same owner; an
+    /// invalid model or limit is an error and changes nothing. Setting the same venue twice
+    /// changes nothing more (idempotent by content).
+    UpdateVenue {
+        depth: crate::params::DepthModel,
+        bidders: Vec<Bidder>,
+    },
+}
+
+impl Event {
+    /// The id of an idempotent event ([`Event::SyncAccount`], [`Event::Expire`],
+    /// [`Event::Fill`], [`Event::Funding`]).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Event::SyncAccount { id, .. }
+            | Event::Expire { id, .. }
+            | Event::Fill { id, .. }
+            | Event::Funding { id, .. } => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// What a record is about.
@@ -183,6 +254,14 @@ pub enum RecordKind {
     Restored,
     /// No position left.
     Closed,
+    /// A trader's balances set to its account's state outside the engine.
+    Synced,
+    /// An option or future expired and settled.
+    Settled,
+    /// A perpetual's funding paid.
+    Funding,
+    /// The order-book model and bidders' limits replaced.
+    VenueUpdated,
 }
 
 impl RecordKind {
@@ -209,6 +288,10 @@ impl RecordKind {
             RecordKind::Premium => "premium",
             RecordKind::Restored => "restored",
             RecordKind::Closed => "closed",
+            RecordKind::Synced => "synced",
+            RecordKind::Settled => "settled",
+            RecordKind::Funding => "funding",
+            RecordKind::VenueUpdated => "venue_updated",
         }
     }
 }
@@ -339,6 +422,8 @@ pub struct Engine {
     socialised: HolderId,
     external: HolderId,
     settle_unit: UnitId,
+    /// Ids of the idempotent events processed.
+    applied: BTreeSet<String>,
 }
 
 fn amt(x: f64, rounding: Rounding, context: &'static str) -> Result<Amount, LiquidationError> {
@@ -397,6 +482,39 @@ pub(crate) fn pro_rata(
     Ok(shares)
 }
 
+/// A bidder's limits in range.
+fn validate_bidder(bidder: &Bidder) -> Result<(), LiquidationError> {
+    let checks = [
+        (
+            "max_price_fraction",
+            bidder.max_price_fraction >= 0.0 && bidder.max_price_fraction <= 1.0,
+            bidder.max_price_fraction,
+            "must be in [0, 1]",
+        ),
+        (
+            "insolvent_premium_fraction",
+            bidder.insolvent_premium_fraction >= 0.0 && bidder.insolvent_premium_fraction <= 1.0,
+            bidder.insolvent_premium_fraction,
+            "must be in [0, 1]",
+        ),
+        (
+            "max_share",
+            bidder.max_share > 0.0 && bidder.max_share <= 1.0,
+            bidder.max_share,
+            "must be in (0, 1]",
+        ),
+    ];
+    for (field, ok, value, reason) in checks {
+        if !ok {
+            return Err(LiquidationError::Invalid {
+                field: format!("bidders[{}].{field}", bidder.name),
+                reason: format!("{reason}, got {value}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// An engine on `market` under `policy`: the insurance fund, the fee and socialised-loss
     /// accounts exist (empty) from the start.
@@ -436,6 +554,7 @@ impl Engine {
             socialised,
             external,
             settle_unit,
+            applied: BTreeSet::new(),
         })
     }
 
@@ -680,35 +799,7 @@ impl Engine {
                 "more than {MAX_BIDDERS} bidders"
             )));
         }
-        let checks = [
-            (
-                "max_price_fraction",
-                bidder.max_price_fraction >= 0.0 && bidder.max_price_fraction <= 1.0,
-                bidder.max_price_fraction,
-                "must be in [0, 1]",
-            ),
-            (
-                "insolvent_premium_fraction",
-                bidder.insolvent_premium_fraction >= 0.0
-                    && bidder.insolvent_premium_fraction <= 1.0,
-                bidder.insolvent_premium_fraction,
-                "must be in [0, 1]",
-            ),
-            (
-                "max_share",
-                bidder.max_share > 0.0 && bidder.max_share <= 1.0,
-                bidder.max_share,
-                "must be in (0, 1]",
-            ),
-        ];
-        for (field, ok, value, reason) in checks {
-            if !ok {
-                return Err(LiquidationError::Invalid {
-                    field: format!("bidders[{}].{field}", bidder.name),
-                    reason: format!("{reason}, got {value}"),
-                });
-            }
-        }
+        validate_bidder(&bidder)?;
         self.open(&Holder::Liquidator(bidder.name.clone()), capital, now)?;
         self.bidders.insert(bidder.name.clone(), bidder);
         Ok(())
@@ -1350,39 +1441,78 @@ impl Engine {
         event: &Event,
         now: Timestamp,
     ) -> Result<Vec<Record>, LiquidationError> {
+        if let Some(id) = event.id() {
+            if id.is_empty() {
+                return Err(LiquidationError::Invalid {
+                    field: "id".into(),
+                    reason: "must not be empty".into(),
+                });
+            }
+            if self.applied.contains(id) {
+                return Ok(Vec::new());
+            }
+        }
         self.advance(now)?;
         self.risk.ensure_tables()?;
         let start = self.log.len();
-        match event {
-            Event::Check { account } => self.on_check(now, account, None)?,
+        let outcome = match event {
+            Event::Check { account } => self.on_check(now, account, None),
             Event::CheckWithCertificate {
                 account,
                 certificate,
-            } => self.on_check(now, account, Some(certificate))?,
-            Event::Bid { account, bidder } => self.on_bid(now, account, bidder)?,
+            } => self.on_check(now, account, Some(certificate)),
+            Event::Bid { account, bidder } => self.on_bid(now, account, bidder),
             Event::SealedBid {
                 account,
                 bidder,
                 price_fraction,
-            } => self.on_sealed_bid(now, account, bidder, *price_fraction)?,
-            Event::Tick => self.on_tick(now)?,
-            Event::Market(update) => self.on_market(now, &update.0)?,
+            } => self.on_sealed_bid(now, account, bidder, *price_fraction),
+            Event::Tick => self.on_tick(now),
+            Event::Market(update) => self.on_market(now, &update.0),
             Event::Deposit {
                 holder,
                 asset,
                 amount,
-            } => self.on_deposit(now, holder, asset, *amount)?,
+            } => self.on_deposit(now, holder, asset, *amount),
             Event::Withdraw {
                 account,
                 asset,
                 amount,
-            } => self.on_withdraw(now, account, asset, *amount)?,
+            } => self.on_withdraw(now, account, asset, *amount),
             Event::Order {
                 account,
                 instrument,
                 size,
-            } => self.on_order(now, account, instrument, *size)?,
+            } => self.on_order(now, account, instrument, *size),
+            Event::SyncAccount { account, owner, .. } => self.on_sync(now, account, owner),
+            Event::Expire {
+                instrument,
+                settlement_price,
+                ..
+            } => self.on_expire(now, instrument, *settlement_price),
+            Event::Fill {
+                holder,
+                instrument,
+                size,
+                price,
+                ..
+            } => self.on_fill(now, holder, instrument, *size, *price),
+            Event::Funding {
+                instrument,
+                rate,
+                price,
+                ..
+            } => self.on_funding(now, instrument, *rate, *price),
+            Event::UpdateVenue { depth, bidders } => self.on_update_venue(now, depth, bidders),
+        };
+        // An idempotent event that changed anything counts as done even if it failed part-way
+        // (what it applied stays applied): the same id again changes nothing more.
+        if let Some(id) = event.id() {
+            if outcome.is_ok() || self.log.len() > start {
+                self.applied.insert(id.to_string());
+            }
         }
+        outcome?;
         let produced = self.log.len() - start;
         if produced > MAX_RECORDS_PER_EVENT {
             return Err(LiquidationError::Limit(format!(
@@ -1570,6 +1700,565 @@ impl Engine {
             vec![
                 ("instrument", instrument.to_string()),
                 ("quantity", dq.to_string()),
+                ("value", value.to_string()),
+            ],
+            Some(op),
+        )
+    }
+
+    /// The quantity and cost basis `account`'s position `p` puts on the ledger (as `open`).
+    fn position_balances(
+        &mut self,
+        account: &Account,
+        p: &ale_core::Position,
+    ) -> Result<(usize, Amount, Amount), LiquidationError> {
+        let ix = self.list(&p.instrument)?;
+        let qty = quantity_from_size(p.size).map_err(|_| LiquidationError::Invalid {
+            field: format!("{}.positions[{}].size", account.id, p.instrument),
+            reason: format!("must be finite, got {}", p.size),
+        })?;
+        let meta = &self.risk.meta[ix];
+        let cost = if meta.pnl_style {
+            let entry = match p.entry_price {
+                Some(e) if e.is_finite() && e > 0.0 => e,
+                Some(e) => {
+                    return Err(LiquidationError::Invalid {
+                        field: format!("{}.positions[{}].entry_price", account.id, p.instrument),
+                        reason: format!("must be finite and > 0, got {e}"),
+                    })
+                }
+                None => meta.mark,
+            };
+            qty.checked_mul(amt(entry, Rounding::Up, "entry price")?, Rounding::Up)
+                .map_err(arith("cost basis"))?
+        } else {
+            Amount::ZERO
+        };
+        Ok((ix, qty, cost))
+    }
+
+    fn on_sync(
+        &mut self,
+        now: Timestamp,
+        account: &Account,
+        owner: &str,
+    ) -> Result<(), LiquidationError> {
+        if self.is_active(&account.id) {
+            return self.record(
+                now,
+                Some(&account.id),
+                RecordKind::Refused,
+                "account update refused: the account is under liquidation",
+                vec![],
+                None,
+            );
+        }
+        if account.positions.len() > MAX_POSITIONS {
+            return Err(LiquidationError::Limit(format!(
+                "'{}' holds {} positions, more than {MAX_POSITIONS}",
+                account.id,
+                account.positions.len()
+            )));
+        }
+        for p in &account.positions {
+            self.list(&p.instrument)?;
+        }
+        self.risk.ensure_tables()?;
+        let mut target: BTreeMap<UnitId, Amount> = BTreeMap::new();
+        for (asset, amount) in &account.collateral {
+            if amount.is_negative() {
+                return Err(LiquidationError::Invalid {
+                    field: format!("{}.collateral[{asset}]", account.id),
+                    reason: format!("must be >= 0, got {amount}"),
+                });
+            }
+            let u = self.intern_unit(&Unit::Cash(asset.clone()), UnitKind::Cash(asset.clone()));
+            let t = target.entry(u).or_insert(Amount::ZERO);
+            *t = t.checked_add(*amount).map_err(arith("account update"))?;
+        }
+        for p in &account.positions {
+            let (ix, qty, cost) = self.position_balances(account, p)?;
+            let meta = &self.risk.meta[ix];
+            if meta.expired && !qty.is_zero() {
+                return Err(LiquidationError::Invalid {
+                    field: format!("{}.positions[{}]", account.id, p.instrument),
+                    reason: "the instrument has expired and settled".into(),
+                });
+            }
+            for (u, v) in [(meta.qty_unit, qty), (meta.cost_unit, cost)] {
+                let t = target.entry(u).or_insert(Amount::ZERO);
+                *t = t.checked_add(v).map_err(arith("account update"))?;
+            }
+        }
+        let h = self.ledger.holder(&Holder::Trader(account.id.clone()));
+        for (u, _) in self.ledger.holdings(h) {
+            target.entry(u).or_insert(Amount::ZERO);
+        }
+        let mut legs = Vec::new();
+        for (u, want) in &target {
+            let delta = want
+                .checked_sub(self.ledger.balance(h, *u))
+                .map_err(arith("account update"))?;
+            self.push_leg(&mut legs, self.external, h, *u, delta);
+        }
+        let changed = legs.len();
+        let op = self.new_op(legs);
+        let registered = !self.owners.contains_key(&account.id);
+        if registered {
+            self.owners.insert(account.id.clone(), owner.to_string());
+        }
+        self.record(
+            now,
+            Some(&account.id),
+            RecordKind::Synced,
+            if registered {
+                format!(
+                    "account {} registered from its state outside the engine",
+                    account.id
+                )
+            } else {
+                format!("account {} set to its state outside the engine", account.id)
+            },
+            vec![("changed_balances", changed.to_string())],
+            Some(op),
+        )
+    }
+
+    /// Settlement value per unit of an expiring instrument at `price`.
+    fn settlement_value(instrument: &ale_core::Instrument, price: f64) -> Option<f64> {
+        match instrument {
+            ale_core::Instrument::Future { .. } => Some(price),
+            ale_core::Instrument::Option { strike, kind, .. } => Some(match kind {
+                OptionKind::Call => (price - strike.value()).max(0.0),
+                OptionKind::Put => (strike.value() - price).max(0.0),
+            }),
+            _ => None,
+        }
+    }
+
+    fn on_expire(
+        &mut self,
+        now: Timestamp,
+        instrument: &ale_core::Instrument,
+        price: f64,
+    ) -> Result<(), LiquidationError> {
+        if !(price.is_finite() && price > 0.0) {
+            return Err(LiquidationError::Invalid {
+                field: "expire.settlement_price".into(),
+                reason: format!("must be finite and > 0, got {price}"),
+            });
+        }
+        let (Some(expiry), Some(value)) = (
+            instrument.expiry(),
+            Self::settlement_value(instrument, price),
+        ) else {
+            return Err(LiquidationError::Invalid {
+                field: "expire.instrument".into(),
+                reason: format!("{instrument} does not expire (only options and dated futures do)"),
+            });
+        };
+        let refuse = |engine: &mut Engine, reason: String| {
+            engine.record(now, None, RecordKind::Refused, reason, vec![], None)
+        };
+        if now < expiry.instant() {
+            return refuse(
+                self,
+                format!(
+                    "expiry refused: {instrument} expires at {}",
+                    expiry.instant()
+                ),
+            );
+        }
+        let Some(ix) = self.risk.index_of(instrument) else {
+            return self.record(
+                now,
+                None,
+                RecordKind::Settled,
+                format!("{instrument} expired at {price}: nobody held it"),
+                vec![("instrument", instrument.to_string())],
+                None,
+            );
+        };
+        let meta = &self.risk.meta[ix];
+        if meta.expired {
+            return refuse(
+                self,
+                format!("expiry refused: {instrument} has already settled"),
+            );
+        }
+        let (qu, cu) = (meta.qty_unit, meta.cost_unit);
+        let px = amt(value, Rounding::Down, "settlement value")?;
+        // Every holder of the instrument (its quantity or its cost basis), in holder order.
+        let holders = self.holders_of(qu, cu);
+        let mut legs = Vec::new();
+        let mut short: Vec<(HolderId, Amount)> = Vec::new();
+        let mut paid_out = Amount::ZERO;
+        for (&h, &(q, c)) in &holders {
+            self.push_leg(&mut legs, h, self.external, qu, q);
+            self.push_leg(&mut legs, h, self.external, cu, c);
+            // Rounds toward −∞: the holder receives a little less or pays a little more.
+            let cash = q
+                .checked_mul(px, Rounding::Down)
+                .and_then(|v| v.checked_sub(c))
+                .map_err(arith("settlement"))?;
+            if cash.raw() >= 0 {
+                self.push_leg(&mut legs, self.external, h, self.settle_unit, cash);
+                paid_out = paid_out.checked_add(cash).map_err(arith("settlement"))?;
+                continue;
+            }
+            let owed = cash.checked_neg().map_err(arith("settlement"))?;
+            let left = self.pay_external(&mut legs, h, owed)?;
+            if left.raw() > 0 {
+                short.push((h, left));
+            }
+        }
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            None,
+            RecordKind::Settled,
+            format!("{instrument} expired and settled at {price}"),
+            vec![
+                ("instrument", instrument.to_string()),
+                ("settlement_price", format!("{price}")),
+                ("value", px.to_string()),
+                ("holders", holders.len().to_string()),
+                ("paid_out", paid_out.to_string()),
+            ],
+            Some(op),
+        )?;
+        self.risk.expire(ix, value);
+        self.cover_shortfalls(now, short, &format!("{instrument} settlement"))
+    }
+
+    /// What holders could not pay of a settlement or funding payment owed to `External`: a
+    /// trader's goes down the loss waterfall, anyone else's is recorded as socialised loss.
+    fn cover_shortfalls(
+        &mut self,
+        now: Timestamp,
+        short: Vec<(HolderId, Amount)>,
+        what: &str,
+    ) -> Result<(), LiquidationError> {
+        for (h, left) in short {
+            match self.ledger.holder_of(h).cloned() {
+                Some(Holder::Trader(account)) if self.owners.contains_key(&account) => {
+                    self.settle(now, &account, Payer::Account(h), self.external, left)?;
+                }
+                _ => {
+                    let mut legs = Vec::new();
+                    self.push_leg(
+                        &mut legs,
+                        self.socialised,
+                        self.external,
+                        self.settle_unit,
+                        left,
+                    );
+                    let op = self.new_op(legs);
+                    let name = self.name_of(h);
+                    let creditor = self.name_of(self.external);
+                    self.record(
+                        now,
+                        None,
+                        RecordKind::Waterfall,
+                        format!("{name} could not pay {left} of its {what}: socialised"),
+                        vec![
+                            ("step", "socialised_loss".to_string()),
+                            ("paid", left.to_string()),
+                            ("creditor", creditor),
+                        ],
+                        Some(op),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every holder but `External` with a non-zero quantity or cost in (`qu`, `cu`).
+    fn holders_of(&self, qu: UnitId, cu: UnitId) -> BTreeMap<HolderId, (Amount, Amount)> {
+        let mut holders: BTreeMap<HolderId, (Amount, Amount)> = BTreeMap::new();
+        for (holder, unit, v) in self.ledger.entries() {
+            if v.is_zero() || matches!(holder, Holder::External) {
+                continue;
+            }
+            let (Some(h), Some(u)) = (self.ledger.holder_id(holder), self.ledger.unit_id(unit))
+            else {
+                continue;
+            };
+            if u == qu {
+                holders.entry(h).or_insert((Amount::ZERO, Amount::ZERO)).0 = v;
+            } else if u == cu {
+                holders.entry(h).or_insert((Amount::ZERO, Amount::ZERO)).1 = v;
+            }
+        }
+        holders
+    }
+
+    /// Pays `owed` from `h` to `External` as far as its cash goes (all of it for a holder that
+    /// may owe cash); returns what is left unpaid.
+    fn pay_external(
+        &self,
+        legs: &mut Vec<Leg>,
+        h: HolderId,
+        owed: Amount,
+    ) -> Result<Amount, LiquidationError> {
+        let may_owe = self.ledger.holder_of(h).is_some_and(Holder::may_owe_cash);
+        let has = self.ledger.balance(h, self.settle_unit);
+        let pay = if may_owe {
+            owed
+        } else {
+            min_amount(owed, has.max(Amount::ZERO))
+        };
+        self.push_leg(legs, h, self.external, self.settle_unit, pay);
+        owed.checked_sub(pay).map_err(arith("payment"))
+    }
+
+    fn on_funding(
+        &mut self,
+        now: Timestamp,
+        instrument: &ale_core::Instrument,
+        rate: f64,
+        price: f64,
+    ) -> Result<(), LiquidationError> {
+        if !matches!(instrument, ale_core::Instrument::Perpetual { .. }) {
+            return Err(LiquidationError::Invalid {
+                field: "funding.instrument".into(),
+                reason: format!("{instrument} is not a perpetual"),
+            });
+        }
+        if !(rate.is_finite() && rate.abs() < 1.0) {
+            return Err(LiquidationError::Invalid {
+                field: "funding.rate".into(),
+                reason: format!("must be finite and in (-1, 1), got {rate}"),
+            });
+        }
+        if !(price.is_finite() && price > 0.0) {
+            return Err(LiquidationError::Invalid {
+                field: "funding.price".into(),
+                reason: format!("must be finite and > 0, got {price}"),
+            });
+        }
+        let Some(ix) = self.risk.index_of(instrument) else {
+            return self.record(
+                now,
+                None,
+                RecordKind::Funding,
+                format!("{instrument} funding at {rate}: nobody held it"),
+                vec![("instrument", instrument.to_string())],
+                None,
+            );
+        };
+        let (qu, cu) = (self.risk.meta[ix].qty_unit, self.risk.meta[ix].cost_unit);
+        let per_unit = price * rate;
+        let holders = self.holders_of(qu, cu);
+        let mut legs = Vec::new();
+        let mut short: Vec<(HolderId, Amount)> = Vec::new();
+        let mut paid = Amount::ZERO;
+        let mut received = Amount::ZERO;
+        for (&h, &(q, _)) in &holders {
+            // What the holder pays, rounded toward +∞ (against it).
+            // The rate per unit rounds so that q · it is the larger (a long's up, a short's down).
+            let unit_rounding = if q.is_negative() {
+                Rounding::Down
+            } else {
+                Rounding::Up
+            };
+            let pays = q
+                .checked_mul(amt(per_unit, unit_rounding, "funding")?, Rounding::Up)
+                .map_err(arith("funding"))?;
+            if pays.raw() > 0 {
+                paid = paid.checked_add(pays).map_err(arith("funding"))?;
+                let left = self.pay_external(&mut legs, h, pays)?;
+                if left.raw() > 0 {
+                    short.push((h, left));
+                }
+            } else if pays.raw() < 0 {
+                let gets = pays.checked_neg().map_err(arith("funding"))?;
+                received = received.checked_add(gets).map_err(arith("funding"))?;
+                self.push_leg(&mut legs, self.external, h, self.settle_unit, gets);
+            }
+        }
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            None,
+            RecordKind::Funding,
+            format!("{instrument} funding at {rate} per period, price {price}"),
+            vec![
+                ("instrument", instrument.to_string()),
+                ("rate", format!("{rate}")),
+                ("price", format!("{price}")),
+                ("holders", holders.len().to_string()),
+                ("paid", paid.to_string()),
+                ("received", received.to_string()),
+            ],
+            Some(op),
+        )?;
+        self.cover_shortfalls(now, short, &format!("{instrument} funding"))
+    }
+
+    fn on_update_venue(
+        &mut self,
+        now: Timestamp,
+        depth: &crate::params::DepthModel,
+        bidders: &[Bidder],
+    ) -> Result<(), LiquidationError> {
+        let params = LiquidationParams {
+            depth: depth.clone(),
+            ..self.params.clone()
+        };
+        params.validate()?;
+        for b in bidders {
+            validate_bidder(b)?;
+            match self.bidders.get(&b.name) {
+                None => {
+                    return Err(LiquidationError::Unknown {
+                        what: "bidder",
+                        name: b.name.clone(),
+                    })
+                }
+                Some(known) if known.owner != b.owner => {
+                    return Err(LiquidationError::Invalid {
+                        field: format!("bidders[{}].owner", b.name),
+                        reason: format!("registered under '{}', got '{}'", known.owner, b.owner),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        self.params = params;
+        for b in bidders {
+            self.bidders.insert(b.name.clone(), b.clone());
+        }
+        self.record(
+            now,
+            None,
+            RecordKind::VenueUpdated,
+            format!(
+                "order-book model and {} bidders' limits updated",
+                bidders.len()
+            ),
+            vec![("bidders", bidders.len().to_string())],
+            None,
+        )
+    }
+
+    fn on_fill(
+        &mut self,
+        now: Timestamp,
+        holder: &Holder,
+        instrument: &ale_core::Instrument,
+        size: f64,
+        price: f64,
+    ) -> Result<(), LiquidationError> {
+        let account = match holder {
+            Holder::Trader(id) => {
+                self.holder_of_account(id)?;
+                Some(id.clone())
+            }
+            Holder::External | Holder::Fees | Holder::SocialisedLoss => {
+                return Err(LiquidationError::Invalid {
+                    field: "fill.holder".into(),
+                    reason: format!("{holder} does not trade"),
+                })
+            }
+            _ => None,
+        };
+        let refuse = |engine: &mut Engine, reason: String| {
+            engine.record(
+                now,
+                account.as_ref(),
+                RecordKind::Refused,
+                reason,
+                vec![],
+                None,
+            )
+        };
+        if account.as_ref().is_some_and(|a| self.is_active(a)) {
+            return refuse(
+                self,
+                "fill refused: the account is frozen under liquidation".into(),
+            );
+        }
+        let dq = match quantity_from_size(size) {
+            Ok(q) if !q.is_zero() => q,
+            _ => {
+                return refuse(
+                    self,
+                    format!("fill refused: size must be finite and non-zero, got {size}"),
+                )
+            }
+        };
+        let is_option = matches!(instrument, ale_core::Instrument::Option { .. });
+        if !(price.is_finite() && (price > 0.0 || (is_option && price == 0.0))) {
+            return refuse(
+                self,
+                format!("fill refused: price must be finite and > 0, got {price}"),
+            );
+        }
+        let ix = self.list(instrument)?;
+        self.risk.ensure_tables()?;
+        let meta = &self.risk.meta[ix];
+        if meta.expired {
+            return refuse(self, format!("fill refused: {instrument} has expired"));
+        }
+        let (qty_unit, cost_unit, pnl_style) = (meta.qty_unit, meta.cost_unit, meta.pnl_style);
+        let h = self
+            .ledger
+            .holder_id(holder)
+            .ok_or_else(|| LiquidationError::Unknown {
+                what: "holder",
+                name: holder.to_string(),
+            })?;
+        // What the holder pays rounds up (toward +∞).
+        let value = dq
+            .checked_mul(amt(price, Rounding::Up, "price")?, Rounding::Up)
+            .map_err(arith("fill"))?;
+        let held = self.ledger.balance(h, qty_unit);
+        let cost = self.ledger.balance(h, cost_unit);
+        let after = held.checked_add(dq).map_err(arith("fill"))?;
+        let mut legs = Vec::new();
+        self.push_leg(&mut legs, self.external, h, qty_unit, dq);
+        let cash_change = if pnl_style {
+            if after.is_zero() {
+                // Flat: the cost basis (with this fill's) is realised into cash.
+                let total = cost.checked_add(value).map_err(arith("fill"))?;
+                self.push_leg(
+                    &mut legs,
+                    self.external,
+                    h,
+                    cost_unit,
+                    cost.checked_neg().map_err(arith("fill"))?,
+                );
+                total.checked_neg().map_err(arith("fill"))?
+            } else {
+                self.push_leg(&mut legs, self.external, h, cost_unit, value);
+                Amount::ZERO
+            }
+        } else {
+            value.checked_neg().map_err(arith("fill"))?
+        };
+        let may_owe = holder.may_owe_cash();
+        let cash_after = self
+            .ledger
+            .balance(h, self.settle_unit)
+            .checked_add(cash_change)
+            .map_err(arith("fill"))?;
+        if !may_owe && cash_after.is_negative() {
+            return refuse(self, "fill refused: not enough cash to pay for it".into());
+        }
+        self.push_leg(&mut legs, self.external, h, self.settle_unit, cash_change);
+        let op = self.new_op(legs);
+        self.record(
+            now,
+            account.as_ref(),
+            RecordKind::Trade,
+            format!("{holder} filled {dq} {instrument} at {price}"),
+            vec![
+                ("holder", holder.to_string()),
+                ("instrument", instrument.to_string()),
+                ("quantity", dq.to_string()),
+                ("price", format!("{price}")),
                 ("value", value.to_string()),
             ],
             Some(op),

@@ -33,6 +33,8 @@ pub(crate) struct InstrumentMeta {
     pub mark: f64,
     pub qty_unit: UnitId,
     pub cost_unit: UnitId,
+    /// Settled at its expiry: no longer listed; `mark` is its settlement value per unit.
+    pub expired: bool,
 }
 
 /// One position of a portfolio, exact.
@@ -288,7 +290,7 @@ impl Margining {
         }
         risk.remargin_all();
         let mut meta = self.meta.clone();
-        for m in &mut meta {
+        for m in meta.iter_mut().filter(|m| !m.expired) {
             let book = risk.book();
             let u =
                 book.underlying_index(&m.underlying)
@@ -325,6 +327,19 @@ impl Margining {
         self.meta = meta;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Marks instrument `ix` settled at `value` per unit and stops listing it: the next market
+    /// builds no table row for it (a table cannot mark an instrument past its expiry).
+    pub fn expire(&mut self, ix: usize, value: f64) {
+        if let Some(m) = self.meta.get_mut(ix) {
+            m.expired = true;
+            m.mark = value;
+            let instrument = m.instrument.clone();
+            self.listing
+                .positions
+                .retain(|p| p.instrument != instrument);
+        }
     }
 
     pub fn index_of(&self, instrument: &Instrument) -> Option<usize> {
@@ -384,6 +399,7 @@ impl Margining {
             mark: f64::NAN,
             qty_unit,
             cost_unit,
+            expired: false,
         });
         self.index.insert(instrument.clone(), ix);
         self.dirty = true;
@@ -396,7 +412,7 @@ impl Margining {
             return Ok(());
         }
         self.risk.remargin_all();
-        for m in &mut self.meta {
+        for m in self.meta.iter_mut().filter(|m| !m.expired) {
             let table = self.risk.table(m.u).ok_or_else(|| LiquidationError::Risk {
                 holder: m.instrument.to_string(),
                 reason: format!("no scenario table for underlying '{}'", m.underlying),

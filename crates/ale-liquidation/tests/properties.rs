@@ -316,6 +316,51 @@ proptest! {
         for r in e.log().iter().filter(|r| r.kind == RecordKind::MarketSale) {
             prop_assert!(!r.reason.is_empty());
         }
+        // Then the run's life goes on in the same engine: every holder closes its perpetuals
+        // at a price, every dated instrument expires and settles, a trader's state is replaced
+        // from outside; the ledger still balances and replays.
+        let expiry = 31 * 86_400;
+        for (k, perp) in ["BTC-PERP", "ETH-PERP"].iter().enumerate() {
+            e.process(&ale_liquidation::Event::Funding {
+                id: format!("funding{k}"),
+                instrument: Instrument::parse(perp).unwrap(),
+                rate: 0.0005 * (w.spot_shock - 1.0),
+                price: if k == 0 { 100.0 * w.spot_shock } else { 10.0 },
+            }, at(expiry - 20)).unwrap();
+        }
+        let holders: Vec<Holder> = e.ledger().entries().into_iter().map(|(h, _, _)| h.clone()).collect();
+        let mut n = 0;
+        for h in holders.iter().filter(|h| !matches!(h, Holder::External | Holder::Fees | Holder::SocialisedLoss)) {
+            for perp in ["BTC-PERP", "ETH-PERP"] {
+                let q = e.ledger().balance_of(h, &Unit::Quantity(Instrument::parse(perp).unwrap()));
+                if !q.is_zero() {
+                    n += 1;
+                    e.process(&ale_liquidation::Event::Fill {
+                        id: format!("close{n}"),
+                        holder: h.clone(),
+                        instrument: Instrument::parse(perp).unwrap(),
+                        size: -q.to_f64(),
+                        price: if perp == "BTC-PERP" { 100.0 * w.spot_shock } else { 10.0 },
+                    }, at(expiry - 10)).unwrap();
+                }
+            }
+        }
+        for (k, instrument) in INSTRUMENTS.iter().enumerate().filter(|(_, i)| !i.ends_with("PERP")) {
+            let price = if instrument.starts_with("BTC") { 100.0 * w.spot_shock } else { 10.0 };
+            e.process(&ale_liquidation::Event::Expire {
+                id: format!("expire{k}"),
+                instrument: Instrument::parse(instrument).unwrap(),
+                settlement_price: price,
+            }, at(expiry)).unwrap();
+        }
+        let fresh = Account::new(id("t0"));
+        let r = e.process(&ale_liquidation::Event::SyncAccount {
+            id: "sync".into(),
+            account: fresh,
+            owner: "owner0".into(),
+        }, at(expiry + 1)).unwrap();
+        prop_assert!(r.iter().all(|r| matches!(r.kind, RecordKind::Synced | RecordKind::Refused)));
+        assert_ledger_invariants(&e);
     }
 }
 

@@ -13,9 +13,11 @@
 //! auction runs on the market as it moves (a falling market during the auction can turn a
 //! solvent auction insolvent). Takers hedge each take at the marks of its moment.
 //!
-//! Why an engine per case rather than one engine for the whole run: the run's books change
-//! between cases in ways `ale-liquidation` has no event for (expiry settlement, funding, the
-//! takers' hedges of what they took), so each case starts from the books as they are.
+//! Why an engine per case rather than one engine for the whole run: `ale-liquidation` has the
+//! events for the run's life (`SyncAccount`, `Expire`, `Fill`, `Funding`, `UpdateVenue`), but a
+//! case here runs to its end at its start while the run waits (one engine's clock cannot go back
+//! to the next case), so each case starts from the books as they are (see docs/backtest.md,
+//! "Left out").
 //!
 //! What each tier did is read off the case's records ([`TierFlows`]): the notional each tier
 //! took (tier 1 by the fund and by the pools, tier 2 auctions, tier 3 market sales, the fund's
@@ -176,8 +178,8 @@ fn at(seconds: i64) -> Result<Timestamp, SimError> {
 /// Runs `account`'s case from `start`: the check, then the auction's bids and tick in time
 /// order with the market's moves between them, until no auction of the account is open. The
 /// market stops moving before `moves_until_s` (the first expiry of an instrument in the case:
-/// the engine has no expiry, and past it the instrument could not be marked). Returns the
-/// records and the markets applied, with their times, in order.
+/// this adapter sends no `Event::Expire`, and past it the instrument could not be marked).
+/// Returns the records and the markets applied, with their times, in order.
 pub fn drive(
     engine: &mut Engine,
     account: &AccountId,
