@@ -7,7 +7,8 @@
 
 use ale_core::{AccountId, Timestamp};
 
-use crate::engine::{Engine, Event, Record, Stage};
+use crate::auction::AuctionParams;
+use crate::engine::{AuctionView, Engine, Event, Record, Stage};
 use crate::error::LiquidationError;
 
 fn at(seconds: i64) -> Result<Timestamp, LiquidationError> {
@@ -57,6 +58,46 @@ pub fn run_with_certificates(
     run_checks(engine, &checks, start)
 }
 
+/// When a registered bidder with price limit `limit` (and, in the insolvent phase, premium
+/// `premium`) bids in the auction `view` of `account`, and with which event: a sealed bid at the
+/// opening, a Dutch bid once the price has fallen to its limit, an insolvent-phase bid once the
+/// premium has risen to its own; `None` when the price never reaches its limit. The simulator
+/// and [`run`] share this rule.
+pub fn first_bid(
+    params: &AuctionParams,
+    account: &AccountId,
+    view: &AuctionView,
+    bidder: &str,
+    limit: f64,
+    premium: f64,
+) -> Option<(i64, Event)> {
+    let opened = view.opened.unix_seconds();
+    if view.sealed {
+        return Some((
+            opened,
+            Event::SealedBid {
+                account: account.clone(),
+                bidder: bidder.to_string(),
+                price_fraction: limit,
+            },
+        ));
+    }
+    let wait_s = if view.insolvent {
+        Some(premium * params.insolvent_s)
+    } else {
+        params.time_to_reach(limit)
+    };
+    wait_s.map(|s| {
+        (
+            opened + s.ceil() as i64,
+            Event::Bid {
+                account: account.clone(),
+                bidder: bidder.to_string(),
+            },
+        )
+    })
+}
+
 fn run_checks(
     engine: &mut Engine,
     checks: &[Event],
@@ -80,33 +121,8 @@ fn run_checks(
     // (time, 0 = bid / 1 = tick, sequence, event): ticks after the bids of the same second.
     let mut schedule: Vec<(i64, u8, usize, Event)> = Vec::new();
     for (account, view) in engine.open_auctions() {
-        let t0 = view.opened.unix_seconds();
         for (name, limit, premium) in &bidders {
-            let event = if view.sealed {
-                Some((
-                    t0,
-                    Event::SealedBid {
-                        account: account.clone(),
-                        bidder: name.clone(),
-                        price_fraction: *limit,
-                    },
-                ))
-            } else {
-                let wait_s = if view.insolvent {
-                    Some(premium * params.insolvent_s)
-                } else {
-                    params.time_to_reach(*limit)
-                };
-                wait_s.map(|s| {
-                    (
-                        t0 + s.ceil() as i64,
-                        Event::Bid {
-                            account: account.clone(),
-                            bidder: name.clone(),
-                        },
-                    )
-                })
-            };
+            let event = first_bid(&params, &account, &view, name, *limit, *premium);
             if let Some((t, e)) = event {
                 if t < view.closes.unix_seconds() {
                     let n = schedule.len();

@@ -255,30 +255,8 @@ pub fn drive(
                         bidder: name.clone(),
                     },
                 ))
-            } else if view.sealed {
-                Some((
-                    opened,
-                    Event::SealedBid {
-                        account: account.clone(),
-                        bidder: name.clone(),
-                        price_fraction: *limit,
-                    },
-                ))
             } else {
-                let wait_s = if view.insolvent {
-                    Some(premium * params.insolvent_s)
-                } else {
-                    params.time_to_reach(*limit)
-                };
-                wait_s.map(|s| {
-                    (
-                        opened + s.ceil() as i64,
-                        Event::Bid {
-                            account: account.clone(),
-                            bidder: name.clone(),
-                        },
-                    )
-                })
+                ale_liquidation::driver::first_bid(&params, account, &view, name, *limit, *premium)
             };
             if let Some((t, e)) = bid {
                 if t < closes {
