@@ -19,44 +19,15 @@ use rs_merkle::{algorithms::Sha256 as MerkleSha256, MerkleTree};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-/// Bytes of a market record.
-pub const RECORD_BYTES: usize = 128;
+/// Bytes of a market record, the record tags and flag bits: the verifier's definitions, so that
+/// the commitment and the check read one layout.
+pub use ale_verify::layout::{flag, tag, RECORD_BYTES};
 /// Fixed-point scale.
 pub const SCALE: f64 = 1e18;
 /// Strike scale in account records.
 pub const STRIKE_SCALE: f64 = 1e8;
 /// Largest |value| a fixed-point leaf holds (so that products stay in range).
 pub const MAX_ABS_VALUE: f64 = 1e20;
-
-/// Market record tags.
-pub mod tag {
-    /// Underlying header.
-    pub const UNDERLYING: u8 = 1;
-    /// Forward of one expiry.
-    pub const FORWARD: u8 = 2;
-    /// SVI slice.
-    pub const SLICE: u8 = 3;
-    /// Collateral price.
-    pub const COLLATERAL: u8 = 4;
-    /// The stable (cash) asset and its price (one per snapshot; read by `pm`).
-    pub const STABLE: u8 = 5;
-}
-
-/// Record flag bits (format v2).
-pub mod flag {
-    /// Underlying header: realised vol present (v2).
-    pub const REALIZED_VOL: u8 = 1;
-    /// Underlying header: perp price present (v3).
-    pub const PERP_PRICE: u8 = 2;
-    /// Underlying header: the snapshot lists a collateral price for the asset of this name.
-    pub const COLLATERAL_LISTED: u8 = 4;
-    /// Forward: the expiry's own rate present (v1; `pm` reads it, else the snapshot rate).
-    pub const FORWARD_RATE: u8 = 1;
-    /// Collateral: moves with an underlying (its asset bytes in v3).
-    pub const MOVES_WITH: u8 = 4;
-    /// Collateral: a `pm` maintenance haircut present (v4; else haircut + bridge risk).
-    pub const MM_HAIRCUT: u8 = 8;
-}
 
 /// A snapshot or account that cannot be committed.
 #[derive(Debug, Clone, PartialEq, Error)]

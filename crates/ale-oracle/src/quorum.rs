@@ -21,10 +21,9 @@ pub const MARKET_DOMAIN: [u8; 16] = *b"ALE-SNAPSHOT-v1\0";
 /// Domain tag of account-state roots.
 pub const STATE_DOMAIN: [u8; 16] = *b"ALE-STATE-v1\0\0\0\0";
 
-/// Domain tag of the joint message of both roots (certificate format v2).
-pub const ROOTS_DOMAIN: [u8; 16] = *b"ALE-ROOTS-v2\0\0\0\0";
-/// Key-byte bit of a venue key in a [`SignedRoots`] signature (the low 7 bits are the index).
-pub const VENUE_KEY: u8 = 0x80;
+/// The joint message's domain tag and the venue-key bit of a [`SignedRoots`] signature, as the
+/// verifier defines them (one definition for the signer and the checker).
+pub use ale_verify::layout::{ROOTS_DOMAIN, VENUE_KEY};
 
 /// One committed root as the joint message names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +48,13 @@ impl RootRef {
             leaf_count: r.leaf_count,
         }
     }
-    fn write(&self, m: &mut Vec<u8>) {
-        m.extend_from_slice(&self.root);
-        m.extend_from_slice(&self.time_s.to_le_bytes());
-        m.extend_from_slice(&self.seq.to_le_bytes());
-        m.extend_from_slice(&self.leaf_count.to_le_bytes());
+    fn commitment(&self) -> ale_verify::layout::Commitment {
+        ale_verify::layout::Commitment {
+            root: self.root,
+            time_s: self.time_s,
+            seq: self.seq,
+            leaf_count: self.leaf_count,
+        }
     }
 }
 
@@ -82,14 +83,14 @@ impl SignedRoots {
         }
     }
 
-    /// The 152 bytes the signatures cover.
+    /// The 152 bytes the signatures cover (the verifier's own encoding of them).
     pub fn message(&self) -> Vec<u8> {
-        let mut m = Vec::with_capacity(152);
-        m.extend_from_slice(&ROOTS_DOMAIN);
-        self.market.write(&mut m);
-        self.state.write(&mut m);
-        m.extend_from_slice(&self.params_hash);
-        m
+        ale_verify::layout::roots_message(
+            &self.market.commitment(),
+            &self.state.commitment(),
+            &self.params_hash,
+        )
+        .to_vec()
     }
 
     /// Signs with oracle keys and venue keys (index in their trusted list, key; indices below
