@@ -144,6 +144,18 @@ const QUORUM_COSIGNED: Quorum = Quorum {
     max_age_s: 60,
 };
 
+/// The ten-position account with its USDC raised so that equity sits `share` of the way from
+/// the engine's equity to its maintenance margin: close enough to MM that stage 1 (the
+/// witnesses' pricings alone) does not prove it and stage 2 runs (0.99), or that only a gamma
+/// witness does (0.999).
+fn ten_topped_up(share: f64) -> String {
+    let f = fixture(MARKET, ACCOUNT);
+    let ramm = CertPolicy::from_name("ramm", None).unwrap();
+    let m = ramm.margin(&f.market, &f.accounts[0]).unwrap();
+    let usdc = 30000.0 + (m.maintenance - m.equity) * share;
+    ACCOUNT.replace(r#""amount": "30000""#, &format!(r#""amount": "{usdc:.6}""#))
+}
+
 /// Prints a certificate's size and gas, and the engine's work in the verifier's unit.
 fn report(label: &str, f: &Fixture, policy: &CertPolicy, c: &Commitments, now: i64) -> Vec<u8> {
     let keys = f.keys();
@@ -155,10 +167,16 @@ fn report(label: &str, f: &Fixture, policy: &CertPolicy, c: &Commitments, now: i
     let list = policy.scenario_leaves().unwrap();
     let (_, engine_gas) = ale_verify::search(&cert.bytes, &list).unwrap();
     println!(
-        "{label}: certificate {} bytes ({} positions, {} witnesses)",
+        "{label}: certificate {} bytes ({} positions, {} witnesses {:?}), format v{}, proved by stage {}",
         cert.bytes.len(),
         account.positions.len(),
-        v.n_witnesses
+        v.n_witnesses,
+        v.witnesses()
+            .iter()
+            .map(|w| (w.scenario, w.gamma))
+            .collect::<Vec<_>>(),
+        u16::from_le_bytes([cert.bytes[4], cert.bytes[5]]),
+        v.stage
     );
     println!(
         "{label}: verify (with {} signature checks): gas {} {:?}",
@@ -223,6 +241,15 @@ fn bench(c: &mut Criterion) {
     let (two_roots, _) = ale_verify::check_roots(&two_cert, &f2.keys(), &QUORUM).unwrap();
     let pm_two_c = f2.commit(&pm, CoSigners::Oracle);
     report("pm BTC+ETH", &f2, &pm, &pm_two_c, now);
+    // The same ten positions closer to MM: stage 2, then stage 2 with a gamma witness.
+    let f_s2 = fixture(MARKET, &ten_topped_up(0.99));
+    let s2_c = f_s2.commit(&ramm, CoSigners::Oracle);
+    let s2_cert = report("ramm stage 2", &f_s2, &ramm, &s2_c, now);
+    let (s2_roots, _) = ale_verify::check_roots(&s2_cert, &keys, &QUORUM).unwrap();
+    let f_g = fixture(MARKET, &ten_topped_up(0.999));
+    let g_c = f_g.commit(&ramm, CoSigners::Oracle);
+    let g_cert = report("ramm stage 2 + gamma witness", &f_g, &ramm, &g_c, now);
+    let (g_roots, _) = ale_verify::check_roots(&g_cert, &keys, &QUORUM).unwrap();
 
     let mut g = c.benchmark_group("certificate_ramm_10_positions");
     g.measurement_time(Duration::from_secs(3))
@@ -238,6 +265,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("verify_against_checked_roots", |b| {
         b.iter(|| ale_verify::verify_against(black_box(&cert), &roots, 60, now).unwrap())
+    });
+    g.bench_function("stage2_verify_against_checked_roots", |b| {
+        b.iter(|| ale_verify::verify_against(black_box(&s2_cert), &s2_roots, 60, now).unwrap())
+    });
+    g.bench_function("stage2_gamma_witness_verify_against_checked_roots", |b| {
+        b.iter(|| ale_verify::verify_against(black_box(&g_cert), &g_roots, 60, now).unwrap())
     });
     g.bench_function("check_roots_only", |b| {
         b.iter(|| ale_verify::check_roots(black_box(&cert), &keys, &QUORUM).unwrap())

@@ -1,6 +1,6 @@
 //! Writing the canonical binary layout (the inverse of `ale_verify::layout::parse`).
 
-use ale_verify::layout::{ScenarioLeaf, Witness, MAGIC, VERSION};
+use ale_verify::layout::{ScenarioLeaf, Witness, MAGIC, NO_SCENARIO, VERSION, VERSION_V2};
 
 /// Everything a certificate holds, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,24 @@ fn hashes(out: &mut Vec<u8>, h: &[[u8; 32]]) {
     }
 }
 
+/// The format version of the canonical bytes of `p`: 3 for a `ramm` certificate naming a
+/// gamma witness, 2 otherwise.
+pub fn version_of(p: &Parts) -> u16 {
+    if p.policy == ale_verify::Policy::Ramm.code()
+        && p.witnesses.iter().any(|w| w.gamma != NO_SCENARIO)
+    {
+        VERSION
+    } else {
+        VERSION_V2
+    }
+}
+
 /// The canonical bytes.
 pub fn encode(p: &Parts) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
+    let version = version_of(p);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.push(p.policy);
     out.push(0);
     out.extend_from_slice(&p.time_s.to_le_bytes());
@@ -111,6 +124,9 @@ pub fn encode(p: &Parts) -> Vec<u8> {
     for w in &p.witnesses {
         out.extend_from_slice(&w.underlying);
         out.extend_from_slice(&w.scenario.to_le_bytes());
+        if version == VERSION {
+            out.extend_from_slice(&w.gamma.to_le_bytes());
+        }
     }
     if p.scenarios.is_some() {
         out.push(p.witness_scenarios.len() as u8);

@@ -146,10 +146,15 @@ fn signature_json((k, s): &(u8, [u8; 64])) -> Value {
 }
 
 fn witness_json(w: &Witness) -> Value {
-    json!({
+    let mut out = json!({
         "underlying": name16(&w.underlying),
         "scenario": if w.scenario == BASIS { json!("basis") } else { json!(w.scenario) },
-    })
+    });
+    // Format v3 (`ramm`): the gamma witness, when one is named.
+    if w.gamma != ale_verify::layout::NO_SCENARIO {
+        out["gamma"] = json!(w.gamma);
+    }
+    out
 }
 
 fn scenario_json(l: &ScenarioLeaf) -> Value {
@@ -252,7 +257,7 @@ pub fn to_json(bytes: &[u8], engine: Option<&EngineFigures>) -> Result<Value, St
     }
     let mut out = json!({
         "format": "ale-certificate",
-        "version": ale_verify::layout::VERSION,
+        "version": crate::encode::version_of(&p),
         "policy": policy.name(),
         "time_s": p.time_s,
         "params_hash": hex::encode(p.params_hash),
@@ -372,9 +377,14 @@ fn witness_from(v: &Value, path: &str) -> Result<Witness, String> {
         Value::String(t) if t == "basis" => BASIS,
         _ => narrow(int(v, "scenario", path)?, &format!("{path}.scenario"))?,
     };
+    let gamma = match v.get("gamma") {
+        None | Some(Value::Null) => ale_verify::layout::NO_SCENARIO,
+        Some(_) => narrow(int(v, "gamma", path)?, &format!("{path}.gamma"))?,
+    };
     Ok(Witness {
         underlying: asset16(s(v, "underlying", path)?, &format!("{path}.underlying"))?,
         scenario,
+        gamma,
     })
 }
 
@@ -536,7 +546,9 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
         return Err("'format' must be \"ale-certificate\"".into());
     }
     let version = int(v, "version", "")?;
-    if version != i128::from(ale_verify::layout::VERSION) {
+    if version != i128::from(ale_verify::layout::VERSION)
+        && version != i128::from(ale_verify::layout::VERSION_V2)
+    {
         return Err(format!("'version' {version} is not supported"));
     }
     let pname = s(v, "policy", "")?;
@@ -618,5 +630,13 @@ pub fn from_json(v: &Value) -> Result<Vec<u8>, String> {
         claimed_value: fixed(v, "claimed_value", "")?,
         claimed_requirement: fixed(v, "claimed_requirement", "")?,
     };
+    // The version follows from the content (canonical form): 3 exactly when a `ramm`
+    // witness names a gamma scenario.
+    let canonical = crate::encode::version_of(&parts);
+    if version != i128::from(canonical) {
+        return Err(format!(
+            "'version' {version}: this certificate's canonical version is {canonical} (3 exactly when a ramm witness names a gamma scenario)"
+        ));
+    }
     Ok(encode(&parts))
 }

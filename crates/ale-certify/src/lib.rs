@@ -13,11 +13,14 @@
 //! 3. the witnesses are picked, one per underlying: under `ramm` the grid scenario, under `pm`
 //!    the scenario of the venue's list (or the basis floor) with the largest certified margin,
 //!    found by running the verifier's own arithmetic over every scenario; `static` /
-//!    `oracle-adjusted` need none;
+//!    `oracle-adjusted` need none. Under `ramm` the cheapest certificate that proves the
+//!    decision: the best stage-1 witness when stage 1 proves it, else the best under stage 2
+//!    (an extreme allowed), else stage 2 with the grid's worst gamma scenario as the gamma
+//!    witness (format v3) — `ale_verify::eval::ramm_full_grid`;
 //! 4. the claims are filled in from the verifier's recomputation, and the finished certificate
 //!    is checked by `ale_verify::verify` — the same code the on-chain side runs — before it is
-//!    returned: a decision within the error bound, or one no single scenario per underlying
-//!    proves, is refused.
+//!    returned: a decision within the error bound (or one the verifier cannot prove otherwise)
+//!    is refused.
 //!
 //! Why a crate of its own: it needs `ale-risk` and `ale-oracle` (f64, std, allocation), while
 //! `ale-verify` must stay integer-only, `no_std` and dependency-free; putting the builder behind
@@ -47,7 +50,7 @@ use ed25519_dalek::SigningKey;
 use rs_merkle::{algorithms::Sha256 as MerkleSha256, MerkleTree};
 use thiserror::Error;
 
-pub use encode::{decode, encode, CommitmentParts, Parts};
+pub use encode::{decode, encode, version_of, CommitmentParts, Parts};
 
 /// Why no certificate was emitted.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -64,9 +67,9 @@ pub enum CertifyError {
         /// Engine maintenance margin.
         maintenance: f64,
     },
-    /// The verifier does not accept the best certificate (too close to call, no single
-    /// scenario per underlying proves it, or outside the verifier's domain): the engine must
-    /// not emit it.
+    /// The verifier does not accept the best certificate (too close to call — under `ramm` too,
+    /// since stage 2 and the gamma witness, up to the `tail` component — or outside the
+    /// verifier's domain): the engine must not emit it.
     #[error("account '{account}': refused to certify: {rejection}")]
     Refused {
         /// Account.

@@ -228,6 +228,14 @@ fn every_field_flipped_or_truncated_is_rejected_naming_it() {
             flips_truncations(&format!("{name} {label}"), &cert.bytes, &keys, &QUORUM, t);
         }
     }
+    // Format v3: a `ramm` certificate naming a gamma witness (the ten-position account a
+    // hair below its margin).
+    let policy = CertPolicy::from_name("ramm", None).unwrap();
+    let a = topped_up(&m, TEN_BOOK, &policy, 0.999);
+    let cert = certify_alone(&m, &a, &policy, &keys).unwrap();
+    assert_eq!(u16::from_le_bytes([cert.bytes[4], cert.bytes[5]]), 3);
+    assert!(spans(&cert.bytes).iter().any(|s| s.0 == "witness.gamma"));
+    flips_truncations("ramm v3 (gamma witness)", &cert.bytes, &keys, &QUORUM, t);
     // The venue co-signed form (2k signatures, venue keys flagged in the key byte).
     let accts = accounts(MULTI_BOOK);
     let policy = CertPolicy::from_name("pm", None).unwrap();
@@ -447,10 +455,8 @@ fn forged_or_short_quorums_stale_snapshots_and_foreign_proofs_are_rejected() {
     let st = CertPolicy::from_name("static", None).unwrap();
     let sc = certify_one(&m, &accts, 0, &st, &keys).unwrap();
     let mut q = decode(&sc.bytes).unwrap();
-    q.witnesses.push(Witness {
-        underlying: *b"BTC\0\0\0\0\0\0\0\0\0\0\0\0\0",
-        scenario: 3,
-    });
+    q.witnesses
+        .push(Witness::new(*b"BTC\0\0\0\0\0\0\0\0\0\0\0\0\0", 3));
     assert_eq!(reject(&q, t).field, "witness");
     // Parameters other than the ones the venue signed: the hash must change, and then the
     // signatures do not cover it.
@@ -544,30 +550,46 @@ fn a_decision_within_the_error_bound_is_refused_and_rejected() {
         for name in POLICIES {
             let policy = CertPolicy::from_name(name, None).unwrap();
             let mut accts = accounts(book);
-            let cert = certify_one(&m, &accts, 0, &policy, &keys).unwrap();
-            let v = cert.verdict;
-            // Top up the USDC by the shortfall less half the error: still liquidatable, but by
-            // less than the error bound.
-            let top_up_nano = (v.shortfall - v.error / 2) / 1_000_000_000;
+            let mut cert = certify_one(&m, &accts, 0, &policy, &keys).unwrap();
             let usdc = ale_core::Asset::new("USDC").unwrap();
-            accts[0]
-                .add_collateral(usdc, ale_core::Amount::from_raw(top_up_nano))
-                .unwrap();
-            let c = commit(&m, &accts, &policy, &keys);
-            match ale_certify::certify(
-                &policy,
-                &m,
-                &c,
-                &accts[0],
-                &keys.trusted(),
-                &QUORUM,
-                now(&m),
-            ) {
-                Err(CertifyError::Refused { rejection, .. }) => {
-                    assert_eq!(rejection.reason, Reason::TooClose, "{name}: {rejection}")
+            // Top up the USDC by the shortfall less half the error: still liquidatable, but by
+            // less than the error bound. Under `ramm` a stage-1 certificate's shortfall is not
+            // the most the verifier proves: the top-up leaves stage 2 to prove the rest (with
+            // other witnesses, maybe a gamma witness), so top up again until nothing is left
+            // but half an error.
+            let mut rounds = 0;
+            let (c, rejection) = loop {
+                let v = cert.verdict;
+                let top_up_nano = (v.shortfall - v.error / 2) / 1_000_000_000;
+                accts[0]
+                    .add_collateral(usdc.clone(), ale_core::Amount::from_raw(top_up_nano))
+                    .unwrap();
+                let c = commit(&m, &accts, &policy, &keys);
+                match ale_certify::certify(
+                    &policy,
+                    &m,
+                    &c,
+                    &accts[0],
+                    &keys.trusted(),
+                    &QUORUM,
+                    now(&m),
+                ) {
+                    Ok(next) => {
+                        // Stage 2 proves more than stage 1, and a gamma witness more still.
+                        assert!(
+                            name == "ramm" && next.verdict.stage == 2,
+                            "{name} {who}: certified after the top-up: {:?}",
+                            next.verdict
+                        );
+                        cert = next;
+                    }
+                    Err(CertifyError::Refused { rejection, .. }) => break (c, rejection),
+                    other => panic!("{name} {who}: {other:?}"),
                 }
-                other => panic!("{name} {who}: {other:?}"),
-            }
+                rounds += 1;
+                assert!(rounds < 4, "{name} {who}: {rounds} top-ups");
+            };
+            assert_eq!(rejection.reason, Reason::TooClose, "{name}: {rejection}");
             // The same certificate built by hand (claims filled in) is rejected by the
             // verifier.
             let mut q = decode(&cert.bytes).unwrap();
@@ -644,11 +666,12 @@ mod no_panic {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1500))]
 
-        /// Arbitrary corruption of a valid certificate never panics the verifier (in the
-        /// test profile, with overflow checks on): it returns a verdict or a rejection.
+        /// Arbitrary corruption of a valid certificate (every policy; `ramm` in format v3 too)
+        /// never panics the verifier (in the test profile, with overflow checks on): it
+        /// returns a verdict or a rejection.
         #[test]
         fn corrupted_certificates_never_panic(
-            policy in prop::sample::select(vec!["ramm", "static", "oracle-adjusted", "pm"]),
+            policy in prop::sample::select(vec!["ramm", "static", "oracle-adjusted", "pm", "ramm-v3"]),
             multi in any::<bool>(),
             edits in prop::collection::vec((any::<u16>(), any::<u8>()), 1..12),
             cut in any::<u16>(),
@@ -656,8 +679,13 @@ mod no_panic {
             let m = market();
             let accts = accounts(if multi { MULTI_BOOK } else { SHORT_BOOK });
             let keys = Keys::new();
-            let p = CertPolicy::from_name(policy, None).unwrap();
-            let cert = certify_one(&m, &accts, 0, &p, &keys).unwrap();
+            let p = CertPolicy::from_name(policy.trim_end_matches("-v3"), None).unwrap();
+            // "ramm-v3": a certificate with a gamma witness (stage 2, format v3).
+            let cert = if policy == "ramm-v3" {
+                certify_alone(&m, &topped_up(&m, TEN_BOOK, &p, 0.999), &p, &keys).unwrap()
+            } else {
+                certify_one(&m, &accts, 0, &p, &keys).unwrap()
+            };
             let list = p.scenario_leaves().unwrap();
             let mut b = cert.bytes.clone();
             for (at, v) in &edits {

@@ -10,12 +10,14 @@
 //! one). Every policy adds the requirements of the underlyings (no diversification credit), so
 //! a lower bound of each, at its own witness, adds up to a lower bound of the whole:
 //!
-//! - `ramm`: for any grid scenario s*_u of underlying u, MM_u ≥ loss_u(s*_u) + gamma_u(s*_u) +
-//!   horizon_u (ramm.md §3; gamma counted unless u's exposure is of defined risk, where the
-//!   engine caps price + vega + gamma at the maximum loss, which bounds loss(s*) but not
-//!   loss(s*) + gamma(s*)). With value = equity − Σ_u loss_u(s*_u) — the account re-priced
-//!   with each underlying under its own witness — the claim is value against Σ_u gamma_u(s*_u)
-//!   + horizon floor_u ([`ramm_claim`]).
+//! - `ramm`: for any scenario s*_u of underlying u's list (weight w: 1 on the grid,
+//!   extreme_weight for the two extremes) and any grid scenario g*_u, MM_u ≥ w·loss_u(s*_u) +
+//!   gamma_u(g*_u) + horizon_u (ale-risk `Ramm::margin`; under the defined-risk cap
+//!   min(w·loss + gamma, cap) + horizon). With value = equity − Σ_u loss_u(s*_u) — the account
+//!   re-priced with each underlying under its own witness — the claim is value against the
+//!   charges, in two stages ([`ramm_claim`]): stage 1 from the witnesses' pricings alone (gamma
+//!   at s*, a horizon floor), stage 2 with the base pass (the engine's horizon, the extremes,
+//!   the cap) only when stage 1 does not prove the decision.
 //! - `static`, `oracle-adjusted`: equity against the requirement itself, a short sum
 //!   ([`static_claim`]).
 //! - `pm`: see [`crate::pm`].
@@ -27,7 +29,7 @@ use crate::error::{Reason, Rejection};
 use crate::fixed::{Ctx, MathError, OptionInputs, ERR_GAMMA_REL, ERR_PRICE_REL, ONE, SCALE};
 use crate::layout::{
     kind, AccountRec, Policy, PositionRec, Record, ScenarioLeaf, Witness, MAX_COLLATERAL,
-    MAX_MARKET_LEAVES, MAX_POSITIONS, MAX_WITNESSES, PARAM_SCALE,
+    MAX_MARKET_LEAVES, MAX_POSITIONS, MAX_WITNESSES, NO_SCENARIO, PARAM_SCALE,
 };
 
 /// Number of `ramm` parameters carried by a certificate.
@@ -690,6 +692,9 @@ struct BaseLeg {
     mark: i128,
     /// Dollar delta per unit.
     delta_dollar: i128,
+    /// Options: Γ_F per unit (for the delta's error budget) and the discount factor.
+    gamma: i128,
+    discount: i128,
 }
 
 /// The base pass of one underlying's positions: their value, marks, forwards.
@@ -759,6 +764,8 @@ pub fn base_pass(
                         )
                         .map_err(&a)?;
                     leg.delta_dollar = c.mul(v.delta, f).map_err(&a)?;
+                    leg.gamma = v.gamma;
+                    leg.discount = d;
                     let e = c
                         .mul(abs(pos.size), f.saturating_add(pos.strike))
                         .map_err(&a)?;
@@ -981,15 +988,19 @@ fn defined_risk(acct: &AccountRec<'_>, u: &[u8; 16], moving: i128) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
     /// `static`, `oracle-adjusted`, `pm`: the equity. `ramm`: the account's value at the
-    /// witnesses, equity − Σ_u loss_u(s*_u).
+    /// witnesses, equity − Σ_u loss_u(s*_u) (w·loss_u at a weighted extreme, stage 2).
     pub value: i128,
     /// `static`, `oracle-adjusted`: the maintenance margin. `ramm`: the charges at the
-    /// witnesses, Σ_u gamma_u(s*_u) + horizon floor_u, so that value < requirement ⟺ equity <
-    /// Σ_u loss_u(s*_u) + gamma_u(s*_u) + horizon floor_u ≤ MM. `pm`: mm_factor·Σ_u
-    /// max(0, −X_u) + C_MM ≤ MM, X_u the P&L of u's witness scenario (or its basis floor).
+    /// witnesses, Σ_u gamma_u(g*_u) + horizon_u (g*_u the gamma witness, else s*_u; stage 1's
+    /// horizon floor or stage 2's exact horizon), so that value < requirement ⟺ equity <
+    /// Σ_u loss_u + gamma_u + horizon_u ≤ MM. `pm`: mm_factor·Σ_u max(0, −X_u) + C_MM ≤ MM,
+    /// X_u the P&L of u's witness scenario (or its basis floor).
     pub requirement: i128,
     /// The accumulated error bound of both.
     pub err: i128,
+    /// `ramm`: the stage that produced the claim (1: the witnesses alone; 2: with the base
+    /// pass and the engine's horizon, see [`ramm_claim`]); 1 for the other policies.
+    pub stage: u8,
 }
 
 /// One underlying's part of a claim.
@@ -1014,17 +1025,35 @@ impl Part {
 
 const MAX_EXPIRIES: usize = MAX_POSITIONS;
 
-/// The `ramm` claim at the certificate's witnesses: each exposed underlying re-priced under its
-/// own grid scenario.
+/// The `ramm` claim at the certificate's witnesses, in up to two stages. Each exposed
+/// underlying is re-priced under its own witness s*_u (a grid scenario, or under stage 2 a
+/// weighted extreme):
 ///
 /// value = collateral (the part moving with u × (1 + s_u)) + Σ options size·price(s*_u)
-///       + Σ delta-one size·(mark·(1 + s_u) − entry)  (spot: size·S·(1 + s_u));
-/// requirement = Σ_u gamma_u(s*_u) (non-extreme, not defined risk) + horizon floor_u, where the
-/// floor is the slippage with each option at its discounted intrinsic value (≤ its mark), plus
-/// the delta term z_h·σ_hist·√T_auction·|Δ$| for an underlying without options (exact there).
-/// Since equity − Σ_u loss_u(s*_u) = value exactly, value < requirement proves equity <
-/// Σ_u loss_u + gamma_u + horizon_u ≤ Σ_u MM_u = MM (ramm.md §3). Extreme scenarios (weighted)
-/// are not witnesses.
+///       + Σ delta-one size·(mark·(1 + s_u) − entry)  (spot: size·S·(1 + s_u)),
+///
+/// so that value = equity − Σ_u loss_u(s*_u) exactly.
+///
+/// - Stage 1 (cheap: the witnesses' pricings only): requirement = Σ_u gamma_u(s*_u) (grid,
+///   not defined risk) + horizon floor_u, where the floor is the slippage with each option at
+///   its discounted intrinsic value (≤ its mark), plus the delta term z_h·σ_hist·
+///   √T_auction·|Δ$| for an underlying without options (exact there).
+/// - Stage 2, run only when stage 1 does not prove the decision (requirement − value ≤ its
+///   error bound) or a witness is a weighted extreme: the base pass of every witness
+///   underlying (marks and deltas, as the engine's), and the engine's own horizon,
+///   z_h·σ_hist·√T_auction·|moving + Σ size·Δ$| + Σ |size|·|mark|·slippage
+///   (`stage2_base`); a weighted extreme s_ext (weight w) counts w·loss(s_ext) =
+///   w·(equity_u − value_u(s_ext)): its part's value is equity_u − w·(equity_u − value_u(s_ext))
+///   (an extreme has no gamma of its own); a defined-risk exposure's gamma counts as
+///   min(gamma, cap − loss), the cap computed from the base pass.
+/// - A witness may name a gamma witness g*_u (format v3): a grid scenario, not s*_u, whose
+///   gamma charge counts instead of s*_u's in either stage (the engine's gamma component is
+///   the grid's maximum). It costs one more pricing of u's options.
+///
+/// Either way value < requirement proves equity < Σ_u (weighted) loss_u + gamma_u + horizon_u
+/// ≤ Σ_u MM_u = MM (ale-risk `Ramm::margin`; `tail` is not counted: it is ≥ 0 and off by
+/// default). The stage that ran is [`Claim::stage`]: deterministic given the certificate, so
+/// the builder and the verifier agree on it.
 pub fn ramm_claim(
     c: &mut Ctx,
     s: &Setup<'_>,
@@ -1033,27 +1062,70 @@ pub fn ramm_claim(
 ) -> Result<Claim, Rejection> {
     let exposed = Exposure::of(market, acct, true, None)?;
     check_witnesses(s.witnesses, &exposed)?;
-    let a = arith("claimed_value (at witness.scenario)");
-    let (total, moving, err) = collateral_values(c, market, acct, &exposed)?;
-    let mut value = total;
-    let mut requirement: i128 = 0;
-    let mut err = err;
+    let (total, moving, coll_err) = collateral_values(c, market, acct, &exposed)?;
+    let mut parts = [Part::default(); MAX_WITNESSES];
+    let mut scored = [Scored::default(); MAX_WITNESSES];
+    let mut grids = [None; MAX_WITNESSES];
+    let mut any_extreme = false;
     for (k, w) in s.witnesses.iter().enumerate() {
         let mv = market.view(&w.underlying)?;
         let g = ramm_grid(c, s, &mv)?;
         let sc = scenario(c, s, &g, w.scenario as usize)?;
-        if sc.extreme {
-            return Err(Rejection::at(
-                "witness.scenario",
-                k,
-                Reason::Invalid(
-                    "a grid scenario (the weighted extremes are not witnesses in format v2)",
-                ),
-            ));
+        any_extreme |= sc.extreme;
+        scored[k] = ramm_underlying(c, s, &mv, &g, acct, &w.underlying, moving[k], &sc)?;
+        if w.gamma != NO_SCENARIO {
+            // The gamma witness g*: a grid scenario other than s*, whose gamma charge counts
+            // instead (MM_u ≥ loss_u(s*) + gamma_u(g*) + horizon_u for any grid g*).
+            let gs = scenario(c, s, &g, w.gamma as usize)
+                .map_err(|r| Rejection::at("witness.gamma", k, r.reason))?;
+            if gs.extreme || w.gamma == w.scenario {
+                return Err(Rejection::at(
+                    "witness.gamma",
+                    k,
+                    Reason::Invalid("a grid scenario (not an extreme) other than witness.scenario"),
+                ));
+            }
+            let at_g = ramm_underlying(c, s, &mv, &g, acct, &w.underlying, moving[k], &gs)?;
+            scored[k].gamma = at_g.gamma;
+            scored[k].gamma_err = at_g.gamma_err;
         }
-        let part = ramm_underlying(c, s, &mv, &g, acct, &w.underlying, moving[k], &sc)?;
+        parts[k] = stage1_part(c, &scored[k])?;
+        grids[k] = Some(g);
+    }
+    let n = s.witnesses.len();
+    if !any_extreme {
+        let claim = combine(c, total, &moving[..n], coll_err, &parts[..n], 1)?;
+        if claim.requirement.saturating_sub(claim.value) > claim.err {
+            return Ok(claim);
+        }
+    }
+    // Stage 2: the base pass of each witness underlying, the engine's horizon.
+    for (k, w) in s.witnesses.iter().enumerate() {
+        let mv = market.view(&w.underlying)?;
+        let g = grids[k].ok_or(Rejection::new("witness", Reason::MissingLeaf))?;
+        let b = stage2_base(c, s, &mv, &g, acct, &w.underlying, moving[k])?;
+        parts[k] = stage2_part(c, s, &scored[k], &b)?;
+    }
+    combine(c, total, &moving[..n], coll_err, &parts[..n], 2)
+}
+
+/// The claim of the parts: value = collateral − the moving collateral (counted in each part,
+/// moved) + Σ part values; requirement = Σ part requirements; the errors add.
+fn combine(
+    c: &mut Ctx,
+    total: i128,
+    moving: &[i128],
+    coll_err: i128,
+    parts: &[Part],
+    stage: u8,
+) -> Result<Claim, Rejection> {
+    let a = arith("claimed_value (at witness.scenario)");
+    let mut value = total;
+    let mut requirement: i128 = 0;
+    let mut err = coll_err;
+    for (m, part) in moving.iter().zip(parts) {
         // The moving collateral is in `total` at base and in the part moved: count it once.
-        value = c.sub(value, moving[k]).map_err(&a)?;
+        value = c.sub(value, *m).map_err(&a)?;
         value = c.add(value, part.value).map_err(&a)?;
         requirement = c.add(requirement, part.requirement).map_err(&a)?;
         err = err.saturating_add(part.err);
@@ -1062,6 +1134,239 @@ pub fn ramm_claim(
         value,
         requirement,
         err: err.saturating_add(SLACK),
+        stage,
+    })
+}
+
+/// One underlying's figures under its witness, apart, for stage 2 to reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Scored {
+    /// Value at the scenario (positions and moving collateral).
+    value: i128,
+    /// Its error budget.
+    value_err: i128,
+    /// The gamma charge at the scenario (0 for an extreme or a defined-risk exposure).
+    gamma: i128,
+    /// Its error budget.
+    gamma_err: i128,
+    /// Stage 1's horizon floor (slippage with options at discounted intrinsic value, the
+    /// delta term without options) and its error budget.
+    floor: i128,
+    floor_err: i128,
+    /// The scenario is a weighted extreme.
+    extreme: bool,
+    /// The exposure is of defined risk (the engine caps price + vega + gamma at its maximum
+    /// loss).
+    defined_risk: bool,
+}
+
+/// Stage 2's figures of one underlying at base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stage2Base {
+    /// The positions' value at base plus the moving collateral: equity_u.
+    pub equity: i128,
+    /// Its error budget.
+    pub equity_err: i128,
+    /// The engine's horizon: z_h·σ_hist·√T_auction·|moving + Σ size·Δ$| + Σ |size|·|mark|·
+    /// slippage.
+    pub horizon: i128,
+    /// Its error budget.
+    pub horizon_err: i128,
+    /// A defined-risk exposure (options only, no moving collateral, calls net long or flat
+    /// per expiry): the engine's cap on price + vega + gamma, its largest possible loss
+    /// (value now − Σ_expiry D·least payoff), and the cap's error budget.
+    pub cap: Option<(i128, i128)>,
+}
+
+/// Per unit of an option's delta, the error budget of the integer delta D·N(d1) (or
+/// D·(N(d1) − 1)): `ERR_DELTA`·(1 + φ(d1)/(σ√T)), where φ(d1)/(σ√T) = Γ_F·F/D is read from
+/// the gamma the base pass computes anyway. Composition (docs/verify.md, "Error budget"):
+/// δΔ ≤ δD + δN + D·φ(d1)·δd1, with δD ≤ 1e-16 (exp), δN ≤ 5e-17 (N), and δd1 ≤
+/// (δln(F/K) + δ(σ²T)/2)/(σ√T) + |d1|·δ(σ√T)/(σ√T), δln ≤ 1e-16 + 1e-18·K/F (ln, and the
+/// truncated ratio), the vol to a few ulp relative (SVI, sqrt); φ(x)·|x| ≤ 0.25: so δΔ ≤
+/// 3e-16 + 2e-16·φ(d1)/(σ√T) for K/F ≤ 100, and 1e-13 is a 300× margin (as `ERR_PRICE_REL`
+/// is 100× the price bound), valid for K/F and F/K up to 1e4.
+pub const ERR_DELTA: i128 = 100_000; // 1e-13
+
+/// Stage 2's base figures of underlying `u`: its base pass (the engine's marks and deltas) and
+/// the engine's horizon, with their error budgets.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stage2_base(
+    c: &mut Ctx,
+    s: &Setup<'_>,
+    mv: &MarketView,
+    g: &Grid,
+    acct: &AccountRec<'_>,
+    u: &[u8; 16],
+    moving: i128,
+) -> Result<Stage2Base, Rejection> {
+    use ramm_param as rp;
+    let a = arith("claimed_requirement (stage 2: horizon at base)");
+    let b = base_pass(c, s, mv, acct, u)?;
+    let mut dd = moving;
+    let mut dd_err: i128 = 0;
+    let mut slippage: i128 = 0;
+    let mut max_rate = ONE;
+    for leg in &b.legs[..b.n] {
+        let t = c.mul(leg.size, leg.delta_dollar).map_err(&a)?;
+        dd = c.add(dd, t).map_err(&a)?;
+        let rate = if leg.is_option {
+            p(s, rp::SLIPPAGE_OPTION)
+        } else {
+            p(s, rp::SLIPPAGE_DELTA_ONE)
+        };
+        max_rate = max_rate.max(rate);
+        let notional = c.mul(abs(leg.size), abs(leg.mark)).map_err(&a)?;
+        let sl = c.mul(notional, rate).map_err(&a)?;
+        slippage = c.add(slippage, sl).map_err(&a)?;
+        if leg.is_option {
+            // φ(d1)/(σ√T) = Γ_F·F/D.
+            let gf = c.mul(leg.gamma, leg.forward).map_err(&a)?;
+            let curv = if leg.discount > 0 {
+                c.div(gf, leg.discount).map_err(&a)?
+            } else {
+                0
+            };
+            let per = c
+                .mul(ONE.saturating_add(abs(curv)), ERR_DELTA)
+                .map_err(&a)?;
+            let sf = c.mul(abs(leg.size), leg.forward).map_err(&a)?;
+            dd_err = dd_err.saturating_add(c.mul(sf, per).map_err(&a)?);
+        }
+        dd_err = dd_err.saturating_add(SLACK);
+    }
+    let sigma_hist = mv.realized_vol.unwrap_or(g.sigma_ref);
+    let auction = c
+        .div_int(p(s, rp::AUCTION_MINUTES), 365 * 24 * 60)
+        .map_err(&a)?;
+    let sa = c.sqrt(auction).map_err(&a)?;
+    let h1 = c.mul(p(s, rp::Z_HORIZON), sigma_hist).map_err(&a)?;
+    let kh = c.mul(h1, sa).map_err(&a)?;
+    let delta_term = c.mul(kh, abs(dd)).map_err(&a)?;
+    let horizon = c.add(slippage, delta_term).map_err(&a)?;
+    // Errors: kh·δ|Δ$| (kh's own rounding, relative ~1e-17, is inside horizon·ERR_PRICE_REL),
+    // the marks' (the base pass's pricing budget × the slippage rate), the operations.
+    let e_dd = c.mul(kh, dd_err).map_err(&a)?;
+    let e_marks = c.mul(b.equity_err, max_rate).map_err(&a)?;
+    let e_rel = c.mul(horizon, ERR_PRICE_REL).map_err(&a)?;
+    let horizon_err = e_dd
+        .saturating_add(e_marks)
+        .saturating_add(e_rel)
+        .saturating_add(c.mul(abs(dd), SLACK).map_err(&a)?)
+        .saturating_add(SLACK);
+    let equity = c.add(b.equity, moving).map_err(&arith("equity"))?;
+    let cap = if defined_risk(acct, u, moving) {
+        Some(defined_risk_cap(c, acct, u, &b)?)
+    } else {
+        None
+    };
+    Ok(Stage2Base {
+        equity,
+        equity_err: b.equity_err.saturating_add(SLACK),
+        horizon,
+        horizon_err,
+        cap,
+    })
+}
+
+/// The engine's cap of a defined-risk exposure to `u` (ale-risk `defined_risk_cap`): its
+/// value at base minus, per expiry, the discounted least value of its payoff over every
+/// terminal price — a piecewise linear function with kinks at the strikes and a slope ≥ 0
+/// beyond the last one (calls net long or flat), so its least value is at 0 or at a strike.
+/// O(m²) per expiry of m options (at most `MAX_POSITIONS`²).
+fn defined_risk_cap(
+    c: &mut Ctx,
+    acct: &AccountRec<'_>,
+    u: &[u8; 16],
+    b: &Base,
+) -> Result<(i128, i128), Rejection> {
+    let a = arith("claimed_requirement (stage 2: defined-risk cap)");
+    let mine = || positions(acct).iter().filter(|l| l.underlying == *u);
+    let payoff = |c: &mut Ctx, expiry: i64, at: i128| -> Result<i128, Rejection> {
+        let mut sum: i128 = 0;
+        for l in mine().filter(|l| l.expiry_s == expiry) {
+            let intrinsic = if l.kind == kind::CALL {
+                (at - l.strike).max(0)
+            } else {
+                (l.strike - at).max(0)
+            };
+            let t = c.mul(l.size, intrinsic).map_err(&a)?;
+            sum = c.add(sum, t).map_err(&a)?;
+        }
+        Ok(sum)
+    };
+    let mut floor: i128 = 0;
+    let mut err: i128 = b.equity_err;
+    for (i, (l, leg)) in mine().zip(&b.legs[..b.n]).enumerate() {
+        // Once per expiry: at its first position.
+        if mine().take(i).any(|x| x.expiry_s == l.expiry_s) {
+            continue;
+        }
+        let mut least = payoff(c, l.expiry_s, 0)?;
+        for k in mine().filter(|x| x.expiry_s == l.expiry_s) {
+            let v = payoff(c, l.expiry_s, k.strike)?;
+            least = c.min(least, v);
+        }
+        let d = c.mul(leg.discount, least).map_err(&a)?;
+        floor = c.add(floor, d).map_err(&a)?;
+        // The discount's error (exp, relative 1e-16) on the least payoff, the operations.
+        err = err
+            .saturating_add(c.mul(abs(least), ERR_PRICE_REL).map_err(&a)?)
+            .saturating_add(SLACK);
+    }
+    let cap = c.sub(b.equity, floor).map_err(&a)?;
+    Ok((cap, err.saturating_add(SLACK)))
+}
+
+/// Stage 2's part of one underlying: at a grid witness, its value with gamma(s*) + the
+/// engine's horizon; at a weighted extreme (weight w), the value equity_u − w·(equity_u −
+/// value_u(s_ext)) with the horizon alone.
+fn stage2_part(c: &mut Ctx, s: &Setup<'_>, sc: &Scored, b: &Stage2Base) -> Result<Part, Rejection> {
+    let a = arith("claimed_value (stage 2, at witness.scenario)");
+    let (value, value_err) = if sc.extreme {
+        let w = p(s, ramm_param::EXTREME_WEIGHT);
+        if w < 0 {
+            return Err(Rejection::new(
+                "params",
+                Reason::Invalid("extreme_weight >= 0"),
+            ));
+        }
+        // Under the defined-risk cap, price + vega ≥ min(w·loss, cap) ≥ min(w, 1)·loss (the
+        // loss at any scenario is at most the cap).
+        let w = if sc.defined_risk { w.min(ONE) } else { w };
+        let loss = c.sub(b.equity, sc.value).map_err(&a)?;
+        let wl = c.mul(w, loss).map_err(&a)?;
+        let v = c.sub(b.equity, wl).map_err(&a)?;
+        let e = sc.value_err.saturating_add(b.equity_err);
+        let e = c.mul(e, w.max(ONE)).map_err(&a)?;
+        (v, e.saturating_add(3 * SLACK))
+    } else {
+        (sc.value, sc.value_err)
+    };
+    // Under the defined-risk cap: price + vega + gamma ≥ min(loss + gamma, cap) for the
+    // (weighted) loss counted, so the gamma charge is min(gamma, cap − loss) (negative when
+    // loss > cap: the bound is then cap itself).
+    let (gamma, gamma_err) = match b.cap {
+        Some((cap, cap_err)) => {
+            let loss = c.sub(b.equity, value).map_err(&a)?;
+            let room = c.sub(cap, loss).map_err(&a)?;
+            let err = sc
+                .gamma_err
+                .saturating_add(cap_err)
+                .saturating_add(value_err)
+                .saturating_add(b.equity_err);
+            (c.min(sc.gamma, room), err)
+        }
+        None => (sc.gamma, sc.gamma_err),
+    };
+    let requirement = c.add(gamma, b.horizon).map_err(&a)?;
+    Ok(Part {
+        value,
+        requirement,
+        err: value_err
+            .saturating_add(gamma_err)
+            .saturating_add(b.horizon_err)
+            .saturating_add(SLACK),
     })
 }
 
@@ -1076,13 +1381,19 @@ fn ramm_underlying(
     u: &[u8; 16],
     moving: i128,
     sc: &Scen,
-) -> Result<Part, Rejection> {
+) -> Result<Scored, Rejection> {
     use ramm_param as rp;
     let a = arith("claimed_value (at witness.scenario)");
     let factor = c.add(ONE, sc.spot_move).map_err(&a)?;
     let mut value = c.mul(moving, factor).map_err(&a)?;
+    // The value's error budget (pricings, operations) and the gamma charge's, apart: stage 2
+    // keeps both and replaces the horizon floor.
     let mut err: i128 = 0;
-    let want_gamma = !sc.extreme && !defined_risk(acct, u, moving);
+    let mut gamma_err: i128 = 0;
+    // A defined-risk exposure's gamma charge is computed too, but only stage 2 counts it
+    // (capped: see `stage2_part`).
+    let defined = defined_risk(acct, u, moving);
+    let want_gamma = !sc.extreme;
     let mut gamma_sum: i128 = 0;
     let mut slippage: i128 = 0;
     let mut delta_dollar = moving;
@@ -1203,11 +1514,13 @@ fn ramm_underlying(
             Reason::Arithmetic(MathError::Overflow),
         ))?;
         let gm = c.mul(sq / 2, short_gamma).map_err(&a)?;
-        err = err.saturating_add(c.mul(gm, ERR_GAMMA_REL).map_err(&a)?);
+        gamma_err = c.mul(gm, ERR_GAMMA_REL).map_err(&a)?;
         gm
     } else {
         0
     };
+    let value_err = err;
+    let mut err: i128 = 0;
     // horizon floor: slippage (options at intrinsic), and the delta term when exact.
     let mut horizon = slippage;
     if !has_option {
@@ -1222,12 +1535,41 @@ fn ramm_underlying(
         horizon = c.add(horizon, h3).map_err(&a)?;
         err = err.saturating_add(c.mul(abs(delta_dollar), SLACK).map_err(&a)?);
     }
-    let requirement = c.add(gamma_part, horizon).map_err(&a)?;
     err = err.saturating_add(c.mul(horizon, ERR_PRICE_REL).map_err(&a)?);
-    Ok(Part {
+    Ok(Scored {
         value,
+        value_err,
+        gamma: gamma_part,
+        gamma_err,
+        floor: horizon,
+        floor_err: err,
+        extreme: sc.extreme,
+        defined_risk: defined,
+    })
+}
+
+/// Stage 1's part of one underlying: its value at the witness against its gamma charge and
+/// the horizon floor.
+///
+/// A defined-risk exposure has no gamma charge here: the engine caps price + vega + gamma at
+/// its maximum loss, which bounds loss(s*) but not loss(s*) + gamma.
+fn stage1_part(c: &mut Ctx, sc: &Scored) -> Result<Part, Rejection> {
+    let (gamma, gamma_err) = if sc.defined_risk {
+        (0, 0)
+    } else {
+        (sc.gamma, sc.gamma_err)
+    };
+    let requirement = c
+        .add(gamma, sc.floor)
+        .map_err(&arith("claimed_value (at witness.scenario)"))?;
+    Ok(Part {
+        value: sc.value,
         requirement,
-        err: err.saturating_add(SLACK),
+        err: sc
+            .value_err
+            .saturating_add(gamma_err)
+            .saturating_add(sc.floor_err)
+            .saturating_add(SLACK),
     })
 }
 
@@ -1293,6 +1635,7 @@ pub fn static_claim(
         value: equity,
         requirement,
         err: err.saturating_add(SLACK),
+        stage: 1,
     })
 }
 
@@ -1332,11 +1675,21 @@ impl Search {
 }
 
 /// The whole `ramm` grid of every exposed underlying in the verifier's arithmetic, as the
-/// engine computes it for the account: marks and deltas at base, then every scenario
-/// (extremes included) fully re-priced with gamma. Returns, per underlying, the grid scenario
-/// with the largest requirement − value − error (the parts add, so the best per underlying is
-/// the best overall); the gas spent is the engine's work in the verifier's unit. `verify`
-/// never calls it; the certificate builder does, to choose the witnesses.
+/// engine computes it for the account: marks, deltas and the horizon at base, then every
+/// scenario (extremes included) fully re-priced with gamma. Returns, per underlying, the
+/// witness with the largest requirement − value − error (the parts add, so the best per
+/// underlying is the best overall), from the cheapest certificate that proves the decision:
+///
+/// 1. the best grid scenario under stage 1, when stage 1 proves the decision there;
+/// 2. else the best scenario under stage 2 (extremes included; see [`ramm_claim`]), when
+///    stage 2 proves it there;
+/// 3. else the best scenario under stage 2 with, where it adds to the charge, the grid's
+///    worst gamma scenario as the gamma witness (format v3; the engine's gamma component is
+///    the maximum over the grid, so MM_u ≥ loss_u(s*) + gamma_u(g*) + horizon_u).
+///
+/// The gas spent is the engine's work in the verifier's unit (the choice between the
+/// candidates is not counted). `verify` never calls it; the certificate builder does, to
+/// choose the witnesses.
 pub fn ramm_full_grid(
     c: &mut Ctx,
     s: &Setup<'_>,
@@ -1344,33 +1697,93 @@ pub fn ramm_full_grid(
     acct: &AccountRec<'_>,
 ) -> Result<Search, Rejection> {
     let exposed = Exposure::of(market, acct, true, None)?;
-    let (_, moving, _) = collateral_values(c, market, acct, &exposed)?;
+    let (total, moving, coll_err) = collateral_values(c, market, acct, &exposed)?;
     let mut out = Search {
-        witnesses: [Witness {
-            underlying: [0; 16],
-            scenario: 0,
-        }; MAX_WITNESSES],
+        witnesses: [Witness::new([0; 16], 0); MAX_WITNESSES],
         n: exposed.n,
     };
+    let n = exposed.n;
+    // Per underlying: the best witness and its part under stage 1, under stage 2, and under
+    // stage 2 with the worst gamma scenario (and that scenario).
+    let mut best1 = [(0usize, Part::default()); MAX_WITNESSES];
+    let mut best2 = [(0usize, Part::default()); MAX_WITNESSES];
+    let mut best3 = [(0usize, NO_SCENARIO, Part::default()); MAX_WITNESSES];
+    // The choice is the builder's, not the engine's work: its arithmetic is not counted.
+    let mut scratch = Ctx::new();
+    let mut all = [Scored::default(); 3 * MAX_SPOT_STEPS as usize + 2];
     for (k, u) in exposed.as_slice().iter().enumerate() {
         let mv = market.view(u)?;
-        let _base = base_pass(c, s, &mv, acct, u)?;
         let g = ramm_grid(c, s, &mv)?;
-        let mut best: Option<(usize, Part)> = None;
-        for idx in 0..g.n {
+        let base = stage2_base(c, s, &mv, &g, acct, u, moving[k])?;
+        let mut b1: Option<(usize, Part)> = None;
+        let mut b2: Option<(usize, Part)> = None;
+        // The grid's worst gamma charge (the engine's gamma component).
+        let mut worst_gamma: Option<(usize, i128, i128)> = None;
+        for idx in 0..g.n.min(all.len()) {
             let sc = scenario(c, s, &g, idx)?;
-            let part = ramm_underlying(c, s, &mv, &g, acct, u, moving[k], &sc)?;
-            if sc.extreme {
-                continue;
+            let scored = ramm_underlying(c, s, &mv, &g, acct, u, moving[k], &sc)?;
+            all[idx] = scored;
+            if !sc.extreme {
+                let part = stage1_part(c, &scored)?;
+                if b1.is_none_or(|(_, b)| part.margin() > b.margin()) {
+                    b1 = Some((idx, part));
+                }
+                if worst_gamma.is_none_or(|(_, gm, _)| scored.gamma > gm) {
+                    worst_gamma = Some((idx, scored.gamma, scored.gamma_err));
+                }
             }
-            if best.is_none_or(|(_, b)| part.margin() > b.margin()) {
-                best = Some((idx, part));
+            if let Ok(p2) = stage2_part(&mut scratch, s, &scored, &base) {
+                if b2.is_none_or(|(_, b)| p2.margin() > b.margin()) {
+                    b2 = Some((idx, p2));
+                }
             }
         }
-        let (idx, _) = best.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))?;
+        best1[k] = b1.ok_or(Rejection::new("witness.scenario", Reason::NotInPolicy))?;
+        best2[k] = b2.unwrap_or(best1[k]);
+        best3[k] = (best2[k].0, NO_SCENARIO, best2[k].1);
+        if let Some((gi, gamma, gamma_err)) = worst_gamma {
+            for (idx, scored) in all[..g.n.min(all.len())].iter().enumerate() {
+                if idx == gi || gamma <= scored.gamma {
+                    continue;
+                }
+                let with = Scored {
+                    gamma,
+                    gamma_err,
+                    ..*scored
+                };
+                if let Ok(p3) = stage2_part(&mut scratch, s, &with, &base) {
+                    if p3.margin() > best3[k].2.margin() {
+                        best3[k] = (idx, gi as u16, p3);
+                    }
+                }
+            }
+        }
+    }
+    let proves = |scratch: &mut Ctx, parts: &[Part], stage: u8| {
+        combine(scratch, total, &moving[..n], coll_err, parts, stage)
+            .is_ok_and(|cl| cl.requirement.saturating_sub(cl.value) > cl.err)
+    };
+    let mut parts = [Part::default(); MAX_WITNESSES];
+    for (slot, (_, part)) in parts.iter_mut().zip(&best1[..n]) {
+        *slot = *part;
+    }
+    let choice: [(usize, u16); MAX_WITNESSES] = if proves(&mut scratch, &parts[..n], 1) {
+        core::array::from_fn(|k| (best1[k].0, NO_SCENARIO))
+    } else {
+        for (slot, (_, part)) in parts.iter_mut().zip(&best2[..n]) {
+            *slot = *part;
+        }
+        if proves(&mut scratch, &parts[..n], 2) {
+            core::array::from_fn(|k| (best2[k].0, NO_SCENARIO))
+        } else {
+            core::array::from_fn(|k| (best3[k].0, best3[k].1))
+        }
+    };
+    for (k, u) in exposed.as_slice().iter().enumerate() {
         out.witnesses[k] = Witness {
             underlying: *u,
-            scenario: idx as u16,
+            scenario: choice[k].0 as u16,
+            gamma: choice[k].1,
         };
     }
     Ok(out)

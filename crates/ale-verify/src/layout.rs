@@ -1,4 +1,4 @@
-//! The canonical binary layout of a certificate (version 2), parsed without allocation.
+//! The canonical binary layout of a certificate (versions 2 and 3), parsed without allocation.
 //!
 //! Fixed-width little-endian fields, in this order (documented byte by byte in
 //! `docs/formats.md`, "Liquidation certificates"):
@@ -14,20 +14,30 @@
 //!             128-byte record without its trailing zero bytes)
 //! proof       n u8 | n × [32]                           (multiproof of the leaves)
 //! account     len u16 | record [len] | index u32 | n u8 | n × [32]
-//! witness     n u8 | n × (underlying [16], scenario u16) (one per underlying, names increasing)
+//! witness     n u8 | n × (underlying [16], scenario u16 [, gamma u16 — v3, ramm only])
+//!             (one per underlying, names increasing)
 //! witness_scenarios (pm only) n u8 | n × (index u16, spot_shock i128, dampening i128, vol u8)
 //!             | proof n u8 | n × [32]
 //! claims      claimed_value i128 | claimed_requirement i128
 //! ```
 //!
 //! Every list has a fixed bound (`MAX_*`); a longer one is rejected, never allocated.
+//!
+//! Version 3 differs from version 2 in one place: a `ramm` witness carries a second grid index,
+//! the scenario whose gamma charge is counted (`gamma`, [`NO_SCENARIO`]: the witness
+//! scenario's own). The canonical form is version 2 unless a `ramm` certificate names a gamma
+//! witness, version 3 then (and only then); version 2 is read as before, every gamma
+//! [`NO_SCENARIO`].
 
 use crate::error::{Reason, Rejection};
 
 /// Magic number.
 pub const MAGIC: [u8; 4] = *b"ALEC";
-/// The format version this crate reads and writes.
-pub const VERSION: u16 = 2;
+/// The newest format version this crate reads and writes (a `ramm` certificate naming a gamma
+/// witness).
+pub const VERSION: u16 = 3;
+/// The format version of every other certificate (read and written as before).
+pub const VERSION_V2: u16 = 2;
 /// Most signatures on the joint message.
 pub const MAX_SIGS: usize = 16;
 /// Most market leaves in one certificate.
@@ -191,6 +201,21 @@ pub struct Witness {
     pub underlying: [u8; 16],
     /// `ramm`: grid index; `pm`: index in the venue's scenario list, or [`BASIS`].
     pub scenario: u16,
+    /// `ramm` (format v3): the grid scenario whose gamma charge is counted instead of the
+    /// witness scenario's own; [`NO_SCENARIO`] when none is named (always under `pm`, and in
+    /// format v2).
+    pub gamma: u16,
+}
+
+impl Witness {
+    /// A witness naming no gamma scenario.
+    pub const fn new(underlying: [u8; 16], scenario: u16) -> Witness {
+        Witness {
+            underlying,
+            scenario,
+            gamma: NO_SCENARIO,
+        }
+    }
 }
 
 /// A `pm` scenario of the venue's list, as a leaf of its Merkle tree.
@@ -217,10 +242,7 @@ impl ScenarioLeaf {
     }
 }
 
-const EMPTY_WITNESS: Witness = Witness {
-    underlying: [0; 16],
-    scenario: 0,
-};
+const EMPTY_WITNESS: Witness = Witness::new([0; 16], 0);
 const EMPTY_SCENARIO: ScenarioLeaf = ScenarioLeaf {
     index: 0,
     spot_shock: 0,
@@ -472,7 +494,7 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
         return Err(Rejection::new("magic", Reason::BadMagic));
     }
     let version = c.u16("version")?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_V2 {
         return Err(Rejection::new(
             "version",
             Reason::UnsupportedVersion(version),
@@ -482,6 +504,12 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
         "policy",
         Reason::Invalid("1 (ramm), 2 (static), 3 (oracle-adjusted) or 4 (pm)"),
     ))?;
+    if version == VERSION && policy != Policy::Ramm {
+        return Err(Rejection::new(
+            "policy",
+            Reason::Invalid("1 (ramm) under format v3 (the other policies are v2)"),
+        ));
+    }
     if c.u8("reserved")? != 0 {
         return Err(Rejection::new("reserved", Reason::Invalid("0")));
     }
@@ -627,14 +655,34 @@ fn parse_fields<'a>(c: &mut Cursor<'a, '_>) -> Result<Certificate<'a>, Rejection
             Reason::Invalid("no witness under static and oracle-adjusted"),
         ));
     }
+    let with_gamma = version == VERSION;
     let mut witnesses = [EMPTY_WITNESS; MAX_WITNESSES];
     for slot in witnesses.iter_mut().take(n_witnesses) {
         let underlying = *c.array::<16>("witness.underlying")?;
         let scenario = c.u16("witness.scenario")?;
+        let gamma = if with_gamma {
+            c.u16("witness.gamma")?
+        } else {
+            NO_SCENARIO
+        };
         *slot = Witness {
             underlying,
             scenario,
+            gamma,
         };
+    }
+    // Canonical form: version 3 only for a `ramm` certificate that names a gamma witness.
+    if with_gamma
+        && !witnesses[..n_witnesses]
+            .iter()
+            .any(|w| w.gamma != NO_SCENARIO)
+    {
+        return Err(Rejection::new(
+            "witness.gamma",
+            Reason::Invalid(
+                "format v3 names at least one gamma witness (canonical form: v2 otherwise)",
+            ),
+        ));
     }
     for i in 1..n_witnesses {
         if witnesses[i].underlying <= witnesses[i - 1].underlying {

@@ -1,4 +1,4 @@
-//! `ale-verify`: the minimal verifier of ALE's liquidation certificates (format v2).
+//! `ale-verify`: the minimal verifier of ALE's liquidation certificates (formats v2 and v3).
 //!
 //! A keeper emits, with every liquidation, a certificate: the committed market snapshot values
 //! the account needs (Merkle leaves with a multiproof against the snapshot root), the account's
@@ -15,7 +15,10 @@
 //!    normal CDF with stated error bounds), every vol derived from the committed SVI slices:
 //!    under `static` / `oracle-adjusted` equity and the maintenance margin; under `ramm` the
 //!    account re-priced with each underlying u under its witness s*_u alone — its value there,
-//!    equity − Σ_u loss_u(s*_u), against the charges Σ_u gamma_u(s*_u) + horizon floor_u;
+//!    equity − Σ_u loss_u(s*_u), against the charges Σ_u gamma_u(s*_u) + horizon floor_u
+//!    (stage 1), and only when that does not prove the decision, or a witness is a weighted
+//!    extreme, with the base pass of the witness underlyings and the engine's exact horizon
+//!    (stage 2, [`eval::ramm_claim`]);
 //!    under `pm` equity against mm_factor·Σ_u max(0, −X_u) + C_MM, X_u the P&L of u's witness
 //!    scenario or its basis floor ([`pm`]) — each a lower bound of the maintenance margin;
 //! 5. acceptance only when requirement − value exceeds the accumulated error bound, with the
@@ -97,7 +100,8 @@ pub struct Verdict {
     /// Length of the account id.
     pub account_id_len: usize,
     /// Recomputed value (scale 1e18): the equity (`static`, `oracle-adjusted`, `pm`), or the
-    /// account's value at the witnesses, equity − Σ_u loss_u(s*_u) (`ramm`).
+    /// account's value at the witnesses, equity − Σ_u loss_u(s*_u) (`ramm`; w·loss_u at a
+    /// weighted extreme).
     pub value: i128,
     /// Recomputed requirement (scale 1e18): the maintenance margin (`static`,
     /// `oracle-adjusted`), the charges at the witnesses (`ramm`), mm_factor·Σ_u max(0, −X_u) +
@@ -113,6 +117,11 @@ pub struct Verdict {
     pub witnesses: [Witness; MAX_WITNESSES],
     /// How many of `witnesses` are used.
     pub n_witnesses: usize,
+    /// `ramm`: the stage that proved the decision (1: the witnesses' pricings alone; 2: with
+    /// the base pass of the witness underlyings and the engine's horizon — run only when stage
+    /// 1 does not prove it or a witness is a weighted extreme; `eval::ramm_claim`). 1 for the
+    /// other policies. `cost` counts stage 2 only when it ran.
+    pub stage: u8,
     /// What the verification cost.
     pub cost: Gas,
 }
@@ -414,6 +423,7 @@ fn verify_inner(cert: &[u8], trust: Trust<'_>, now: i64) -> Result<Verdict, Reje
         scenario: c.first_scenario(),
         witnesses: c.witnesses,
         n_witnesses: c.n_witnesses,
+        stage: claim.stage,
         cost: ctx.gas,
     })
 }
@@ -508,10 +518,7 @@ pub fn search(cert: &[u8], pm_list: &[ScenarioLeaf]) -> Result<(Search, Gas), Re
         Policy::Ramm => eval::ramm_full_grid(&mut ctx, &setup, &market, &acct)?,
         Policy::Pm => pm::pm_full_search(&mut ctx, &setup, &market, &acct, pm_list)?,
         Policy::Static | Policy::OracleAdjusted => Search {
-            witnesses: [Witness {
-                underlying: [0; 16],
-                scenario: NO_SCENARIO,
-            }; MAX_WITNESSES],
+            witnesses: [Witness::new([0; 16], NO_SCENARIO); MAX_WITNESSES],
             n: 0,
         },
     };

@@ -353,6 +353,7 @@ pub fn pm_claim(
         value: equity,
         requirement,
         err,
+        stage: 1,
     })
 }
 
@@ -767,10 +768,7 @@ pub fn pm_full_search(
     let exposed = Exposure::of(market, acct, true, Some(&stable))?;
     let moving = held_all(c, market, acct, &exposed, stable, stable_price)?.moving;
     let mut out = crate::eval::Search {
-        witnesses: [Witness {
-            underlying: [0; 16],
-            scenario: 0,
-        }; crate::layout::MAX_WITNESSES],
+        witnesses: [Witness::new([0; 16], 0); crate::layout::MAX_WITNESSES],
         n: exposed.n,
     };
     for (k, u) in exposed.as_slice().iter().enumerate() {
@@ -798,10 +796,7 @@ pub fn pm_full_search(
             "witness.scenario (no scenario of the list is inside the verifier's domain)",
             Reason::NotInPolicy,
         ))?;
-        out.witnesses[k] = Witness {
-            underlying: *u,
-            scenario: index,
-        };
+        out.witnesses[k] = Witness::new(*u, index);
     }
     Ok(out)
 }

@@ -135,4 +135,33 @@ proptest! {
         }, false).unwrap().price;
         prop_assert!((to_f64(got) - want).abs() <= 1e-10 * (f + k), "{got} vs {want}");
     }
+
+    /// The delta `ramm`'s stage 2 reads (discounted, ∂V/∂F) against the f64 pricer, within
+    /// the verifier's budget ERR_DELTA·(1 + φ(d1)/(σ√T)), φ(d1)/(σ√T) = Γ_F·F/D — the f64
+    /// reference's own error is of the same order as the integer one (1e-16/(σ√T)), far inside
+    /// the budget; expiries down to five minutes, where 1/(σ√T) is large.
+    #[test]
+    fn black76_delta_within_the_stage_2_budget(
+        call in any::<bool>(),
+        f in 10.0f64..200_000.0,
+        m in -1.0f64..1.0,
+        t in 1e-5f64..3.0,
+        vol in 0.05f64..2.5,
+        r in -0.02f64..0.1,
+    ) {
+        let k = f * m.exp();
+        let kind = if call { ale_core::OptionKind::Call } else { ale_core::OptionKind::Put };
+        let want = ale_pricing::Black76::new(kind, f, k, t, vol, r).unwrap().greeks().delta;
+        let mut c = Ctx::new();
+        let d = c.exp(-to_fx(r * t)).unwrap();
+        let v = c.black76(&OptionInputs {
+            call, forward: to_fx(f), strike: to_fx(k), expiry_years: to_fx(t), vol: to_fx(vol), discount: d,
+        }, true).unwrap();
+        let curv = to_f64(v.gamma) * f / to_f64(d);
+        let budget = to_f64(ale_verify::eval::ERR_DELTA) * (1.0 + curv);
+        prop_assert!(
+            (to_f64(v.delta) - want).abs() <= budget,
+            "{} vs {want} (budget {budget})", to_f64(v.delta)
+        );
+    }
 }

@@ -163,3 +163,61 @@ pub const SHORT_BOOK: &str = r#"[
   {"account": "carol", "collateral": [{"asset": "WETH", "amount": "1"}],
    "positions": [{"instrument": "ETH-26DEC26-3000-P", "size": -20}]}
 ]"#;
+
+/// The ten-position `ramm` account of the bench: nine options over three expiries and a perp.
+pub const TEN_BOOK: &str = r#"{"account": "ten", "collateral": [{"asset": "USDC", "amount": "30000"}],
+  "positions": [
+    {"instrument": "BTC-4DEC26-90000-P", "size": -4},
+    {"instrument": "BTC-4DEC26-100000-C", "size": -4},
+    {"instrument": "BTC-4DEC26-95000-C", "size": 1},
+    {"instrument": "BTC-26DEC26-85000-P", "size": -3},
+    {"instrument": "BTC-26DEC26-105000-C", "size": -3},
+    {"instrument": "BTC-26DEC26-95000-P", "size": 1},
+    {"instrument": "BTC-26MAR27-80000-P", "size": -2},
+    {"instrument": "BTC-26MAR27-110000-C", "size": -2},
+    {"instrument": "BTC-26MAR27-95000-C", "size": 0.5},
+    {"instrument": "BTC-PERP", "size": 1.0, "entry_price": 94000.0}
+  ]}"#;
+
+/// A short strangle, out of the money both sides: no delta-one position, so stage 1's horizon
+/// floor is the slippage at intrinsic value (0 here) without the delta term.
+pub const STRANGLE_BOOK: &str = r#"{"account": "strangle", "collateral": [{"asset": "USDC", "amount": "1000"}],
+  "positions": [
+    {"instrument": "BTC-26DEC26-100000-C", "size": -5},
+    {"instrument": "BTC-26DEC26-90000-P", "size": -1}
+  ]}"#;
+
+/// A short call spread: of defined risk (the engine caps price + vega + gamma at its maximum
+/// loss).
+pub const SPREAD_BOOK: &str = r#"{"account": "spread", "collateral": [{"asset": "USDC", "amount": "10"}],
+  "positions": [
+    {"instrument": "BTC-4DEC26-95000-C", "size": -3},
+    {"instrument": "BTC-4DEC26-100000-C", "size": 3}
+  ]}"#;
+
+/// The first account of `book` with USDC added so that equity sits `share` of the way from the
+/// engine's equity to its maintenance margin (share 1 − x: x·(MM − equity) short of MM).
+pub fn topped_up(m: &MarketSnapshot, book: &str, policy: &CertPolicy, share: f64) -> Account {
+    let mut a = accounts(book).remove(0);
+    let mg = policy.margin(m, &a).unwrap();
+    let cash = (mg.maintenance - mg.equity) * share;
+    if cash > 0.0 {
+        a.add_collateral(
+            ale_core::Asset::new("USDC").unwrap(),
+            ale_core::Amount::from_f64(cash, ale_core::Rounding::Down).unwrap(),
+        )
+        .unwrap();
+    }
+    a
+}
+
+/// Commits `a` alone and certifies it.
+pub fn certify_alone(
+    m: &MarketSnapshot,
+    a: &Account,
+    policy: &CertPolicy,
+    keys: &Keys,
+) -> Result<Certificate, CertifyError> {
+    let c = commit(m, std::slice::from_ref(a), policy, keys);
+    certify(policy, m, &c, a, &keys.trusted(), &QUORUM, now(m))
+}
