@@ -317,6 +317,48 @@ pub fn price_greeks(options: &Options<'_>, out: &mut GreeksOut<'_>) -> Result<()
     Ok(())
 }
 
+/// Prices and gammas of many options into `price` and `gamma` (each as long as the inputs): the
+/// same bits as [`price_greeks`]' columns, without the other Greeks (the scenario tables of the
+/// margin engine read nothing else).
+pub fn price_gamma(
+    options: &Options<'_>,
+    price: &mut [f64],
+    gamma: &mut [f64],
+) -> Result<(), BatchError> {
+    options.validate()?;
+    let n = options.len();
+    check_len("price", price.len(), n)?;
+    check_len("gamma", gamma.len(), n)?;
+    let mut start = 0;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = vector_isa() {
+        let o = options;
+        let (k, f, s, t, v, r) = (o.kind, o.forward, o.strike, o.expiry_years, o.vol, o.rate);
+        let columns = [&mut *price, &mut *gamma];
+        start = match isa {
+            // SAFETY: the CPU supports the instruction set, detected by `vector_isa`.
+            Isa::Avx512 => unsafe {
+                crate::simd::avx512::price_gamma_many(k, f, s, t, v, r, columns)
+            },
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { crate::simd::avx2::price_gamma_many(k, f, s, t, v, r, columns) },
+        };
+    }
+    for i in start..n {
+        let g = greeks_kernel(
+            options.kind[i].sign(),
+            options.forward[i],
+            options.strike[i],
+            options.expiry_years[i],
+            options.vol[i],
+            options.rate[i],
+        );
+        price[i] = g.price;
+        gamma[i] = g.gamma;
+    }
+    Ok(())
+}
+
 /// Discounted prices of one option (`kind`, `strike`, `expiry_years`, `rate`) under many
 /// scenarios, each a `(forwards[i], vols[i])` pair, into `out`.
 pub fn price_scenarios(
@@ -488,12 +530,22 @@ mod tests {
             &[f64],
             [&mut [f64]; 7],
         ) -> usize;
-        let mut kernels: Vec<(&str, PriceMany, GreeksMany)> = vec![];
+        type PriceGammaMany = unsafe fn(
+            &[OptionKind],
+            &[f64],
+            &[f64],
+            &[f64],
+            &[f64],
+            &[f64],
+            [&mut [f64]; 2],
+        ) -> usize;
+        let mut kernels: Vec<(&str, PriceMany, GreeksMany, PriceGammaMany)> = vec![];
         if std::arch::is_x86_feature_detected!("avx2") {
             kernels.push((
                 "avx2",
                 crate::simd::avx2::price_many,
                 crate::simd::avx2::greeks_many,
+                crate::simd::avx2::price_gamma_many,
             ));
         }
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -503,10 +555,11 @@ mod tests {
                 "avx512",
                 crate::simd::avx512::price_many,
                 crate::simd::avx512::greeks_many,
+                crate::simd::avx512::price_gamma_many,
             ));
         }
         let checked = kernels.len();
-        for (name, price_many, greeks_many) in kernels {
+        for (name, price_many, greeks_many, price_gamma_many) in kernels {
             let mut out = vec![f64::NAN; rows.len()];
             // SAFETY: the instruction set was detected above.
             let done = unsafe { price_many(&kind, &f, &k, &t, &v, &r, &mut out) };
@@ -530,6 +583,14 @@ mod tests {
                         rows[i]
                     );
                 }
+            }
+            // Price and gamma alone: the same bits as the full kernel's.
+            let (mut p, mut g) = (vec![f64::NAN; rows.len()], vec![f64::NAN; rows.len()]);
+            // SAFETY: as above.
+            let done = unsafe { price_gamma_many(&kind, &f, &k, &t, &v, &r, [&mut p, &mut g]) };
+            for i in 0..done {
+                assert_eq!(p[i].to_bits(), scalar_greeks[i][0], "{name} price row {i}");
+                assert_eq!(g[i].to_bits(), scalar_greeks[i][2], "{name} gamma row {i}");
             }
         }
         eprintln!("{checked} vector kernel(s) checked on {} rows", rows.len());

@@ -343,6 +343,68 @@ macro_rules! vector_kernels {
             ]
         }
 
+        /// `greeks`' price and gamma alone (the same operations: the same bits), for the
+        /// scenario tables, which read nothing else.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn price_gamma(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> [V; 2] {
+            const INV_SQRT_2PI: f64 = crate::special::INV_SQRT_2PI;
+            let zero = splat(0.0);
+            let discount = exp(mul(neg(rate), t));
+            let intrinsic = max_sel(mul(sign, sub(forward, strike)), zero);
+            let sqrt_t = sqrt(t);
+            let s = mul(vol, sqrt_t);
+            let has_time_value = ge(s, splat(TOTAL_VOL_MIN));
+            let p = parts(forward, strike, s);
+            let is_call = gt(sign, zero);
+            let bound = sel(is_call, forward, strike);
+            let price = mul(
+                discount,
+                min_sel(max_sel(add(intrinsic, p.otm), intrinsic), bound),
+            );
+            let f_phi = mul(mul(p.sqrt_fk, p.e), splat(INV_SQRT_2PI));
+            let dv = mul(discount, f_phi);
+            let gamma = div(dv, mul(mul(forward, forward), s));
+            let price_0 = mul(discount, intrinsic);
+            [
+                sel(has_time_value, price, price_0),
+                sel(has_time_value, gamma, zero),
+            ]
+        }
+
+        /// Many options, price and gamma: the vectorised part of `batch::price_gamma`; returns
+        /// how many options it priced.
+        #[target_feature(enable = $feature)]
+        pub(crate) fn price_gamma_many(
+            kind: &[OptionKind],
+            forward: &[f64],
+            strike: &[f64],
+            expiry_years: &[f64],
+            vol: &[f64],
+            rate: &[f64],
+            out: [&mut [f64]; 2],
+        ) -> usize {
+            let n = forward.len() / LANES * LANES;
+            let mut out = out;
+            let mut i = 0;
+            while i < n {
+                let sign: [f64; LANES] = std::array::from_fn(|j| kind[i + j].sign());
+                let g = price_gamma(
+                    load(&sign),
+                    load(&forward[i..]),
+                    load(&strike[i..]),
+                    load(&expiry_years[i..]),
+                    load(&vol[i..]),
+                    load(&rate[i..]),
+                );
+                for (column, value) in out.iter_mut().zip(g) {
+                    store(&mut column[i..], value);
+                }
+                i += LANES;
+            }
+            n
+        }
+
         /// Many options, price and Greeks: the vectorised part of `batch::price_greeks`;
         /// returns how many options it priced. `out` holds the seven output slices (price,
         /// delta, gamma, vega, theta, vanna, volga), each as long as the inputs.

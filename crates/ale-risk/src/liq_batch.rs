@@ -67,7 +67,7 @@ const DELTA_SAFETY: f64 = 1.25;
 /// hundred operations, against a few thousand for an evaluation of f̃).
 const EXTENT_ITERATIONS: usize = 2;
 /// Groups the grid's scenarios are split into for the local Lipschitz constant.
-const GRID_GROUPS: usize = 4;
+const GRID_GROUPS: usize = 1;
 /// Safety factor on the local Lipschitz constant.
 const LOCAL_SAFETY: f64 = 1.1;
 /// Widening of an option's slope range, as a share of its discounted forward.
@@ -276,11 +276,13 @@ pub struct LiquidationLattice {
     pub pricings: usize,
 }
 
+/// The lane of a vol state in a lattice point: the order of the grid's scenarios within one
+/// spot step (none, up, down), so that a whole step is three adjacent lanes (see [`Run`]).
 fn vol_index(v: VolMove) -> usize {
     match v {
-        VolMove::Down => 0,
-        VolMove::None => 1,
-        VolMove::Up => 2,
+        VolMove::None => 0,
+        VolMove::Up => 1,
+        VolMove::Down => 2,
     }
 }
 
@@ -569,6 +571,9 @@ impl UnderlyingLattice {
 struct Run {
     ln_one_plus: f64,
     members: arrayvec::ArrayVec<(usize, usize), 3>,
+    /// Some(i) when the members are scenarios i, i + 1, i + 2 in lanes 0, 1, 2 (every step of
+    /// the grid): `fill` then copies the lanes without looking them up.
+    whole_step: Option<usize>,
 }
 
 /// Groups consecutive scenarios of equal spot move (at most one per vol state).
@@ -589,8 +594,15 @@ fn scenario_runs(ln_one_plus: &[f64], vol_ix: &[usize]) -> Vec<Run> {
                 runs.push(Run {
                     ln_one_plus: lp,
                     members,
+                    whole_step: None,
                 });
             }
+        }
+    }
+    for r in &mut runs {
+        let i = r.members[0].0;
+        if r.members.as_slice() == [(i, 0), (i + 1, 1), (i + 2, 2)] {
+            r.whole_step = Some(i);
         }
     }
     runs
@@ -647,10 +659,10 @@ impl Approx<'_> {
     }
 
     /// The lattice points around spot multipliers [m1, m2], one neighbour beyond each end.
-    fn points(&self, m1: f64, m2: f64) -> Option<(usize, usize)> {
+    fn points(&self, ln_m1: f64, ln_m2: f64) -> Option<(usize, usize)> {
         let l = self.lattice;
-        let u1 = (m1.ln() - l.ln_m0) * l.inv_h;
-        let u2 = (m2.ln() - l.ln_m0) * l.inv_h;
+        let u1 = (ln_m1 - l.ln_m0) * l.inv_h;
+        let u2 = (ln_m2 - l.ln_m0) * l.inv_h;
         let (k1, k2) = (u1.floor() - 1.0, u2.ceil() + 1.0);
         (k1 >= 0.0 && k2 < l.len as f64 && k1 <= k2).then_some((k1 as usize, k2 as usize))
     }
@@ -663,7 +675,8 @@ impl Approx<'_> {
     /// [`NARROW_GAMMA_STEPS`] steps) counts at its closed-form peak, its delta at its full
     /// range. +∞ off the lattice (the caller takes the closed form of `k_max` instead).
     fn k_window(&self, x1: f64, x2: f64) -> f64 {
-        let Some((k1, k2)) = self.points(x1, x2) else {
+        let (ln1, ln2) = (x1.ln(), x2.ln());
+        let Some((k1, k2)) = self.points(ln1, ln2) else {
             return f64::INFINITY;
         };
         let r = &self.lattice.ranges;
@@ -680,7 +693,7 @@ impl Approx<'_> {
         let horizon = self.c_h * d_lo.abs().max(d_hi.abs());
         let mut gamma: f64 = 0.0;
         for g in &self.lattice.plan.gamma_groups {
-            let Some((k1, k2)) = self.points(x1 * (1.0 + g.s_lo), x2 * (1.0 + g.s_hi)) else {
+            let Some((k1, k2)) = self.points(ln1 + g.ln_lo, ln2 + g.ln_hi) else {
                 return f64::INFINITY;
             };
             let mut least = 0.0;
@@ -703,10 +716,10 @@ impl Approx<'_> {
     /// multipliers m in [m_lo, m_hi], every vol state: an arbitrage-free price is convex in the
     /// forward, so each option's slope there lies between the lattice slopes just below and
     /// just above the window (widened by a safety margin). None off the lattice.
-    fn slope_range(&self, m_lo: f64, m_hi: f64) -> Option<(f64, f64)> {
+    fn slope_range(&self, ln_lo: f64, ln_hi: f64) -> Option<(f64, f64)> {
         let l = self.lattice;
-        let u_lo = (m_lo.ln() - l.ln_m0) * l.inv_h;
-        let u_hi = (m_hi.ln() - l.ln_m0) * l.inv_h;
+        let u_lo = (ln_lo - l.ln_m0) * l.inv_h;
+        let u_hi = (ln_hi - l.ln_m0) * l.inv_h;
         let (k_lo, k_hi) = (u_lo.floor() - 1.0, u_hi.ceil());
         if !(k_lo >= 0.0 && k_hi + 1.0 < l.len as f64) {
             return None;
@@ -731,10 +744,11 @@ impl Approx<'_> {
     /// the fastest falling one and rises no faster than the fastest rising one. The scenarios
     /// are taken in groups of nearby moves. None off the lattice.
     fn slope_window(&self, x1: f64, x2: f64) -> Option<(f64, f64)> {
-        let (a_lo, a_hi) = self.slope_range(x1, x2)?;
+        let (ln1, ln2) = (x1.ln(), x2.ln());
+        let (a_lo, a_hi) = self.slope_range(ln1, ln2)?;
         let (mut lo, mut hi) = (a_lo, a_hi);
         for g in &self.lattice.plan.groups {
-            let (b_lo, b_hi) = self.slope_range(x1 * (1.0 + g.s_lo), x2 * (1.0 + g.s_hi))?;
+            let (b_lo, b_hi) = self.slope_range(ln1 + g.ln_lo, ln2 + g.ln_hi)?;
             for w in [g.w_lo, g.w_hi] {
                 let (e_lo, e_hi) = ((1.0 - w) * a_lo, (1.0 - w) * a_hi);
                 let (e_lo, e_hi) = (e_lo.min(e_hi), e_lo.max(e_hi));
@@ -819,6 +833,25 @@ impl Approx<'_> {
                 None => return false,
             }
         }
+        // The lattice is larger than the caches and each x reads other points of it: ask for
+        // every block this fill reads before reading any (independent misses overlap).
+        #[cfg(target_arch = "x86_64")]
+        for c in &self.curves {
+            if let PosCurve::Option { offset } = *c {
+                for st in self.stencils.iter().chain(std::iter::once(&at_x)) {
+                    let block = &self.lattice.data[offset + st.first * CURVES..];
+                    for line in [0, 2 * CURVES] {
+                        // SAFETY: prefetching has no effect on memory; the pointer is in bounds
+                        // (the stencil's four points lie inside the lattice).
+                        unsafe {
+                            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                                block[line..].as_ptr().cast(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
         let scenarios = self.table.grid.as_ref().map_or(&[][..], |g| &g.scenarios);
         for (r, c) in self.curves.iter().enumerate() {
             let pnl = &mut self.table.pnl[r * n..(r + 1) * n];
@@ -840,12 +873,22 @@ impl Approx<'_> {
                 }
                 PosCurve::Option { offset } => {
                     let l = self.lattice;
-                    let (mark, dd) = l.pair(offset, &at_x, 1, 6);
+                    let (mark, dd) = l.pair(offset, &at_x, vol_index(VolMove::None), 6);
                     for (run, st) in plan.runs.iter().zip(&self.stencils) {
                         let curves = l.six(offset, st);
-                        for &(i, v) in &run.members {
-                            pnl[i] = f64::from(curves[v]) - mark;
-                            gamma[i] = f64::from(curves[3 + v]);
+                        match run.whole_step {
+                            Some(i) => {
+                                for j in 0..3 {
+                                    pnl[i + j] = f64::from(curves[j]) - mark;
+                                    gamma[i + j] = f64::from(curves[3 + j]);
+                                }
+                            }
+                            None => {
+                                for &(i, v) in &run.members {
+                                    pnl[i] = f64::from(curves[v]) - mark;
+                                    gamma[i] = f64::from(curves[3 + v]);
+                                }
+                            }
                         }
                     }
                     self.table.base[r] = BaseRow {
@@ -867,6 +910,9 @@ impl Approx<'_> {
 struct Group {
     s_lo: f64,
     s_hi: f64,
+    /// ln(1 + s_lo), ln(1 + s_hi).
+    ln_lo: f64,
+    ln_hi: f64,
     w_lo: f64,
     w_hi: f64,
 }
@@ -905,6 +951,8 @@ fn scenario_groups(scenarios: &[crate::scenario::Scenario]) -> Vec<Group> {
             None => groups.push(Group {
                 s_lo: a,
                 s_hi: b,
+                ln_lo: a.ln_1p(),
+                ln_hi: b.ln_1p(),
                 w_lo: s.weight,
                 w_hi: s.weight,
             }),
@@ -921,6 +969,8 @@ struct Point {
     k: f64,
     /// The value is the exact function's.
     exact: bool,
+    /// The value is f̃'s at x (not exact, nor a sign carried over from an anchor).
+    approx: bool,
 }
 
 fn ramm_k(m: &crate::engine::AccountMargin) -> f64 {
@@ -944,6 +994,7 @@ impl<P: MarginPolicy + ?Sized> Exact<'_, P> {
             f: m.equity - m.maintenance,
             k: ramm_k(&m),
             exact: true,
+            approx: false,
         };
         if self.cache.len() >= 8 {
             self.cache.remove(0);
@@ -972,6 +1023,7 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
                     f,
                     k: ramm_k(&m),
                     exact: false,
+                    approx: true,
                 });
             }
         }
@@ -1121,6 +1173,7 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
                     f: anchor.f,
                     k: anchor.k,
                     exact: false,
+                    approx: false,
                 };
             }
             let cur = self.sign_point(points[jn])?;
@@ -1167,7 +1220,18 @@ impl<P: MarginPolicy + ?Sized> Solver<'_, '_, P> {
         // Root estimate on f̃: Brent on the approximate function, else the secant.
         let estimate = {
             let (a, b) = (lo.x, hi.x);
-            match (self.approx_f(a), self.approx_f(b)) {
+            // The ends' f̃ where the scan has it already.
+            let fa = if lo.approx {
+                Some(lo.f)
+            } else {
+                self.approx_f(a)
+            };
+            let fb = if hi.approx {
+                Some(hi.f)
+            } else {
+                self.approx_f(b)
+            };
+            match (fa, fb) {
                 (Some(fa), Some(fb)) if (fa < 0.0) != (fb < 0.0) => {
                     let secant = a - fa * (b - a) / (fb - fa);
                     let approx = brent(
@@ -1465,6 +1529,7 @@ fn setup<'a, 'l, P: MarginPolicy>(
         f: base.equity - base.maintenance,
         k: ramm_k(&base),
         exact: true,
+        approx: false,
     };
     Ok(Setup::Solve(Box::new(solver), start, main, spot))
 }

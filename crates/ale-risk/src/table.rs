@@ -191,10 +191,8 @@ fn fill_row(
             if let (TableSpec::Ramm(p), Some(g)) = (spec, grid) {
                 // Every scenario of the row in one batch call (the pricing crate's SIMD
                 // kernels, bit-identical to its scalar ones).
-                let (
-                    [forwards, vols, strikes, expiries, rates, price, delta, gamma, vega, theta, vanna, volga],
-                    kinds,
-                ) = buf.columns(n, ok);
+                let ([forwards, vols, strikes, expiries, rates, price, gamma], kinds) =
+                    buf.columns(n, ok);
                 strikes.fill(strike);
                 expiries.fill(t);
                 rates.fill(rate);
@@ -215,7 +213,8 @@ fn fill_row(
                     forwards[i] = f_s;
                     vols[i] = shocked_vol(p, smile_vol, s.vol, t);
                 }
-                ale_pricing::batch::price_greeks(
+                // Price and gamma only: the same bits as `price_greeks`' columns.
+                ale_pricing::batch::price_gamma(
                     &ale_pricing::batch::Options {
                         kind: kinds,
                         forward: forwards,
@@ -224,15 +223,8 @@ fn fill_row(
                         vol: vols,
                         rate: rates,
                     },
-                    &mut ale_pricing::batch::GreeksOut {
-                        price,
-                        delta,
-                        gamma,
-                        vega,
-                        theta,
-                        vanna,
-                        volga,
-                    },
+                    price,
+                    gamma,
                 )
                 .map_err(|e| RowIssue::Pricing(e.to_string()))?;
                 for i in 0..n {
@@ -267,9 +259,9 @@ impl RowBuf {
     }
 
     /// Twelve columns of `n` values (the batch inputs, then its seven outputs) and `n` kinds.
-    fn columns(&mut self, n: usize, kind: OptionKind) -> ([&mut [f64]; 12], &[OptionKind]) {
-        if self.columns.len() != 12 * n {
-            self.columns.resize(12 * n, 0.0);
+    fn columns(&mut self, n: usize, kind: OptionKind) -> ([&mut [f64]; 7], &[OptionKind]) {
+        if self.columns.len() != 7 * n {
+            self.columns.resize(7 * n, 0.0);
         }
         self.kinds.clear();
         self.kinds.resize(n, kind);
