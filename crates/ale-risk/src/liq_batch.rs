@@ -32,7 +32,6 @@
 //! lattice could not price use the single-account solver unchanged.
 
 use ale_core::OptionKind;
-use ale_pricing::Black76;
 use rayon::prelude::*;
 
 use crate::book::{BookAccount, RowKind, UnderlyingIx};
@@ -447,26 +446,58 @@ fn price_row(
     ln_m0: f64,
     len: usize,
 ) -> Option<(Vec<f32>, f64)> {
-    let mut curves = vec![0.0f32; CURVES * len];
-    let carry = forward / spot;
-    let mut low = f64::INFINITY;
+    const VOLS: [VolMove; 3] = [VolMove::None, VolMove::Up, VolMove::Down];
+    // Every point under every vol state in one batch call (the pricing crate's SIMD kernels,
+    // the bits of its scalar ones): point k, vol state v at 3·k + vol_index(v).
+    let n = 3 * len;
+    let mut forwards = Vec::with_capacity(n);
+    let mut vols = Vec::with_capacity(n);
     for k in 0..len {
-        let m = (ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
-        let f = forward * m;
+        let f = forward * (ln_m0 + k as f64 * LATTICE_STEP_LOG).exp();
         let base_vol = market.vol(strike, f, t);
-        for v in [VolMove::Down, VolMove::None, VolMove::Up] {
-            let vol = shocked_vol(p, base_vol, v, t);
-            let g = Black76::new(kind, f, strike, t, vol, rate).ok()?.greeks();
-            let i = vol_index(v);
-            let point = &mut curves[k * CURVES..(k + 1) * CURVES];
-            point[i] = to_lattice(g.price);
-            point[3 + i] = to_lattice(g.gamma * carry * carry);
-            if v == VolMove::None {
-                point[6] = to_lattice(g.delta * f);
-            }
-            low = low.min(vol);
+        for v in VOLS {
+            debug_assert_eq!(vols.len(), 3 * k + vol_index(v));
+            forwards.push(f);
+            vols.push(shocked_vol(p, base_vol, v, t));
         }
     }
+    let (strikes, expiries, rates, kinds) =
+        (vec![strike; n], vec![t; n], vec![rate; n], vec![kind; n]);
+    let mut out: Vec<Vec<f64>> = vec![vec![0.0; n]; 7];
+    let [price, delta, gamma, vega, theta, vanna, volga] = &mut out[..] else {
+        return None;
+    };
+    ale_pricing::batch::price_greeks(
+        &ale_pricing::batch::Options {
+            kind: &kinds,
+            forward: &forwards,
+            strike: &strikes,
+            expiry_years: &expiries,
+            vol: &vols,
+            rate: &rates,
+        },
+        &mut ale_pricing::batch::GreeksOut {
+            price,
+            delta,
+            gamma,
+            vega,
+            theta,
+            vanna,
+            volga,
+        },
+    )
+    .ok()?;
+    let carry = forward / spot;
+    let mut curves = vec![0.0f32; CURVES * len];
+    for (k, point) in curves.chunks_exact_mut(CURVES).enumerate() {
+        for i in 0..3 {
+            point[i] = to_lattice(price[3 * k + i]);
+            point[3 + i] = to_lattice(gamma[3 * k + i] * carry * carry);
+        }
+        let none = 3 * k + vol_index(VolMove::None);
+        point[6] = to_lattice(delta[none] * forwards[none]);
+    }
+    let low = vols.iter().copied().fold(f64::INFINITY, f64::min);
     (low.is_finite() && low > 0.0).then_some((curves, low * VOL_LOW_SAFETY))
 }
 
