@@ -279,22 +279,21 @@ macro_rules! vector_kernels {
         fn greeks(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> [V; 7] {
             const INV_SQRT_2PI: f64 = crate::special::INV_SQRT_2PI;
             let (zero, one, half) = (splat(0.0), splat(1.0), splat(0.5));
-            let discount = exp(mul(neg(rate), t));
-            let intrinsic = max_sel(mul(sign, sub(forward, strike)), zero);
-            let sqrt_t = sqrt(t);
-            let s = mul(vol, sqrt_t);
-            let has_time_value = ge(s, splat(TOTAL_VOL_MIN));
-            let p = parts(forward, strike, s);
-            let is_call = gt(sign, zero);
-            let bound = sel(is_call, forward, strike);
-            let price = mul(
+            let Core {
                 discount,
-                min_sel(max_sel(add(intrinsic, p.otm), intrinsic), bound),
-            );
+                intrinsic,
+                sqrt_t,
+                s,
+                has_time_value,
+                p,
+                is_call,
+                price,
+                dv,
+                gamma,
+            } = core(sign, forward, strike, t, vol, rate);
             let h = div(p.x, s);
             let d1 = add(h, mul(half, s));
             let d2 = sub(h, mul(half, s));
-            let f_phi = mul(mul(p.sqrt_fk, p.e), splat(INV_SQRT_2PI));
             let mut y_d1 = sel(le(p.x, zero), p.y_near, p.y_far);
             if any(p.use_series) {
                 let direct = erfcx(mul(abs(d1), splat(std::f64::consts::FRAC_1_SQRT_2)));
@@ -305,8 +304,6 @@ macro_rules! vector_kernels {
             let delta_call = sel(d1_positive, sub(one, tail), tail);
             let delta_put = sel(d1_positive, neg(tail), sub(tail, one));
             let delta = mul(discount, sel(is_call, delta_call, delta_put));
-            let dv = mul(discount, f_phi);
-            let gamma = div(dv, mul(mul(forward, forward), s));
             let vega = mul(dv, sqrt_t);
             let theta = sub(mul(rate, price), div(mul(dv, vol), mul(splat(2.0), sqrt_t)));
             let vanna = div(mul(neg(div(dv, forward)), d2), vol);
@@ -343,11 +340,24 @@ macro_rules! vector_kernels {
             ]
         }
 
-        /// `greeks`' price and gamma alone (the same operations: the same bits), for the
-        /// scenario tables, which read nothing else.
+        /// What `greeks` and `price_gamma` share: the price (before the degenerate case) and
+        /// gamma, with the intermediate values the other Greeks need.
+        struct Core {
+            discount: V,
+            intrinsic: V,
+            sqrt_t: V,
+            s: V,
+            has_time_value: M,
+            p: Parts,
+            is_call: M,
+            price: V,
+            dv: V,
+            gamma: V,
+        }
+
         #[inline]
         #[target_feature(enable = $feature)]
-        fn price_gamma(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> [V; 2] {
+        fn core(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> Core {
             const INV_SQRT_2PI: f64 = crate::special::INV_SQRT_2PI;
             let zero = splat(0.0);
             let discount = exp(mul(neg(rate), t));
@@ -365,10 +375,29 @@ macro_rules! vector_kernels {
             let f_phi = mul(mul(p.sqrt_fk, p.e), splat(INV_SQRT_2PI));
             let dv = mul(discount, f_phi);
             let gamma = div(dv, mul(mul(forward, forward), s));
-            let price_0 = mul(discount, intrinsic);
+            Core {
+                discount,
+                intrinsic,
+                sqrt_t,
+                s,
+                has_time_value,
+                p,
+                is_call,
+                price,
+                dv,
+                gamma,
+            }
+        }
+
+        /// `greeks`' price and gamma alone (the same operations: the same bits), for the
+        /// scenario tables, which read nothing else.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn price_gamma(sign: V, forward: V, strike: V, t: V, vol: V, rate: V) -> [V; 2] {
+            let c = core(sign, forward, strike, t, vol, rate);
             [
-                sel(has_time_value, price, price_0),
-                sel(has_time_value, gamma, zero),
+                sel(c.has_time_value, c.price, mul(c.discount, c.intrinsic)),
+                sel(c.has_time_value, c.gamma, splat(0.0)),
             ]
         }
 
