@@ -59,8 +59,10 @@ pub struct CertifyArgs {
 ///
 /// Verifies the signatures of the message of both roots (2 of 3 oracle keys by default; venue
 /// keys too with --venue-quorum), freshness, Merkle proofs, and equity and the bound at the
-/// witnesses in integer arithmetic. Prints
-/// {"valid":true,...,"cost":{...}} and exits 0, or {"valid":false,"reason":...} and exits 1.
+/// witnesses in integer arithmetic. Prints {"valid":true,...,"witnesses":[...],"stage":n,...,
+/// "cost":{...}} (a witness's "gamma": its gamma witness, when it names one; "stage": the
+/// `ramm` stage that proved the decision) and exits 0, or {"valid":false,"reason":...} and
+/// exits 1.
 #[derive(Args, Debug)]
 #[command(
     after_help = "Example:\n  ale verify --now 2026-11-24T08:00:05Z cert.json\n\nExit status: 0 valid, 1 rejected, 2 the file could not be read."
@@ -290,10 +292,19 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                     "shortfall": d(v.shortfall),
                     "error_bound": d(v.error),
                     "scenario": if v.scenario == ale_verify::layout::NO_SCENARIO { serde_json::Value::Null } else { json!(v.scenario) },
-                    "witnesses": v.witnesses().iter().map(|w| json!({
-                        "underlying": String::from_utf8_lossy(&w.underlying).trim_end_matches('\0'),
-                        "scenario": if w.scenario == ale_verify::layout::BASIS { json!("basis") } else { json!(w.scenario) },
-                    })).collect::<Vec<_>>(),
+                    "witnesses": v.witnesses().iter().map(|w| {
+                        let mut o = json!({
+                            "underlying": String::from_utf8_lossy(&w.underlying).trim_end_matches('\0'),
+                            "scenario": if w.scenario == ale_verify::layout::BASIS { json!("basis") } else { json!(w.scenario) },
+                        });
+                        // `ramm`, format v3: the grid scenario whose gamma charge counts (no key
+                        // when the witness names none).
+                        if w.gamma != ale_verify::layout::NO_SCENARIO {
+                            o["gamma"] = json!(w.gamma);
+                        }
+                        o
+                    }).collect::<Vec<_>>(),
+                    "stage": v.stage,
                     "bytes": bytes.len(),
                     "cost": {
                         "int_ops": v.cost.int_ops,
