@@ -182,22 +182,28 @@ impl ScenarioPlan {
     }
 }
 
-/// Sparse tables (least and largest over every run of 2^level lattice points) of two series per
-/// option row: the dollar delta (curve 6) and the gamma (least / largest of curves 3–5). A
-/// window's range is then two reads per series, however wide the window.
+/// Sparse tables (least and largest over every run of 2^level blocks of lattice points) of two
+/// series per option row: the dollar delta (curve 6) and the gamma (least / largest of curves
+/// 3–5). A window's range is then two reads per series, however wide the window.
 struct RangeTables {
     levels: usize,
-    len: usize,
-    /// `(option·2 + series)·levels + level` blocks of `len` values.
+    /// Blocks of [`RANGE_BLOCK`] lattice points.
+    blocks: usize,
+    /// `(option·2 + series)·levels + level` runs of `blocks` values.
     lo: Vec<f32>,
     hi: Vec<f32>,
 }
 
+/// Lattice points per block of the range tables: a query reads whole blocks (a slightly wider
+/// range: still a bound), and the tables are this many times smaller and faster to build.
+const RANGE_BLOCK: usize = 4;
+
 impl RangeTables {
     fn build(data: &[f32], len: usize) -> RangeTables {
-        let levels = (usize::BITS - len.max(1).leading_zeros()) as usize;
+        let blocks = len.div_ceil(RANGE_BLOCK).max(1);
+        let levels = (usize::BITS - blocks.leading_zeros()) as usize;
         let options = data.len() / (CURVES * len).max(1);
-        let block = levels * len;
+        let block = levels * blocks;
         let mut lo = vec![0.0f32; options * 2 * block];
         let mut hi = vec![0.0f32; options * 2 * block];
         lo.par_chunks_mut(2 * block)
@@ -209,48 +215,54 @@ impl RangeTables {
                         &mut lo[series * block..(series + 1) * block],
                         &mut hi[series * block..(series + 1) * block],
                     );
-                    for (k, point) in curves.chunks_exact(CURVES).enumerate() {
-                        let (a, b) = if series == 0 {
+                    let points = curves.chunks_exact(CURVES).map(|point| {
+                        if series == 0 {
                             (point[6], point[6])
                         } else {
                             (
                                 point[3].min(point[4]).min(point[5]),
                                 point[3].max(point[4]).max(point[5]),
                             )
-                        };
-                        lo[k] = a;
-                        hi[k] = b;
+                        }
+                    });
+                    lo[..blocks].fill(f32::INFINITY);
+                    hi[..blocks].fill(f32::NEG_INFINITY);
+                    for (k, (a, b)) in points.enumerate() {
+                        let i = k / RANGE_BLOCK;
+                        lo[i] = lo[i].min(a);
+                        hi[i] = hi[i].max(b);
                     }
                     for level in 1..levels {
                         let half = 1 << (level - 1);
-                        for k in 0..len {
-                            let j = (k + half).min(len - 1);
+                        for k in 0..blocks {
+                            let j = (k + half).min(blocks - 1);
                             let (prev, cur) = (level - 1, level);
-                            lo[cur * len + k] = lo[prev * len + k].min(lo[prev * len + j]);
-                            hi[cur * len + k] = hi[prev * len + k].max(hi[prev * len + j]);
+                            lo[cur * blocks + k] = lo[prev * blocks + k].min(lo[prev * blocks + j]);
+                            hi[cur * blocks + k] = hi[prev * blocks + k].max(hi[prev * blocks + j]);
                         }
                     }
                 }
             });
         RangeTables {
             levels,
-            len,
+            blocks,
             lo,
             hi,
         }
     }
 
     /// The least and the largest of `series` (0 dollar delta, 1 gamma) of option `option` over
-    /// lattice points k1..=k2 (k1 ≤ k2 < len).
+    /// lattice points k1..=k2 (k1 ≤ k2 < len), read over the blocks holding them.
     #[inline]
     fn range(&self, option: usize, series: usize, k1: usize, k2: usize) -> (f64, f64) {
-        let span = k2 - k1 + 1;
+        let (b1, b2) = (k1 / RANGE_BLOCK, k2 / RANGE_BLOCK);
+        let span = b2 - b1 + 1;
         let level = (usize::BITS - 1 - span.leading_zeros()) as usize;
-        let base = ((option * 2 + series) * self.levels + level) * self.len;
-        let j = k2 + 1 - (1 << level);
+        let base = ((option * 2 + series) * self.levels + level) * self.blocks;
+        let j = b2 + 1 - (1 << level);
         (
-            f64::from(self.lo[base + k1].min(self.lo[base + j])),
-            f64::from(self.hi[base + k1].max(self.hi[base + j])),
+            f64::from(self.lo[base + b1].min(self.lo[base + j])),
+            f64::from(self.hi[base + b1].max(self.hi[base + j])),
         )
     }
 }
