@@ -13,7 +13,8 @@ use ale_market::MarketSnapshot;
 
 use crate::book::{Book, BookAccount, BookPosition, RowKind, UnderlyingIx};
 use crate::engine::{
-    account_parts, margin_account, margin_with_moved, AccountMargin, AccountParts, Override,
+    account_parts, combine, margin_account, margin_with_moved, AccountMargin, AccountParts,
+    Override,
 };
 use crate::error::RiskError;
 use crate::policy::{LiquidationScan, MarginPolicy, Scratch};
@@ -191,15 +192,35 @@ pub(crate) fn prepare<'a, P: MarginPolicy + ?Sized>(
     account: &'a BookAccount,
     venue_tables: &'a dyn Fn(UnderlyingIx) -> Result<&'a UnderlyingTable, RiskError>,
 ) -> Result<Option<Prepared<'a, P>>, RiskError> {
-    let base = margin_account(
-        policy,
-        market,
-        book,
-        account,
-        &mut Scratch::default(),
-        venue_tables,
-        &[],
-    )?;
+    // The account's parts at today's market: the base margin is their sum (the same bits as
+    // `margin_account`), and the solver keeps them for the underlyings that do not move.
+    let (base, fixed) = match policy.whole_account() {
+        Some(_) => {
+            let base = margin_account(
+                policy,
+                market,
+                book,
+                account,
+                &mut Scratch::default(),
+                venue_tables,
+                &[],
+            )?;
+            (base, None)
+        }
+        None => {
+            let parts = account_parts(
+                policy,
+                market,
+                book,
+                account,
+                &mut Scratch::default(),
+                venue_tables,
+                &[],
+            )?;
+            let base = combine(policy, book, account, parts.collateral_value, &parts.parts)?;
+            (base, Some(parts))
+        }
+    };
     let Some(main) = base.main_underlying.clone() else {
         return Ok(None);
     };
@@ -230,18 +251,7 @@ pub(crate) fn prepare<'a, P: MarginPolicy + ?Sized>(
             })
             .collect(),
         original_rows: own.iter().map(|p| p.row).collect(),
-        fixed: match policy.whole_account() {
-            Some(_) => None,
-            None => Some(account_parts(
-                policy,
-                market,
-                book,
-                account,
-                &mut Scratch::default(),
-                venue_tables,
-                &[],
-            )?),
-        },
+        fixed,
         evaluations: 0,
         scratch: Scratch::default(),
     };
