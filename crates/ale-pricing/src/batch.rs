@@ -85,6 +85,19 @@ impl Options<'_> {
         ] {
             check_len(field, len, n)?;
         }
+        // The common case in one branch-free pass per column (vectorised); the element-wise
+        // check below runs only to name the first problem.
+        let within =
+            |v: &[f64], lo: f64, hi: f64| v.iter().fold(true, |ok, &x| ok & (x >= lo) & (x <= hi));
+        use crate::black76::{EXPIRY_YEARS_MAX, PRICE_MAX, PRICE_MIN, RATE_ABS_MAX, VOL_MAX};
+        if within(self.forward, PRICE_MIN, PRICE_MAX)
+            & within(self.strike, PRICE_MIN, PRICE_MAX)
+            & within(self.expiry_years, 0.0, EXPIRY_YEARS_MAX)
+            & within(self.vol, 0.0, VOL_MAX)
+            & within(self.rate, -RATE_ABS_MAX, RATE_ABS_MAX)
+        {
+            return Ok(());
+        }
         for i in 0..n {
             validate_inputs(
                 self.forward[i],
