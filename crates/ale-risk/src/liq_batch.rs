@@ -204,8 +204,10 @@ impl RangeTables {
         let levels = (usize::BITS - blocks.leading_zeros()) as usize;
         let options = data.len() / (CURVES * len).max(1);
         let block = levels * blocks;
-        let mut lo = vec![0.0f32; options * 2 * block];
-        let mut hi = vec![0.0f32; options * 2 * block];
+        let mut lo = huge_vec(options * 2 * block);
+        lo.resize(options * 2 * block, 0.0f32);
+        let mut hi = huge_vec(options * 2 * block);
+        hi.resize(options * 2 * block, 0.0f32);
         lo.par_chunks_mut(2 * block)
             .zip(hi.par_chunks_mut(2 * block))
             .zip(data.par_chunks(CURVES * len))
@@ -386,7 +388,7 @@ fn build_underlying<P: MarginPolicy>(
         .collect();
     let mut offsets = Vec::with_capacity(rows.len());
     let mut vol_low = Vec::with_capacity(rows.len());
-    let mut data = Vec::with_capacity(rows.iter().flatten().count() * CURVES * len);
+    let mut data = huge_vec(rows.iter().flatten().count() * CURVES * len);
     for r in rows {
         match r {
             Some((curves, low)) => {
@@ -423,7 +425,8 @@ fn slope_bounds(data: &[f32], ln_m0: f64, len: usize) -> Vec<f32> {
     let dm: Vec<f64> = (0..len.saturating_sub(1))
         .map(|k| m(k + 1) - m(k))
         .collect();
-    let mut out = vec![f32::NAN; data.len() / CURVES * 2];
+    let mut out = huge_vec(data.len() / CURVES * 2);
+    out.resize(data.len() / CURVES * 2, f32::NAN);
     out.par_chunks_mut(2 * len)
         .zip(data.par_chunks(CURVES * len))
         .for_each(|(bounds, block)| {
@@ -542,6 +545,29 @@ fn to_lattice(v: f64) -> f32 {
     } else {
         v as f32
     }
+}
+
+/// An empty vector with room for `n` values whose pages the kernel is asked to back with huge
+/// pages (Linux, transparent huge pages in `madvise` mode): the lattice is read at scattered
+/// points, and 4 KiB pages make most of those reads a TLB miss. Elsewhere a plain vector.
+fn huge_vec<T: Copy>(n: usize) -> Vec<T> {
+    let v: Vec<T> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = v.as_ptr() as usize;
+        let end = start + n * std::mem::size_of::<T>();
+        let first = start.div_ceil(HUGE) * HUGE;
+        if end > first + HUGE {
+            let len = (end - first) / HUGE * HUGE;
+            // SAFETY: advice on pages inside this vector's own allocation, not yet touched;
+            // it changes no memory contents (a failure only leaves small pages).
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v
 }
 
 /// Where a point of the lattice falls: the first of the four points the cubic reads and their
