@@ -675,32 +675,8 @@ impl Engine {
             self.push_leg(&mut legs, self.external, h, u, *amount);
         }
         for p in &account.positions {
-            let ix = self.list(&p.instrument)?;
-            let qty = quantity_from_size(p.size).map_err(|_| LiquidationError::Invalid {
-                field: format!("{}.positions[{}].size", account.id, p.instrument),
-                reason: format!("must be finite, got {}", p.size),
-            })?;
+            let (ix, qty, cost) = self.position_balances(account, p)?;
             let meta = &self.risk.meta[ix];
-            let cost = if meta.pnl_style {
-                let entry = match p.entry_price {
-                    Some(e) if e.is_finite() && e > 0.0 => e,
-                    Some(e) => {
-                        return Err(LiquidationError::Invalid {
-                            field: format!(
-                                "{}.positions[{}].entry_price",
-                                account.id, p.instrument
-                            ),
-                            reason: format!("must be finite and > 0, got {e}"),
-                        })
-                    }
-                    None => meta.mark,
-                };
-                // The cost basis rounds up: the position is worth qty·mark − cost, never more.
-                qty.checked_mul(amt(entry, Rounding::Up, "entry price")?, Rounding::Up)
-                    .map_err(arith("cost basis"))?
-            } else {
-                Amount::ZERO
-            };
             let (qu, cu) = (meta.qty_unit, meta.cost_unit);
             self.push_leg(&mut legs, self.external, h, qu, qty);
             self.push_leg(&mut legs, self.external, h, cu, cost);
@@ -1729,6 +1705,7 @@ impl Engine {
                 }
                 None => meta.mark,
             };
+            // The cost basis rounds up: the position is worth qty·mark − cost, never more.
             qty.checked_mul(amt(entry, Rounding::Up, "entry price")?, Rounding::Up)
                 .map_err(arith("cost basis"))?
         } else {
@@ -3543,16 +3520,7 @@ impl Engine {
         ix: usize,
         long: bool,
     ) -> Result<Vec<(String, HolderId, Amount, f64)>, LiquidationError> {
-        let candidates: Vec<(AccountId, HolderId)> = self
-            .owners
-            .keys()
-            .filter(|id| *id != account && !self.is_active(id))
-            .filter_map(|id| {
-                self.ledger
-                    .holder_id(&Holder::Trader(id.clone()))
-                    .map(|h| (id.clone(), h))
-            })
-            .collect();
+        let candidates = self.other_traders(account);
         let mut ranked: Vec<(f64, String, HolderId, Amount, f64)> = Vec::new();
         for (id, h) in candidates {
             let p = self.portfolio_of(h);
@@ -3626,6 +3594,20 @@ impl Engine {
         )
     }
 
+    /// Every registered trader but `account` not under liquidation, with its ledger holder: the
+    /// accounts ADL and socialised loss may draw on.
+    fn other_traders(&self, account: &AccountId) -> Vec<(AccountId, HolderId)> {
+        self.owners
+            .keys()
+            .filter(|id| *id != account && !self.is_active(id))
+            .filter_map(|id| {
+                self.ledger
+                    .holder_id(&Holder::Trader(id.clone()))
+                    .map(|h| (id.clone(), h))
+            })
+            .collect()
+    }
+
     /// Charges a negative socialised-loss balance to traders, pro rata to their settlement cash,
     /// never below zero.
     fn socialise(&mut self, now: Timestamp, account: &AccountId) -> Result<(), LiquidationError> {
@@ -3634,16 +3616,7 @@ impl Engine {
             return Ok(());
         }
         let loss = balance.checked_neg().map_err(arith("socialised"))?;
-        let candidates: Vec<(AccountId, HolderId)> = self
-            .owners
-            .keys()
-            .filter(|id| *id != account && !self.is_active(id))
-            .filter_map(|id| {
-                self.ledger
-                    .holder_id(&Holder::Trader(id.clone()))
-                    .map(|h| (id.clone(), h))
-            })
-            .collect();
+        let candidates = self.other_traders(account);
         let cash: Vec<Amount> = candidates
             .iter()
             .map(|(_, h)| self.ledger.balance(*h, self.settle_unit).max(Amount::ZERO))
